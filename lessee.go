@@ -1,0 +1,378 @@
+// Package lessee holds the domain of lessee change ingestion: the changes a
+// leasing company submits, the registry state they are judged against, and the
+// outcomes and codes that the receipt reports. It imports no adapter; ingest,
+// validate, storage and worker all speak in these types.
+package lessee
+
+import (
+	"time"
+)
+
+// Operation is what a row asks the registry to do.
+type Operation string
+
+// Operations a row may ask for.
+const (
+	OpAdd    Operation = "add"    // open a lessee period
+	OpRemove Operation = "remove" // close the open lessee period
+)
+
+// Status is the outcome class of one row.
+type Status string
+
+// Row statuses, as written in receipts.
+const (
+	StatusApplied   Status = "applied"
+	StatusUnchanged Status = "unchanged"
+	StatusRejected  Status = "rejected"
+)
+
+// Code names why a row was rejected or a file refused. Codes are part of the
+// public API: documented in the README, never renamed.
+type Code string
+
+// Row codes, in the order the checks run.
+const (
+	// The row's own fields.
+	CodeMissingField      Code = "MISSING_FIELD"
+	CodeInvalidOperation  Code = "INVALID_OPERATION"
+	CodeInvalidRegNumber  Code = "INVALID_REGISTRATION_NUMBER"
+	CodeInvalidVIN        Code = "INVALID_VIN"
+	CodeInvalidLesseeID   Code = "INVALID_LESSEE_ID"
+	CodeInvalidOnBehalfOf Code = "INVALID_ON_BEHALF_OF"
+	CodeInvalidDate       Code = "INVALID_DATE"
+	CodeEndBeforeStart    Code = "END_BEFORE_START"
+	CodeRaggedRow         Code = "RAGGED_ROW"
+	CodeFieldTooLong      Code = "FIELD_TOO_LONG"
+	CodeTermsNotAccepted  Code = "TERMS_NOT_ACCEPTED"
+	CodeNotFleetOwner     Code = "NOT_FLEET_OWNER"
+	CodeNoDelegation      Code = "NO_DELEGATION"
+	CodeDelegationExpired Code = "DELEGATION_EXPIRED"
+	CodeVehicleNotFound   Code = "VEHICLE_NOT_FOUND"
+	CodeRegVINMismatch    Code = "REG_VIN_MISMATCH"
+	CodeNotOwner          Code = "NOT_OWNER"
+	CodeLesseeConflict    Code = "LESSEE_CONFLICT"
+	CodeNoActiveLessee    Code = "NO_ACTIVE_LESSEE"
+	CodeLesseeMismatch    Code = "LESSEE_MISMATCH"
+)
+
+// File-level refusal codes: the whole file is refused and no row applied.
+const (
+	CodeUnsupportedFormat Code = "UNSUPPORTED_FORMAT"
+	CodeEncodingError     Code = "ENCODING_ERROR"
+	CodeMissingHeader     Code = "MISSING_HEADER"
+	CodeMissingColumn     Code = "MISSING_COLUMN"
+	CodeDuplicateColumn   Code = "DUPLICATE_COLUMN"
+	CodeFileTooLarge      Code = "FILE_TOO_LARGE"
+	CodeTooManyRows       Code = "TOO_MANY_ROWS"
+	CodeTooManyColumns    Code = "TOO_MANY_COLUMNS"
+	CodeCellTooLarge      Code = "CELL_TOO_LARGE"
+	CodeExpandsTooLarge   Code = "EXPANDS_TOO_LARGE"
+	CodeEncryptedWorkbook Code = "ENCRYPTED_WORKBOOK"
+	CodeInvalidKey        Code = "INVALID_KEY"
+	// CodeTermsNotAccepted doubles as a file-level code when the submitter has
+	// accepted no agreement at all.
+	CodeProcessingFailed Code = "PROCESSING_FAILED" // retries exhausted; re-upload
+)
+
+// Agreement names a terms agreement an enterprise can accept.
+type Agreement string
+
+// The two agreements of the registry's API for leasing companies.
+const (
+	AgreementLesseeAPI  Agreement = "lessee_api"  // act on one's own vehicles
+	AgreementThirdParty Agreement = "third_party" // act for fleet owners
+)
+
+// Date is a civil date in ISO form, YYYY-MM-DD. Its zero value "" means no
+// date. ISO strings compare in date order, which SQL and Go both rely on.
+type Date string
+
+// DateOf returns the civil date of t in t's location.
+func DateOf(t time.Time) Date { return Date(t.Format(time.DateOnly)) }
+
+// IsZero reports whether d is the empty date.
+func (d Date) IsZero() bool { return d == "" }
+
+// Before reports whether d is strictly before e. Both must be non-zero.
+func (d Date) Before(e Date) bool { return d < e }
+
+// Column is a canonical input column.
+type Column int
+
+// The canonical columns of a change file, in receipt order.
+const (
+	ColOperation Column = iota
+	ColRegistrationNumber
+	ColVIN
+	ColLesseeID
+	ColLesseeName
+	ColStartDate
+	ColEndDate
+	ColOnBehalfOf
+	ColReference
+	NumColumns // number of canonical columns; not a column
+)
+
+var columnNames = [NumColumns]string{
+	"operation", "registration_number", "vin", "lessee_id", "lessee_name",
+	"start_date", "end_date", "on_behalf_of", "reference",
+}
+
+// String returns the canonical (English) column name.
+func (c Column) String() string {
+	if c < 0 || c >= NumColumns {
+		return "unknown"
+	}
+	return columnNames[c]
+}
+
+// Cell is one input value. Kind tells validate how the source typed it, so that
+// an XLSX number where an identifier belongs can be refused rather than guessed.
+type Cell struct {
+	Value string
+	Kind  CellKind
+}
+
+// CellKind is how the source file typed a cell.
+type CellKind uint8
+
+// Cell kinds. CSV cells are always CellText.
+const (
+	CellText   CellKind = iota
+	CellNumber          // a numeric spreadsheet cell, Value as Excel displays it raw
+	CellDate            // a date-formatted spreadsheet cell, Value already YYYY-MM-DD
+)
+
+// RawRow is one data record as read from a file, before validation.
+type RawRow struct {
+	// Index is the 0-based position of the record among data records; it
+	// orders results and checkpoints.
+	Index int
+	// Line is the row number a spreadsheet shows for the record (header = 1).
+	Line int
+	// Cells holds the canonical columns; absent columns are empty.
+	Cells [NumColumns]Cell
+	// Problem is set when the reader itself could not make a clean record of
+	// the line (for example a wrong number of fields).
+	Problem *Problem
+}
+
+// Problem is a row-level failure: which field, which code, and a message a
+// person can act on. It is a value that goes into the receipt, not a Go error.
+type Problem struct {
+	Code    Code
+	Field   string // canonical column name, or "" for the row as a whole
+	Message string
+}
+
+// Change is a syntactically valid row: identifiers checked and normalised,
+// dates parsed.
+type Change struct {
+	Operation          Operation
+	RegistrationNumber string // normalised: upper case, no spaces or dashes
+	VIN                string // upper case
+	LesseeID           string // digits only; person or enterprise
+	LesseeName         string
+	StartDate          Date // required for add
+	EndDate            Date // optional for add; for remove defaults to the processing date
+	OnBehalfOf         string
+	Reference          string
+}
+
+// EffectiveDate is the date on which ownership, role and delegation are
+// judged: the start for add, the end for remove.
+func (c Change) EffectiveDate() Date {
+	if c.Operation == OpAdd {
+		return c.StartDate
+	}
+	return c.EndDate
+}
+
+// Row is one record after field validation: either a Change or a Problem.
+type Row struct {
+	Index   int
+	Line    int
+	Echo    Echo // what the receipt echoes back, whatever the outcome
+	Change  Change
+	Problem *Problem // non-nil: rejected on its own fields
+}
+
+// Echo holds the values a receipt repeats from the input row. Lessee is
+// already masked when it is a personal identity number.
+type Echo struct {
+	Reference          string
+	Operation          string
+	RegistrationNumber string
+	VIN                string
+	Lessee             string
+}
+
+// Enterprise is an organisation known to the registry.
+type Enterprise struct {
+	OrgNr      string
+	Name       string
+	FleetOwner bool
+	Terms      []Acceptance
+}
+
+// Accepted reports whether the enterprise accepted any version of agreement a
+// at or before t.
+func (e *Enterprise) Accepted(a Agreement, t time.Time) bool {
+	for _, acc := range e.Terms {
+		if acc.Agreement == a && !acc.AcceptedAt.After(t) {
+			return true
+		}
+	}
+	return false
+}
+
+// Acceptance records that an enterprise accepted a version of an agreement.
+type Acceptance struct {
+	OrgNr      string
+	Agreement  Agreement
+	Version    string
+	AcceptedAt time.Time
+}
+
+// Delegation lets Delegate act for FleetOwner in lessee matters from
+// ValidFrom to ValidTo (inclusive; zero means open-ended) unless revoked.
+type Delegation struct {
+	FleetOwner string
+	Delegate   string
+	ValidFrom  Date
+	ValidTo    Date
+	RevokedAt  *time.Time
+}
+
+// Vehicle is a registered vehicle with its current owner and lessee history.
+type Vehicle struct {
+	VIN                string
+	RegistrationNumber string
+	Owner              string
+	OwnerSince         Date
+	Periods            []Period // lessee periods, oldest first
+}
+
+// Period is one lessee period of a vehicle. End is zero while open-ended.
+type Period struct {
+	ID         string
+	LesseeID   string
+	LesseeName string
+	Start      Date
+	End        Date
+}
+
+// OpenOn reports whether the period counts as open on date d: no end date,
+// or an end date after d.
+func (p Period) OpenOn(d Date) bool { return p.End.IsZero() || d < p.End }
+
+// State is the part of the registry a chunk of rows is judged against. The
+// decider changes it in place as it applies rows, so that later rows of the
+// same file see earlier ones (remove then add on one vehicle works).
+type State struct {
+	Enterprises map[string]*Enterprise     // by orgnr
+	Delegations map[[2]string][]Delegation // by {fleet owner, delegate}
+	Vehicles    map[string]*Vehicle        // by VIN
+	ByReg       map[string]string          // registration number -> VIN
+}
+
+// NewState returns an empty State ready to fill.
+func NewState() *State {
+	return &State{
+		Enterprises: map[string]*Enterprise{},
+		Delegations: map[[2]string][]Delegation{},
+		Vehicles:    map[string]*Vehicle{},
+		ByReg:       map[string]string{},
+	}
+}
+
+// Outcome is the decision for one row, with what to write if it applies.
+type Outcome struct {
+	Index    int
+	Line     int
+	Echo     Echo
+	Status   Status
+	Code     Code // empty unless rejected
+	Message  string
+	ChangeID string // set when applied
+
+	// Set when applied: the vehicle and the lessee state before and after.
+	VIN        string
+	OnBehalfOf string
+	Before     *Period // the open period before the change, if any
+	After      *Period // the period as it stands after the change
+	// Mutation says what storage must write.
+	Mutation Mutation
+}
+
+// MutationKind is the write an applied row needs.
+type MutationKind uint8
+
+// Mutation kinds.
+const (
+	MutNone  MutationKind = iota
+	MutOpen               // insert Period
+	MutClose              // set End on the period with ID
+)
+
+// Mutation is the registry write an applied row needs.
+type Mutation struct {
+	Kind   MutationKind
+	VIN    string
+	Period Period // for MutOpen the new period; for MutClose the period after closing
+}
+
+// Keys names what a chunk of rows needs loaded from the registry.
+type Keys struct {
+	VINs       []string
+	RegNumbers []string
+	OrgNrs     []string // submitter and every fleet owner acted for
+}
+
+// JobState is where a file is in its processing.
+type JobState string
+
+// Job states. A job is finished when completed or refused.
+const (
+	JobQueued    JobState = "queued"
+	JobRunning   JobState = "running"
+	JobCompleted JobState = "completed" // rows processed, receipt published
+	JobRefused   JobState = "refused"   // whole file refused, receipt published
+)
+
+// Format is the detected format of an input file.
+type Format string
+
+// Input formats.
+const (
+	FormatCSV  Format = "csv"
+	FormatXLSX Format = "xlsx"
+)
+
+// Job is one uploaded object version being processed. Its ID is derived from
+// bucket, key and version, so every sighting of one upload names one job.
+type Job struct {
+	ID             string
+	Bucket         string
+	Key            string
+	Version        string
+	Submitter      string
+	Name           string // the file name below inbox/<orgnr>/
+	Format         Format
+	Size           int64
+	SHA256         string
+	State          JobState
+	Code           Code // refusal code
+	Message        string
+	RowsTotal      int
+	RowsDone       int // checkpoint: data records with a stored result
+	Applied        int
+	Unchanged      int
+	Rejected       int
+	Codes          map[Code]int
+	IgnoredColumns []string
+	ProcessingDate Date // fixed at first start so retries decide alike
+	Started        time.Time
+	Finished       time.Time
+}
