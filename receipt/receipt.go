@@ -1,0 +1,214 @@
+// Package receipt writes what a submitter gets back for a file: the receipt
+// CSV with one line per input row, in input order, and the summary JSON.
+//
+// Receipts are opened by people in Excel, so the CSV starts with a UTF-8 BOM
+// and every cell that a spreadsheet would read as a formula is neutralised.
+package receipt
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fleetreg/lessee"
+)
+
+// Header is the receipt CSV header. It is a public contract: scripts read
+// receipts by these names, in this order.
+var header = []string{
+	"row", "reference", "operation", "registration_number", "vin",
+	"lessee", "status", "code", "message", "change_id",
+}
+
+// Header returns the receipt CSV header.
+func Header() []string { return append([]string(nil), header...) }
+
+// StatusRefused is the status of the single receipt line of a refused file.
+const StatusRefused = "refused"
+
+const utf8BOM = "\ufeff"
+
+// CSVWriter writes a receipt CSV.
+type CSVWriter struct {
+	w      *csv.Writer
+	record []string
+}
+
+// NewCSVWriter writes the BOM and the header to w and returns a writer for
+// the rows.
+func NewCSVWriter(w io.Writer) (*CSVWriter, error) {
+	if _, err := io.WriteString(w, utf8BOM); err != nil {
+		return nil, fmt.Errorf("write receipt bom: %w", err)
+	}
+	cw := csv.NewWriter(w)
+	cw.UseCRLF = true // what Excel on Windows writes and expects
+	if err := cw.Write(header); err != nil {
+		return nil, fmt.Errorf("write receipt header: %w", err)
+	}
+	return &CSVWriter{w: cw, record: make([]string, len(header))}, nil
+}
+
+// Write appends the line of one row outcome.
+func (c *CSVWriter) Write(o lessee.Outcome) error {
+	r := c.record
+	r[0] = strconv.Itoa(o.Line)
+	r[1] = Neutralise(o.Echo.Reference)
+	r[2] = Neutralise(o.Echo.Operation)
+	r[3] = Neutralise(o.Echo.RegistrationNumber)
+	r[4] = Neutralise(o.Echo.VIN)
+	r[5] = Neutralise(o.Echo.Lessee)
+	r[6] = string(o.Status)
+	r[7] = string(o.Code)
+	r[8] = Neutralise(o.Message)
+	r[9] = o.ChangeID
+	if err := c.w.Write(r); err != nil {
+		return fmt.Errorf("write receipt row %d: %w", o.Line, err)
+	}
+	return nil
+}
+
+// WriteRefusal writes the single line that tells why a whole file was
+// refused. line is the row the problem was found on, or 0 for the file.
+func (c *CSVWriter) WriteRefusal(line int, code lessee.Code, message string) error {
+	r := c.record
+	for i := range r {
+		r[i] = ""
+	}
+	if line > 0 {
+		r[0] = strconv.Itoa(line)
+	}
+	r[6] = StatusRefused
+	r[7] = string(code)
+	r[8] = Neutralise(message)
+	if err := c.w.Write(r); err != nil {
+		return fmt.Errorf("write receipt refusal: %w", err)
+	}
+	return nil
+}
+
+// Flush writes buffered lines and reports any write error.
+func (c *CSVWriter) Flush() error {
+	c.w.Flush()
+	if err := c.w.Error(); err != nil {
+		return fmt.Errorf("flush receipt: %w", err)
+	}
+	return nil
+}
+
+// Neutralise makes a cell safe to open in a spreadsheet: a value that starts
+// with a formula trigger (=, +, -, @, tab, CR) gets a leading apostrophe, which
+// spreadsheets show as text (OWASP's advice for CSV injection).
+func Neutralise(s string) string {
+	if s == "" {
+		return s
+	}
+	switch s[0] {
+	case '=', '+', '-', '@', '\t', '\r':
+		return "'" + s
+	}
+	return s
+}
+
+// Summary is the summary JSON of a processed or refused file. Its keys are a
+// public contract.
+type Summary struct {
+	JobID          string         `json:"job_id"`
+	Key            string         `json:"key"`
+	Version        string         `json:"version"`
+	SHA256         string         `json:"sha256"`
+	Size           int64          `json:"size"`
+	Format         string         `json:"format"`
+	Status         string         `json:"status"` // completed or refused
+	Code           string         `json:"code,omitempty"`
+	Message        string         `json:"message,omitempty"`
+	Rows           int            `json:"rows"`
+	Applied        int            `json:"applied"`
+	Unchanged      int            `json:"unchanged"`
+	Rejected       int            `json:"rejected"`
+	Codes          map[string]int `json:"codes"`
+	IgnoredColumns []string       `json:"ignored_columns"`
+	Receipt        string         `json:"receipt"`
+	Started        time.Time      `json:"started"`
+	Finished       time.Time      `json:"finished"`
+	DurationMillis int64          `json:"duration_ms"`
+}
+
+// NewSummary builds the summary of job, finished at finished.
+func NewSummary(job lessee.Job, finished time.Time, receiptKey string) Summary {
+	status := string(job.State)
+	if job.State != lessee.JobRefused {
+		status = string(lessee.JobCompleted)
+	}
+	codes := make(map[string]int, len(job.Codes))
+	for c, n := range job.Codes {
+		codes[string(c)] = n
+	}
+	ignored := job.IgnoredColumns
+	if ignored == nil {
+		ignored = []string{}
+	}
+	return Summary{
+		JobID:          job.ID,
+		Key:            job.Key,
+		Version:        job.Version,
+		SHA256:         job.SHA256,
+		Size:           job.Size,
+		Format:         string(job.Format),
+		Status:         status,
+		Code:           string(job.Code),
+		Message:        job.Message,
+		Rows:           job.Applied + job.Unchanged + job.Rejected,
+		Applied:        job.Applied,
+		Unchanged:      job.Unchanged,
+		Rejected:       job.Rejected,
+		Codes:          codes,
+		IgnoredColumns: ignored,
+		Receipt:        receiptKey,
+		Started:        job.Started.UTC(),
+		Finished:       finished.UTC(),
+		DurationMillis: finished.Sub(job.Started).Milliseconds(),
+	}
+}
+
+// Marshal returns the summary as indented JSON.
+func (s Summary) Marshal() ([]byte, error) {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("marshal summary: %w", err)
+	}
+	return append(b, '\n'), nil
+}
+
+// Keys returns the object keys of the receipt CSV and the summary JSON of the
+// file called name uploaded by submitter.
+func Keys(submitter, name string) (receiptCSV, summaryJSON string) {
+	base := path.Join("receipts", submitter, name)
+	return base + ".receipt.csv", base + ".summary.json"
+}
+
+// SafeName turns a rejected object name into one that is safe to use as the
+// last element of a receipt key: no slashes, no control characters, no "..".
+func SafeName(name string) string {
+	var b strings.Builder
+	for _, r := range name {
+		switch {
+		case r < 0x20 || r == 0x7f || r == '/' || r == '\\':
+			b.WriteByte('_')
+		default:
+			b.WriteRune(r)
+		}
+	}
+	s := strings.ReplaceAll(b.String(), "..", "__")
+	if s == "" || s == "." {
+		s = "_"
+	}
+	if len(s) > 200 {
+		s = strings.ToValidUTF8(s[:200], "")
+	}
+	return s
+}
