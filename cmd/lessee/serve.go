@@ -1,0 +1,377 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/hibiken/asynq"
+	"github.com/hibiken/asynqmon"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/fleetreg/lessee/examples"
+	"github.com/fleetreg/lessee/ingest"
+	"github.com/fleetreg/lessee/internal/slogmask"
+	"github.com/fleetreg/lessee/storage/s3store"
+	"github.com/fleetreg/lessee/storage/sqlstore"
+	"github.com/fleetreg/lessee/validate"
+	"github.com/fleetreg/lessee/worker"
+)
+
+// Embedded-mode S3 credentials, used when none are configured. The embedded
+// endpoint is for one machine; production uses real S3 or MinIO credentials.
+const (
+	defaultAccessKey = "lessee"
+	defaultSecretKey = "lessee-secret"
+)
+
+// serveConfig is the configuration of `lessee serve`.
+type serveConfig struct {
+	Data         string
+	Listen       string
+	S3Listen     string
+	Bucket       string
+	RedisURL     string
+	DatabaseURL  string
+	S3Endpoint   string
+	S3AccessKey  string
+	S3SecretKey  string
+	S3Region     string
+	ScanInterval time.Duration
+	Demo         bool
+	TestRegistry bool
+	ChunkSize    int
+	MaxFileBytes int64
+	MaxRows      int
+	SmallWorkers int
+	LargeWorkers int
+	SmallFile    int64
+	LogFormat    string
+	LogLevel     string
+}
+
+func (c *serveConfig) flags(fs *flag.FlagSet) {
+	limits := ingest.DefaultLimits()
+	fs.StringVar(&c.Data, "data", "./lessee-data", "directory for embedded state (SQLite, S3 objects, temporary files)")
+	fs.StringVar(&c.Listen, "listen", "127.0.0.1:8080", "HTTP address: asynqmon under /monitoring/, /healthz")
+	fs.StringVar(&c.S3Listen, "s3-listen", "127.0.0.1:9000", "address of the embedded S3 endpoint (when --s3-endpoint is empty)")
+	fs.StringVar(&c.Bucket, "bucket", "lessee", "S3 bucket")
+	fs.StringVar(&c.RedisURL, "redis-url", "", "Redis URL, e.g. redis://127.0.0.1:6379/0; empty runs an in-process Redis")
+	fs.StringVar(&c.DatabaseURL, "database-url", "", "PostgreSQL URL, e.g. postgres://user@host/db; empty uses SQLite under --data")
+	fs.StringVar(&c.S3Endpoint, "s3-endpoint", "", "S3 or MinIO endpoint URL; empty runs an embedded endpoint on --s3-listen")
+	fs.StringVar(&c.S3AccessKey, "s3-access-key", "", "S3 access key (embedded default: "+defaultAccessKey+")")
+	fs.StringVar(&c.S3SecretKey, "s3-secret-key", "", "S3 secret key (embedded default: "+defaultSecretKey+")")
+	fs.StringVar(&c.S3Region, "s3-region", "us-east-1", "S3 region")
+	fs.DurationVar(&c.ScanInterval, "scan-interval", 2*time.Second, "how often inbox/ is scanned for uploads")
+	fs.BoolVar(&c.Demo, "demo", true, "load the demo registry from examples/ when the embedded registry is empty")
+	fs.BoolVar(&c.TestRegistry, "test-registry", false, "accept synthetic test identity numbers (month + 40 or + 80)")
+	fs.IntVar(&c.ChunkSize, "chunk-size", 1000, "rows per transaction")
+	fs.Int64Var(&c.MaxFileBytes, "max-file-bytes", limits.MaxBytes, "largest accepted file")
+	fs.IntVar(&c.MaxRows, "max-rows", limits.MaxRows, "most data rows in one file")
+	fs.IntVar(&c.SmallWorkers, "small-workers", 2, "concurrent workers for small files")
+	fs.IntVar(&c.LargeWorkers, "large-workers", 1, "concurrent workers for large files")
+	fs.Int64Var(&c.SmallFile, "small-file-bytes", 1<<20, "files up to this size use the small-file queue")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+}
+
+// defaultServeConfig returns the configuration with every flag at its default.
+func defaultServeConfig() serveConfig {
+	var cfg serveConfig
+	cfg.flags(flag.NewFlagSet("serve", flag.ContinueOnError))
+	return cfg
+}
+
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg serveConfig
+	cfg.flags(fs)
+	if err := parseFlags(fs, args, getenv); err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+	svc := &service{cfg: cfg, log: log}
+	if err := svc.start(ctx); err != nil {
+		svc.close()
+		return err
+	}
+	fmt.Fprintf(stdout, "lessee is running\n  HTTP:       http://%s/  (asynqmon at /monitoring/)\n  S3:         %s  bucket %s\n  upload:     aws --endpoint-url %s s3 cp FILE s3://%s/inbox/<orgnr>/FILE\n",
+		svc.httpAddr, svc.s3Endpoint, cfg.Bucket, svc.s3Endpoint, cfg.Bucket)
+	err = svc.wait()
+	svc.close()
+	return err
+}
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	var h slog.Handler
+	switch format {
+	case "text":
+		h = slog.NewTextHandler(w, opts)
+	case "json":
+		h = slog.NewJSONHandler(w, opts)
+	default:
+		return nil, fmt.Errorf("--log-format must be text or json, not %q", format)
+	}
+	return slog.New(slogmask.New(h)), nil
+}
+
+// service is a running `lessee serve`: every component it started, so that
+// tests can run it in-process and close it.
+type service struct {
+	cfg serveConfig
+	log *slog.Logger
+
+	httpAddr   string // bound HTTP address
+	s3Endpoint string // URL of the S3 endpoint in use
+	redisOpt   asynq.RedisConnOpt
+	store      *sqlstore.Store
+	objects    *s3store.Client
+
+	group   *errgroup.Group
+	cancel  context.CancelFunc
+	closers []func()
+}
+
+func (s *service) start(parent context.Context) error {
+	ctx, cancel := context.WithCancel(parent)
+	s.cancel = cancel
+	s.group, ctx = errgroup.WithContext(ctx)
+	cfg := s.cfg
+
+	if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	tmp := filepath.Join(cfg.Data, "tmp")
+	if err := os.MkdirAll(tmp, 0o750); err != nil {
+		return fmt.Errorf("create temp directory: %w", err)
+	}
+
+	// SQL.
+	dbURL, embeddedDB := cfg.DatabaseURL, cfg.DatabaseURL == ""
+	if embeddedDB {
+		dbURL = "sqlite:" + filepath.Join(cfg.Data, "registry.db")
+	}
+	store, err := sqlstore.Open(ctx, dbURL)
+	if err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	s.store = store
+	s.closers = append(s.closers, func() { store.Close() })
+	if err := store.Migrate(ctx); err != nil {
+		return fmt.Errorf("migrate database: %w", err)
+	}
+	if embeddedDB && cfg.Demo {
+		if err := loadDemo(ctx, store, cfg.TestRegistry, s.log); err != nil {
+			return err
+		}
+	}
+
+	// Redis.
+	if cfg.RedisURL == "" {
+		mr := miniredis.NewMiniRedis()
+		if err := mr.StartAddr("127.0.0.1:0"); err != nil {
+			return fmt.Errorf("start embedded redis: %w", err)
+		}
+		s.closers = append(s.closers, mr.Close)
+		s.redisOpt = asynq.RedisClientOpt{Addr: mr.Addr()}
+		s.log.Info("embedded redis started; it keeps nothing across restarts, the inbox scan resumes unfinished files", "addr", mr.Addr())
+	} else {
+		opt, err := asynq.ParseRedisURI(cfg.RedisURL)
+		if err != nil {
+			return fmt.Errorf("--redis-url: %w", err)
+		}
+		s.redisOpt = opt
+	}
+
+	// S3.
+	access, secret := cfg.S3AccessKey, cfg.S3SecretKey
+	s.s3Endpoint = cfg.S3Endpoint
+	if cfg.S3Endpoint == "" {
+		if access == "" && secret == "" {
+			access, secret = defaultAccessKey, defaultSecretKey
+		}
+		srv, err := s3store.NewServer(s3store.ServerConfig{Dir: filepath.Join(cfg.Data, "s3"), Bucket: cfg.Bucket, Logger: s.log})
+		if err != nil {
+			return fmt.Errorf("start embedded s3: %w", err)
+		}
+		ln, err := net.Listen("tcp", cfg.S3Listen)
+		if err != nil {
+			return fmt.Errorf("--s3-listen: %w", err)
+		}
+		s.s3Endpoint = "http://" + ln.Addr().String()
+		s.serveHTTP(ctx, ln, srv.Handler())
+	}
+	objects, err := s3store.NewClient(ctx, s3store.Config{
+		Endpoint: s.s3Endpoint, Region: cfg.S3Region, AccessKey: access, SecretKey: secret, Bucket: cfg.Bucket,
+	})
+	if err != nil {
+		return fmt.Errorf("s3 client: %w", err)
+	}
+	s.objects = objects
+	if err := objects.EnsureBucket(ctx); err != nil {
+		return fmt.Errorf("s3 bucket %s at %s: %w", cfg.Bucket, displayEndpoint(s.s3Endpoint), err)
+	}
+
+	// Worker and scan.
+	limits := ingest.DefaultLimits()
+	limits.MaxBytes, limits.MaxRows = cfg.MaxFileBytes, cfg.MaxRows
+	handler := worker.NewHandler(objects, store, worker.Config{
+		Limits: limits, Validate: validate.Config{AllowSynthetic: cfg.TestRegistry},
+		ChunkSize: cfg.ChunkSize, TempDir: tmp,
+	}, s.log)
+	s.group.Go(func() error {
+		return worker.Serve(ctx, s.redisOpt, handler, worker.ServerConfig{
+			SmallConcurrency: cfg.SmallWorkers, LargeConcurrency: cfg.LargeWorkers, ShutdownTimeout: 25 * time.Second,
+		}, s.log)
+	})
+	client := asynq.NewClient(s.redisOpt)
+	s.closers = append(s.closers, func() { client.Close() })
+	taskOpt := worker.DefaultOptions()
+	taskOpt.SmallFileBytes = cfg.SmallFile
+	scanner := worker.NewScanner(objects, client, cfg.Bucket, taskOpt, cfg.ScanInterval, s.log)
+	s.group.Go(func() error { scanner.Run(ctx); return nil })
+
+	// HTTP.
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("--listen: %w", err)
+	}
+	s.httpAddr = ln.Addr().String()
+	mon := asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: s.redisOpt, ReadOnly: false})
+	s.closers = append(s.closers, func() { mon.Close() })
+	mux := http.NewServeMux()
+	mux.Handle("/monitoring/", mon)
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/monitoring/", http.StatusFound)
+	})
+	s.serveHTTP(ctx, ln, mux)
+	s.log.Info("lessee serve started", "http", s.httpAddr, "s3", displayEndpoint(s.s3Endpoint), "bucket", cfg.Bucket)
+	return nil
+}
+
+// serveHTTP serves h on ln until ctx is done.
+func (s *service) serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	s.group.Go(func() error {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve %s: %w", ln.Addr(), err)
+		}
+		return nil
+	})
+	s.group.Go(func() error {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
+}
+
+// healthz reports whether SQL, Redis and S3 answer.
+func (s *service) healthz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	checks := map[string]error{
+		"database": s.store.Ping(ctx),
+		"s3":       s.objects.Ping(ctx),
+		"redis":    pingRedis(s.redisOpt),
+	}
+	status := http.StatusOK
+	var b strings.Builder
+	for _, name := range []string{"database", "redis", "s3"} {
+		if err := checks[name]; err != nil {
+			status = http.StatusServiceUnavailable
+			fmt.Fprintf(&b, "%s: %v\n", name, err)
+		} else {
+			fmt.Fprintf(&b, "%s: ok\n", name)
+		}
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	io.WriteString(w, b.String())
+}
+
+func pingRedis(opt asynq.RedisConnOpt) error {
+	insp := asynq.NewInspector(opt)
+	defer insp.Close()
+	_, err := insp.Queues()
+	return err
+}
+
+// wait blocks until the service stops and returns the first error.
+func (s *service) wait() error { return s.group.Wait() }
+
+// close stops everything start started.
+func (s *service) close() {
+	if s.cancel != nil {
+		s.cancel()
+	}
+	if s.group != nil {
+		_ = s.group.Wait()
+	}
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		s.closers[i]()
+	}
+	s.closers = nil
+}
+
+// loadDemo imports the demo registry into an empty embedded registry.
+func loadDemo(ctx context.Context, store *sqlstore.Store, testRegistry bool, log *slog.Logger) error {
+	empty, err := store.RegistryEmpty(ctx)
+	if err != nil {
+		return fmt.Errorf("check registry: %w", err)
+	}
+	if !empty {
+		return nil
+	}
+	dir, err := os.MkdirTemp("", "lessee-demo-*")
+	if err != nil {
+		return fmt.Errorf("demo registry: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	if err := examples.WriteRegistry(dir); err != nil {
+		return fmt.Errorf("demo registry: %w", err)
+	}
+	stats, err := store.Import(ctx, dir, sqlstore.ImportOptions{AllowSynthetic: testRegistry})
+	if err != nil {
+		return fmt.Errorf("import demo registry: %w", err)
+	}
+	log.Info("registry was empty: loaded the demo registry from examples/registry", "stats", fmt.Sprintf("%+v", stats))
+	return nil
+}
+
+// displayEndpoint hides credentials that may be embedded in a URL.
+func displayEndpoint(u string) string {
+	if i := strings.Index(u, "@"); i >= 0 {
+		if j := strings.Index(u, "://"); j >= 0 && j < i {
+			return u[:j+3] + "***" + u[i:]
+		}
+	}
+	return u
+}

@@ -1,0 +1,183 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/fleetreg/lessee"
+)
+
+// Limits bound what one file may cost. A zero or negative field means the
+// default from DefaultLimits.
+type Limits struct {
+	MaxBytes     int64 // size of the file as uploaded
+	MaxRows      int   // data records, blank rows and the header not counted
+	MaxCellBytes int   // one cell, in UTF-8 bytes after decoding
+	MaxColumns   int   // columns of the header and of any record
+
+	// MaxUnzipBytes bounds the total uncompressed size of an XLSX (excelize
+	// UnzipSizeLimit); past it the file is a zip bomb.
+	MaxUnzipBytes int64
+	// MaxUnzipXMLBytes is how large a worksheet or shared-string part may be
+	// before excelize spills it to a temporary file instead of memory
+	// (excelize UnzipXMLSizeLimit). It is a memory bound, not a refusal.
+	MaxUnzipXMLBytes int64
+}
+
+// DefaultLimits returns limits safe for a shared worker.
+func DefaultLimits() Limits {
+	return Limits{
+		MaxBytes:         200 << 20,
+		MaxRows:          2_000_000,
+		MaxCellBytes:     4 << 10,
+		MaxColumns:       100,
+		MaxUnzipBytes:    1 << 30,
+		MaxUnzipXMLBytes: 512 << 20,
+	}
+}
+
+// withDefaults fills unset fields so that a zero Limits never refuses
+// everything.
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits()
+	if l.MaxBytes <= 0 {
+		l.MaxBytes = d.MaxBytes
+	}
+	if l.MaxRows <= 0 {
+		l.MaxRows = d.MaxRows
+	}
+	if l.MaxCellBytes <= 0 {
+		l.MaxCellBytes = d.MaxCellBytes
+	}
+	if l.MaxColumns <= 0 {
+		l.MaxColumns = d.MaxColumns
+	}
+	if l.MaxUnzipBytes <= 0 {
+		l.MaxUnzipBytes = d.MaxUnzipBytes
+	}
+	if l.MaxUnzipXMLBytes <= 0 {
+		l.MaxUnzipXMLBytes = d.MaxUnzipXMLBytes
+	}
+	// excelize rejects an XML limit above the unzip limit.
+	if l.MaxUnzipXMLBytes > l.MaxUnzipBytes {
+		l.MaxUnzipXMLBytes = l.MaxUnzipBytes
+	}
+	return l
+}
+
+// Refusal is a file-level refusal: the whole file is refused with Code and no
+// row is applied. Message is written for the person who uploaded the file; it
+// never quotes a cell value, only header names (masked) and positions.
+type Refusal struct {
+	Code    lessee.Code
+	Line    int // spreadsheet row (header = 1) or text line it concerns; 0 if none
+	Message string
+}
+
+func (r *Refusal) Error() string {
+	return fmt.Sprintf("%s: %s", r.Code, r.Message)
+}
+
+func refuse(code lessee.Code, line int, format string, args ...any) *Refusal {
+	return &Refusal{Code: code, Line: line, Message: fmt.Sprintf(format, args...)}
+}
+
+// Info is what the first pass learns about a file.
+type Info struct {
+	Format lessee.Format
+	// Rows is the number of data records. Only Scan counts them; Open leaves
+	// it 0.
+	Rows int
+	// Columns holds the header name as written for each canonical column,
+	// "" if the file has no such column.
+	Columns [lessee.NumColumns]string
+	// IgnoredColumns lists the header names that map to no canonical column,
+	// as written (identity numbers masked), in file order.
+	IgnoredColumns []string
+	Delimiter      rune   // CSV only
+	Encoding       string // CSV only: UTF-8, UTF-16LE, UTF-16BE or windows-1252
+	HeaderLine     int    // spreadsheet row of the header
+}
+
+// Table yields data records in file order. Blank rows are skipped; Index
+// counts only the records yielded.
+type Table interface {
+	// Next returns the next record, io.EOF after the last one, or an error:
+	// a *Refusal when the file breaks a rule further down than the header.
+	Next() (lessee.RawRow, error)
+	Close() error
+}
+
+// Scan reads the whole file once without keeping it in memory: it detects the
+// format from the bytes, decodes, reads the header, checks every limit and
+// counts the data records. A file that cannot be read as a table yields a
+// *Refusal as the error.
+func Scan(ctx context.Context, path string, limits Limits) (Info, error) {
+	t, info, err := Open(ctx, path, limits)
+	if err != nil {
+		return Info{}, err
+	}
+	n := 0
+	for {
+		_, err := t.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			_ = t.Close()
+			return Info{}, err
+		}
+		n++
+	}
+	if err := t.Close(); err != nil {
+		return Info{}, fmt.Errorf("close %s: %w", info.Format, err)
+	}
+	info.Rows = n
+	return info, nil
+}
+
+// Open detects the format, reads the header and returns a Table positioned at
+// the first data record. The returned Info has Rows 0: counting needs the
+// whole file, which is Scan's job. The caller must Close the Table.
+func Open(ctx context.Context, path string, limits Limits) (Table, Info, error) {
+	limits = limits.withDefaults()
+	if err := ctx.Err(); err != nil {
+		return nil, Info{}, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, Info{}, fmt.Errorf("open upload: %w", err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		_ = f.Close()
+		return nil, Info{}, fmt.Errorf("stat upload: %w", err)
+	}
+	if st.Size() > limits.MaxBytes {
+		_ = f.Close()
+		return nil, Info{}, refuse(lessee.CodeFileTooLarge, 0,
+			"the file is %d bytes; the limit is %d bytes", st.Size(), limits.MaxBytes)
+	}
+	if st.Size() == 0 {
+		_ = f.Close()
+		return nil, Info{}, refuse(lessee.CodeMissingHeader, 0, "the file is empty; the first row must be a header")
+	}
+	kind, err := sniff(f)
+	if err != nil {
+		_ = f.Close()
+		return nil, Info{}, err
+	}
+	switch kind {
+	case kindXLSX:
+		_ = f.Close() // excelize opens the path itself
+		return openXLSX(ctx, path, limits)
+	case kindOLE2:
+		defer f.Close()
+		return nil, Info{}, refuseOLE2(f)
+	default:
+		return openCSV(ctx, f, limits)
+	}
+}

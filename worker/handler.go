@@ -1,0 +1,435 @@
+package worker
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/fleetreg/lessee"
+	"github.com/fleetreg/lessee/ingest"
+	"github.com/fleetreg/lessee/receipt"
+	"github.com/fleetreg/lessee/storage/s3store"
+	"github.com/fleetreg/lessee/validate"
+)
+
+// objectStore is the object storage uploads are read from and receipts
+// written to.
+type objectStore interface {
+	Download(ctx context.Context, key, ifMatchETag string, w io.Writer) (s3store.Object, error)
+	Put(ctx context.Context, key string, body io.ReadSeeker, size int64, contentType string) error
+	Copy(ctx context.Context, srcKey, dstKey string) error
+	Delete(ctx context.Context, key string) error
+}
+
+// jobLog records jobs and their outcome.
+type jobLog interface {
+	BeginJob(ctx context.Context, j lessee.Job) (lessee.Job, error)
+	Job(ctx context.Context, id string) (lessee.Job, error)
+	UpdateJobInfo(ctx context.Context, j lessee.Job) error
+	FinishJob(ctx context.Context, id string, state lessee.JobState, code lessee.Code, message string) error
+}
+
+// registry applies chunks of rows and gives back their stored results.
+type registry interface {
+	HasAcceptedTerms(ctx context.Context, orgnr string) (bool, error)
+	ApplyChunk(ctx context.Context, jobID string, checkpoint int, keys lessee.Keys, decide func(*lessee.State) []lessee.Outcome) error
+	Results(ctx context.Context, jobID string, fn func(lessee.Outcome) error) error
+}
+
+// Store is what the handler needs from SQL.
+type Store interface {
+	jobLog
+	registry
+}
+
+// Config tunes the handler.
+type Config struct {
+	Limits    ingest.Limits
+	Validate  validate.Config
+	ChunkSize int    // rows per transaction
+	TempDir   string // where uploads are spooled; "" means os.TempDir
+}
+
+// DefaultConfig returns production defaults.
+func DefaultConfig() Config {
+	return Config{Limits: ingest.DefaultLimits(), ChunkSize: 1000}
+}
+
+// Handler processes TypeIngestFile tasks.
+type Handler struct {
+	objects objectStore
+	store   Store
+	cfg     Config
+	log     *slog.Logger
+	// Now is the clock; tests replace it.
+	Now func() time.Time
+}
+
+// NewHandler returns a handler reading and writing through objects and store.
+func NewHandler(objects objectStore, store Store, cfg Config, log *slog.Logger) *Handler {
+	if cfg.ChunkSize <= 0 {
+		cfg.ChunkSize = DefaultConfig().ChunkSize
+	}
+	return &Handler{objects: objects, store: store, cfg: cfg, log: log, Now: time.Now}
+}
+
+// errPermanent marks failures that a retry cannot fix.
+var errPermanent = errors.New("permanent")
+
+// ProcessTask implements asynq.Handler.
+func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	var p IngestPayload
+	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.Key == "" || p.Bucket == "" {
+		return fmt.Errorf("decode ingest payload: %v: %w", err, asynq.SkipRetry)
+	}
+	log := h.log.With("job_id", JobID(p.Bucket, p.Key, p.Version), "key", p.Key)
+	err := h.Process(ctx, p)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, errPermanent):
+		log.Error("file not processed", "err", err)
+		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	}
+	retried, _ := asynq.GetRetryCount(ctx)
+	maxRetry, _ := asynq.GetMaxRetry(ctx)
+	if retried >= maxRetry {
+		log.Error("giving up after retries", "retried", retried, "err", err)
+		if gerr := h.giveUp(context.WithoutCancel(ctx), p, err); gerr != nil {
+			log.Error("could not record the failure", "err", gerr)
+		}
+		return err
+	}
+	log.Warn("transient failure; will retry", "retried", retried, "err", err)
+	return err
+}
+
+// Process handles one object version. It is safe to call again after any
+// failure; see the package documentation.
+func (h *Handler) Process(ctx context.Context, p IngestPayload) error {
+	pk := ParseKey(p.Key)
+	switch pk.Verdict {
+	case KeyNotInbox:
+		return nil
+	case KeyNoSubmitter:
+		return h.quarantine(ctx, p, pk)
+	}
+	job, err := h.store.BeginJob(ctx, lessee.Job{
+		ID: JobID(p.Bucket, p.Key, p.Version), Bucket: p.Bucket, Key: p.Key, Version: p.Version,
+		Submitter: pk.Submitter, Name: receipt.SafeName(pk.Name), Size: p.Size, State: lessee.JobRunning,
+	})
+	if err != nil {
+		return fmt.Errorf("begin job: %w", err)
+	}
+	log := h.log.With("job_id", job.ID, "key", p.Key, "submitter", job.Submitter)
+	if finished(job.State) {
+		// An earlier attempt published the receipt; only the move may be left.
+		return h.moveSource(ctx, job)
+	}
+	if pk.Verdict == KeyBadName {
+		return h.refuse(ctx, job, &ingest.Refusal{Code: lessee.CodeInvalidKey, Message: "invalid object key: " + pk.Reason})
+	}
+
+	spool, err := os.CreateTemp(h.cfg.TempDir, "lessee-upload-*")
+	if err != nil {
+		return fmt.Errorf("create spool file: %w", err)
+	}
+	defer os.Remove(spool.Name())
+	defer spool.Close()
+
+	size, sum, err := h.download(ctx, p, spool)
+	switch {
+	case errors.Is(err, errTooLarge):
+		return h.refuse(ctx, job, &ingest.Refusal{Code: lessee.CodeFileTooLarge,
+			Message: fmt.Sprintf("the file is larger than the limit of %d bytes; split it into smaller files", h.cfg.Limits.MaxBytes)})
+	case errors.Is(err, s3store.ErrNotFound), errors.Is(err, s3store.ErrPreconditionFailed):
+		// Deleted or replaced before we read it: a newer upload has its own
+		// job and receipt, so this one must not write at the same key.
+		log.Warn("upload gone before processing", "err", err)
+		if ferr := h.store.FinishJob(ctx, job.ID, lessee.JobRefused, lessee.CodeProcessingFailed, "superseded: the object was deleted or replaced before it was processed"); ferr != nil {
+			return ferr
+		}
+		return nil
+	case err != nil:
+		return err
+	}
+	job.Size, job.SHA256 = size, sum
+
+	ok, err := h.store.HasAcceptedTerms(ctx, job.Submitter)
+	if err != nil {
+		return fmt.Errorf("check terms: %w", err)
+	}
+	if !ok {
+		return h.refuse(ctx, job, &ingest.Refusal{Code: lessee.CodeTermsNotAccepted,
+			Message: fmt.Sprintf("organisation %s has not accepted the lessee API agreement or the third-party agreement", job.Submitter)})
+	}
+
+	info, err := ingest.Scan(ctx, spool.Name(), h.cfg.Limits)
+	var refusal *ingest.Refusal
+	if errors.As(err, &refusal) {
+		job.Format = info.Format
+		return h.refuse(ctx, job, refusal)
+	} else if err != nil {
+		return fmt.Errorf("scan file: %w", err)
+	}
+	job.Format, job.RowsTotal, job.IgnoredColumns = info.Format, info.Rows, info.IgnoredColumns
+	if err := h.store.UpdateJobInfo(ctx, job); err != nil {
+		return fmt.Errorf("update job: %w", err)
+	}
+	log.Info("processing file", "format", job.Format, "rows", job.RowsTotal, "resume_at", job.RowsDone)
+
+	if err := h.applyRows(ctx, job, spool.Name()); err != nil {
+		return err
+	}
+	return h.complete(ctx, job)
+}
+
+// applyRows validates and applies the rows after the job's checkpoint, one
+// transaction per chunk.
+func (h *Handler) applyRows(ctx context.Context, job lessee.Job, path string) error {
+	table, _, err := ingest.Open(ctx, path, h.cfg.Limits)
+	if err != nil {
+		return fmt.Errorf("open file: %w", err)
+	}
+	defer table.Close()
+
+	vjob := validate.Job{ID: job.ID, Submitter: job.Submitter, ProcessingDate: job.ProcessingDate, Now: job.Started}
+	checkpoint := job.RowsDone
+	rows := make([]lessee.Row, 0, h.cfg.ChunkSize)
+	flush := func() error {
+		if len(rows) == 0 {
+			return nil
+		}
+		keys := validate.KeysFor(vjob, rows)
+		err := h.store.ApplyChunk(ctx, job.ID, checkpoint, keys, func(st *lessee.State) []lessee.Outcome {
+			return validate.Decide(h.cfg.Validate, vjob, st, rows)
+		})
+		if err != nil {
+			return fmt.Errorf("apply rows %d-%d: %w", checkpoint, checkpoint+len(rows)-1, err)
+		}
+		checkpoint += len(rows)
+		rows = rows[:0]
+		return nil
+	}
+	for {
+		raw, err := table.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			// The first pass read this file cleanly, so this is the disk.
+			return fmt.Errorf("read rows: %w", err)
+		}
+		if raw.Index < checkpoint {
+			continue
+		}
+		rows = append(rows, validate.ParseRow(h.cfg.Validate, vjob, raw))
+		if len(rows) == h.cfg.ChunkSize {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return flush()
+}
+
+// complete publishes the receipt and summary of a processed file, then
+// finishes the job and archives the source.
+func (h *Handler) complete(ctx context.Context, job lessee.Job) error {
+	stored, err := h.store.Job(ctx, job.ID)
+	if err != nil {
+		return fmt.Errorf("reload job: %w", err)
+	}
+	stored.State = lessee.JobCompleted
+	if err := h.publish(ctx, stored, func(w *receipt.CSVWriter) error {
+		return h.store.Results(ctx, job.ID, w.Write)
+	}); err != nil {
+		return err
+	}
+	if err := h.store.FinishJob(ctx, job.ID, lessee.JobCompleted, "", ""); err != nil {
+		return fmt.Errorf("finish job: %w", err)
+	}
+	stored.State = lessee.JobCompleted
+	h.log.Info("file processed", "job_id", job.ID, "key", job.Key, "submitter", job.Submitter,
+		"applied", stored.Applied, "unchanged", stored.Unchanged, "rejected", stored.Rejected)
+	return h.moveSource(ctx, stored)
+}
+
+// refuse publishes the receipt of a refused file, finishes the job and moves
+// the source to failed/. A refused file is a handled file: the task ends
+// without error and is not retried; only a failure to publish is returned.
+func (h *Handler) refuse(ctx context.Context, job lessee.Job, r *ingest.Refusal) error {
+	job.State, job.Code, job.Message = lessee.JobRefused, r.Code, r.Message
+	if r.Line > 0 {
+		job.Message = fmt.Sprintf("row %d: %s", r.Line, r.Message)
+	}
+	if err := h.publish(ctx, job, func(w *receipt.CSVWriter) error {
+		return w.WriteRefusal(r.Line, r.Code, r.Message)
+	}); err != nil {
+		return err
+	}
+	if err := h.store.FinishJob(ctx, job.ID, lessee.JobRefused, job.Code, job.Message); err != nil {
+		return fmt.Errorf("finish job: %w", err)
+	}
+	h.log.Warn("file refused", "job_id", job.ID, "key", job.Key, "submitter", job.Submitter, "code", r.Code, "reason", job.Message)
+	return h.moveSource(ctx, job)
+}
+
+// publish writes the receipt CSV and then the summary JSON, each as a
+// single object write so a reader never sees half of either. The summary
+// comes last: its presence means the receipt is complete.
+func (h *Handler) publish(ctx context.Context, job lessee.Job, rows func(*receipt.CSVWriter) error) error {
+	receiptKey, summaryKey := receipt.Keys(job.Submitter, job.Name)
+	f, err := os.CreateTemp(h.cfg.TempDir, "lessee-receipt-*")
+	if err != nil {
+		return fmt.Errorf("create receipt file: %w", err)
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	w, err := receipt.NewCSVWriter(f)
+	if err != nil {
+		return err
+	}
+	if err := rows(w); err != nil {
+		return fmt.Errorf("write receipt: %w", err)
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	size, err := f.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return fmt.Errorf("size receipt: %w", err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("rewind receipt: %w", err)
+	}
+	if err := h.objects.Put(ctx, receiptKey, f, size, "text/csv; charset=utf-8"); err != nil {
+		return fmt.Errorf("put receipt: %w", err)
+	}
+	summary, err := receipt.NewSummary(job, h.Now(), receiptKey).Marshal()
+	if err != nil {
+		return err
+	}
+	if err := h.objects.Put(ctx, summaryKey, bytes.NewReader(summary), int64(len(summary)), "application/json"); err != nil {
+		return fmt.Errorf("put summary: %w", err)
+	}
+	return nil
+}
+
+// moveSource moves the upload out of the inbox: to archive/ when processed,
+// to failed/ when refused. Finding the source already gone means an earlier
+// attempt moved it.
+func (h *Handler) moveSource(ctx context.Context, job lessee.Job) error {
+	folder := "archive"
+	if job.State == lessee.JobRefused {
+		folder = "failed"
+	}
+	dst := path.Join(folder, job.Submitter, job.Name)
+	if err := h.objects.Copy(ctx, job.Key, dst); err != nil {
+		if errors.Is(err, s3store.ErrNotFound) {
+			return nil
+		}
+		return fmt.Errorf("move %s to %s: %w", job.Key, folder, err)
+	}
+	if err := h.objects.Delete(ctx, job.Key); err != nil && !errors.Is(err, s3store.ErrNotFound) {
+		return fmt.Errorf("delete %s: %w", job.Key, err)
+	}
+	return nil
+}
+
+// quarantine moves an object whose key names no valid submitter out of the
+// inbox, so operators can look at it; nobody can be sent a receipt.
+func (h *Handler) quarantine(ctx context.Context, p IngestPayload, pk ParsedKey) error {
+	id := JobID(p.Bucket, p.Key, p.Version)
+	dst := "quarantine/" + id + "-" + receipt.SafeName(pk.Name)
+	if _, err := h.store.BeginJob(ctx, lessee.Job{ID: id, Bucket: p.Bucket, Key: p.Key, Version: p.Version,
+		Name: receipt.SafeName(pk.Name), Size: p.Size, State: lessee.JobRunning}); err != nil {
+		return fmt.Errorf("begin quarantine job: %w", err)
+	}
+	if err := h.objects.Copy(ctx, p.Key, dst); err != nil && !errors.Is(err, s3store.ErrNotFound) {
+		return fmt.Errorf("quarantine %s: %w", p.Key, err)
+	}
+	if err := h.objects.Delete(ctx, p.Key); err != nil && !errors.Is(err, s3store.ErrNotFound) {
+		return fmt.Errorf("delete %s: %w", p.Key, err)
+	}
+	if err := h.store.FinishJob(ctx, id, lessee.JobRefused, lessee.CodeInvalidKey, pk.Reason+"; moved to "+dst); err != nil {
+		return fmt.Errorf("finish quarantine job: %w", err)
+	}
+	h.log.Warn("upload quarantined", "job_id", id, "key", p.Key, "to", dst, "reason", pk.Reason)
+	return nil
+}
+
+// giveUp records a file whose transient failures outlasted the retries: a
+// receipt saying so, the source in failed/. Rows applied before stay
+// applied; a re-upload reports them unchanged.
+func (h *Handler) giveUp(ctx context.Context, p IngestPayload, cause error) error {
+	pk := ParseKey(p.Key)
+	if pk.Verdict != KeyOK {
+		return nil
+	}
+	job, err := h.store.Job(ctx, JobID(p.Bucket, p.Key, p.Version))
+	if err != nil {
+		return err
+	}
+	if finished(job.State) {
+		return nil
+	}
+	return h.refuse(ctx, job, &ingest.Refusal{Code: lessee.CodeProcessingFailed,
+		Message: "the file could not be processed because of a technical fault; upload it again (rows already applied will show as unchanged)"})
+}
+
+var errTooLarge = errors.New("file too large")
+
+// download spools the object to f, hashing it and stopping at the size limit.
+func (h *Handler) download(ctx context.Context, p IngestPayload, f *os.File) (int64, string, error) {
+	limit := h.cfg.Limits.MaxBytes
+	if limit > 0 && p.Size > limit {
+		return 0, "", errTooLarge
+	}
+	hash := sha256.New()
+	lw := &limitWriter{w: io.MultiWriter(f, hash), remaining: limit}
+	if _, err := h.objects.Download(ctx, p.Key, p.ETag, lw); err != nil {
+		if lw.exceeded {
+			return 0, "", errTooLarge
+		}
+		return 0, "", fmt.Errorf("download %s: %w", p.Key, err)
+	}
+	if err := f.Sync(); err != nil {
+		return 0, "", fmt.Errorf("spool %s: %w", p.Key, err)
+	}
+	return lw.written, hex.EncodeToString(hash.Sum(nil)), nil
+}
+
+// limitWriter fails once more than remaining bytes are written (no limit
+// when remaining starts at 0).
+type limitWriter struct {
+	w         io.Writer
+	remaining int64
+	written   int64
+	exceeded  bool
+}
+
+func (l *limitWriter) Write(b []byte) (int, error) {
+	if l.remaining > 0 && l.written+int64(len(b)) > l.remaining {
+		l.exceeded = true
+		return 0, errTooLarge
+	}
+	n, err := l.w.Write(b)
+	l.written += int64(n)
+	return n, err
+}
+
+func finished(s lessee.JobState) bool {
+	return s == lessee.JobCompleted || s == lessee.JobRefused
+}

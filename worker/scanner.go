@@ -1,0 +1,104 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/fleetreg/lessee/storage/s3store"
+)
+
+// lister lists objects under a prefix.
+type lister interface {
+	List(ctx context.Context, prefix string, fn func(s3store.Object) error) error
+}
+
+// enqueuer puts tasks on the queue.
+type enqueuer interface {
+	EnqueueContext(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
+}
+
+// Scanner periodically lists inbox/ and enqueues a task for every object
+// version found. Re-enqueueing is harmless: the task id is the job id, so
+// Asynq refuses a duplicate while the first is queued, running or retained,
+// and a finished job only has its source moved. After a restart with an
+// empty Redis the scan is what resumes unfinished files.
+type Scanner struct {
+	objects  lister
+	queue    enqueuer
+	bucket   string
+	opt      Options
+	interval time.Duration
+	log      *slog.Logger
+}
+
+// NewScanner returns a scanner of bucket's inbox.
+func NewScanner(objects lister, queue enqueuer, bucket string, opt Options, interval time.Duration, log *slog.Logger) *Scanner {
+	return &Scanner{objects: objects, queue: queue, bucket: bucket, opt: opt, interval: interval, log: log}
+}
+
+// Run scans at once and then every interval until ctx is done. Failed scans
+// are logged and retried at the next tick.
+func (s *Scanner) Run(ctx context.Context) {
+	t := time.NewTicker(s.interval)
+	defer t.Stop()
+	for {
+		if n, err := s.ScanOnce(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("inbox scan failed", "err", err)
+		} else if n > 0 {
+			s.log.Info("inbox scan enqueued files", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// ScanOnce lists the inbox once and returns how many new tasks it enqueued.
+func (s *Scanner) ScanOnce(ctx context.Context) (int, error) {
+	enqueued := 0
+	err := s.objects.List(ctx, InboxPrefix, func(o s3store.Object) error {
+		if strings.HasSuffix(o.Key, "/") {
+			return nil // a folder marker some clients create
+		}
+		ok, err := Enqueue(ctx, s.queue, IngestPayload{
+			Bucket: s.bucket, Key: o.Key, ETag: o.ETag, Size: o.Size,
+			Version: ObjectVersion(o.VersionID, o.ETag, o.LastModified),
+		}, s.opt)
+		if err != nil {
+			return err
+		}
+		if ok {
+			enqueued++
+		}
+		return nil
+	})
+	if err != nil {
+		return enqueued, fmt.Errorf("scan inbox: %w", err)
+	}
+	return enqueued, nil
+}
+
+// Enqueue enqueues the task of one object version. It reports false when
+// the task already exists (the same upload seen before).
+func Enqueue(ctx context.Context, q enqueuer, p IngestPayload, opt Options) (bool, error) {
+	task, err := NewIngestFileTask(p, opt)
+	if err != nil {
+		return false, err
+	}
+	_, err = q.EnqueueContext(ctx, task)
+	switch {
+	case errors.Is(err, asynq.ErrTaskIDConflict), errors.Is(err, asynq.ErrDuplicateTask):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("enqueue %s: %w", p.Key, err)
+	}
+	return true, nil
+}

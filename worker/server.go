@@ -1,0 +1,62 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hibiken/asynq"
+)
+
+// ServerConfig sizes the worker pools.
+type ServerConfig struct {
+	SmallConcurrency int           // workers for QueueSmall
+	LargeConcurrency int           // workers for QueueLarge
+	ShutdownTimeout  time.Duration // how long running tasks get to finish on stop
+}
+
+// DefaultServerConfig returns defaults for a 2-core machine.
+func DefaultServerConfig() ServerConfig {
+	return ServerConfig{SmallConcurrency: 2, LargeConcurrency: 1, ShutdownTimeout: 25 * time.Second}
+}
+
+// Serve runs the task handler until ctx is done. Each queue gets its own
+// Asynq server, so large files can never occupy the workers small files
+// need; a shutdown waits up to ShutdownTimeout for running tasks, and a task
+// cut off resumes from its last committed chunk when retried.
+func Serve(ctx context.Context, redis asynq.RedisConnOpt, h asynq.Handler, cfg ServerConfig, log *slog.Logger) error {
+	mux := asynq.NewServeMux()
+	mux.Handle(TypeIngestFile, h)
+	var servers []*asynq.Server
+	for queue, n := range map[string]int{QueueSmall: cfg.SmallConcurrency, QueueLarge: cfg.LargeConcurrency} {
+		srv := asynq.NewServer(redis, asynq.Config{
+			Concurrency:     max(n, 1),
+			Queues:          map[string]int{queue: 1},
+			ShutdownTimeout: cfg.ShutdownTimeout,
+			Logger:          asynqLogger{log.With("queue", queue)},
+			LogLevel:        asynq.WarnLevel,
+		})
+		if err := srv.Start(mux); err != nil {
+			for _, s := range servers {
+				s.Shutdown()
+			}
+			return fmt.Errorf("start %s queue worker: %w", queue, err)
+		}
+		servers = append(servers, srv)
+	}
+	<-ctx.Done()
+	for _, s := range servers {
+		s.Shutdown()
+	}
+	return nil
+}
+
+// asynqLogger routes Asynq's own log lines into slog.
+type asynqLogger struct{ log *slog.Logger }
+
+func (l asynqLogger) Debug(args ...any) { l.log.Debug(fmt.Sprint(args...)) }
+func (l asynqLogger) Info(args ...any)  { l.log.Info(fmt.Sprint(args...)) }
+func (l asynqLogger) Warn(args ...any)  { l.log.Warn(fmt.Sprint(args...)) }
+func (l asynqLogger) Error(args ...any) { l.log.Error(fmt.Sprint(args...)) }
+func (l asynqLogger) Fatal(args ...any) { l.log.Error(fmt.Sprint(args...)) }
