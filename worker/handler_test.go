@@ -1,0 +1,268 @@
+package worker
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/hibiken/asynq"
+
+	"github.com/fleetreg/lessee"
+	"github.com/fleetreg/lessee/examples"
+	"github.com/fleetreg/lessee/storage/s3store"
+	"github.com/fleetreg/lessee/storage/sqlstore"
+	"github.com/fleetreg/lessee/storage/sqlstore/sqlstoretest"
+)
+
+const testBucket = "lessee"
+
+// testBundle is a handler over the real embedded S3 endpoint and a real
+// SQL store holding the demo registry.
+type testBundle struct {
+	handler *Handler
+	objects *s3store.Client
+	store   *sqlstore.Store
+}
+
+func setup(t *testing.T, store *sqlstore.Store) *testBundle {
+	t.Helper()
+	ctx := context.Background()
+	srv, err := s3store.NewServer(s3store.ServerConfig{Dir: t.TempDir(), Bucket: testBucket, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+	objects, err := s3store.NewClient(ctx, s3store.Config{Endpoint: hs.URL, AccessKey: "k", SecretKey: "s", Bucket: testBucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := examples.WriteRegistry(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Import(ctx, dir, sqlstore.ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.TempDir = t.TempDir()
+	cfg.ChunkSize = 5 // several chunks even for the example files
+	return &testBundle{handler: NewHandler(objects, store, cfg, slog.New(slog.DiscardHandler)), objects: objects, store: store}
+}
+
+// put uploads an example file and returns the payload the scan would build.
+func (b *testBundle) put(t *testing.T, key, example string) IngestPayload {
+	t.Helper()
+	ctx := context.Background()
+	data, err := fs.ReadFile(examples.FS(), example)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.objects.Put(ctx, key, bytes.NewReader(data), int64(len(data)), "text/csv"); err != nil {
+		t.Fatal(err)
+	}
+	o, err := b.objects.Head(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return IngestPayload{Bucket: testBucket, Key: key, ETag: o.ETag, Size: o.Size, Version: ObjectVersion(o.VersionID, o.ETag, o.LastModified)}
+}
+
+func (b *testBundle) get(t *testing.T, key string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if _, err := b.objects.Download(context.Background(), key, "", &buf); err != nil {
+		t.Fatalf("get %s: %v", key, err)
+	}
+	return buf.Bytes()
+}
+
+func TestHandlerSameUploadTwice(t *testing.T) {
+	sqlstoretest.Run(t, func(t *testing.T, store *sqlstore.Store) {
+		ctx := context.Background()
+		b := setup(t, store)
+		p := b.put(t, "inbox/912345602/all-outcomes.csv", "changes/all-outcomes.csv")
+		if err := b.handler.Process(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		receipt := b.get(t, "receipts/912345602/all-outcomes.csv.receipt.csv")
+		audit, err := store.Audit(ctx, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The same object version delivered again (event + scan, a
+		// redelivery) must not be processed again: no new audit entries,
+		// the same receipt.
+		if err := b.handler.Process(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		again, err := store.Audit(ctx, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(again) != len(audit) || len(audit) == 0 {
+			t.Errorf("audit entries: %d after first delivery, %d after second", len(audit), len(again))
+		}
+		if got := b.get(t, "receipts/912345602/all-outcomes.csv.receipt.csv"); !bytes.Equal(got, receipt) {
+			t.Error("receipt changed on redelivery")
+		}
+		job, err := store.Job(ctx, JobID(p.Bucket, p.Key, p.Version))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if job.State != lessee.JobCompleted || job.RowsDone != 22 || job.Applied != 6 {
+			t.Errorf("job = %+v", job)
+		}
+	})
+}
+
+func TestHandlerResumesAfterCommittedChunks(t *testing.T) {
+	ctx := context.Background()
+	store := sqlstoretest.SQLite(t)
+	b := setup(t, store)
+	p := b.put(t, "inbox/912345602/all-outcomes.csv", "changes/all-outcomes.csv")
+
+	// A first attempt that dies after two chunks: the store fails the third.
+	failing := &failAfter{Store: store, chunks: 2}
+	b.handler.store = failing
+	if err := b.handler.Process(ctx, p); err == nil {
+		t.Fatal("expected the injected failure")
+	}
+	job, err := store.Job(ctx, JobID(p.Bucket, p.Key, p.Version))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if job.RowsDone != 10 || job.State == lessee.JobCompleted {
+		t.Fatalf("after the failed attempt: rows done %d, state %s; want 10, running", job.RowsDone, job.State)
+	}
+	if _, err := b.objects.Head(ctx, "receipts/912345602/all-outcomes.csv.receipt.csv"); err == nil {
+		t.Fatal("a receipt was published by the failed attempt")
+	}
+
+	// The retry resumes after the committed chunks.
+	b.handler.store = store
+	if err := b.handler.Process(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	rows := receiptRows(t, b.get(t, "receipts/912345602/all-outcomes.csv.receipt.csv"))
+	want := expected(t, "changes/all-outcomes.expected.csv")
+	if len(rows) != len(want) {
+		t.Fatalf("receipt has %d rows, want %d", len(rows), len(want))
+	}
+	for i, w := range want {
+		if rows[i][0] != w[0] || rows[i][6] != w[1] || rows[i][7] != w[2] {
+			t.Errorf("row %s: got %s %s, want %s %s", w[0], rows[i][6], rows[i][7], w[1], w[2])
+		}
+	}
+	audit, err := store.Audit(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(audit) != 6 {
+		t.Errorf("audit entries = %d, want 6 (one per applied row, none doubled)", len(audit))
+	}
+}
+
+func TestHandlerRefusesBadKey(t *testing.T) {
+	ctx := context.Background()
+	b := setup(t, sqlstoretest.SQLite(t))
+	p := b.put(t, "inbox/912345602/sub/x.csv", "changes/all-outcomes.csv")
+	if err := b.handler.Process(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	summary := string(b.get(t, "receipts/912345602/sub_x.csv.summary.json"))
+	if !strings.Contains(summary, `"code": "INVALID_KEY"`) || !strings.Contains(summary, `"status": "refused"`) {
+		t.Errorf("summary = %s", summary)
+	}
+	if _, err := b.objects.Head(ctx, "failed/912345602/sub_x.csv"); err != nil {
+		t.Errorf("source not moved to failed/: %v", err)
+	}
+	audit, _ := b.store.Audit(ctx, "")
+	if len(audit) != 0 {
+		t.Errorf("a refused file changed the registry: %d audit entries", len(audit))
+	}
+}
+
+func TestScannerEnqueuesEachUploadOnce(t *testing.T) {
+	ctx := context.Background()
+	b := setup(t, sqlstoretest.SQLite(t))
+	mr := miniredis.RunT(t)
+	client := asynq.NewClient(asynq.RedisClientOpt{Addr: mr.Addr()})
+	defer client.Close()
+	scanner := NewScanner(b.objects, client, testBucket, DefaultOptions(), time.Hour, slog.New(slog.DiscardHandler))
+
+	b.put(t, "inbox/912345602/a.csv", "changes/all-outcomes.csv")
+	big := bytes.Repeat([]byte("x"), 2<<20)
+	if err := b.objects.Put(ctx, "inbox/912345602/big.csv", bytes.NewReader(big), int64(len(big)), "text/csv"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.objects.Put(ctx, "archive/912345602/old.csv", bytes.NewReader(big[:10]), 10, "text/csv"); err != nil {
+		t.Fatal(err)
+	}
+	n, err := scanner.ScanOnce(ctx)
+	if err != nil || n != 2 {
+		t.Fatalf("first scan enqueued %d (%v), want 2", n, err)
+	}
+	n, err = scanner.ScanOnce(ctx)
+	if err != nil || n != 0 {
+		t.Fatalf("second scan enqueued %d (%v), want 0", n, err)
+	}
+	insp := asynq.NewInspector(asynq.RedisClientOpt{Addr: mr.Addr()})
+	defer insp.Close()
+	for queue, want := range map[string]int{QueueSmall: 1, QueueLarge: 1} {
+		info, err := insp.GetQueueInfo(queue)
+		if err != nil || info.Pending != want {
+			t.Errorf("queue %s: %+v, %v; want %d pending", queue, info, err, want)
+		}
+	}
+	// A new upload under the same name is a new version: a new task.
+	time.Sleep(1100 * time.Millisecond) // versions without S3 versioning are ETag + second
+	b.put(t, "inbox/912345602/a.csv", "changes/third-party.csv")
+	if n, err := scanner.ScanOnce(ctx); err != nil || n != 1 {
+		t.Fatalf("scan after re-upload enqueued %d (%v), want 1", n, err)
+	}
+}
+
+// failAfter lets a number of chunks commit, then fails like a lost database.
+type failAfter struct {
+	Store
+	chunks int
+}
+
+func (f *failAfter) ApplyChunk(ctx context.Context, jobID string, checkpoint int, keys lessee.Keys, decide func(*lessee.State) []lessee.Outcome) error {
+	if f.chunks == 0 {
+		return io.ErrUnexpectedEOF
+	}
+	f.chunks--
+	return f.Store.ApplyChunk(ctx, jobID, checkpoint, keys, decide)
+}
+
+func receiptRows(t *testing.T, b []byte) [][]string {
+	t.Helper()
+	recs, err := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(b, []byte("\ufeff")))).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return recs[1:]
+}
+
+func expected(t *testing.T, name string) [][]string {
+	t.Helper()
+	b, err := fs.ReadFile(examples.FS(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(bytes.NewReader(b)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return recs[1:]
+}
