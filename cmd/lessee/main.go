@@ -35,6 +35,8 @@ commands:
   serve                   run the worker, inbox scan, S3 endpoint (embedded) and HTTP
   registry import DIR     load enterprises.csv, terms.csv, vehicles.csv, delegations.csv
   migrate                 apply the database schema
+  submit --as ORGNR FILE  upload a change file; --wait shows progress and the summary
+  receipt KEY             print the receipt of an upload
   healthcheck             exit 0 when the service on --listen reports healthy
 
 Every flag also reads an environment variable: --data is LESSEE_DATA,
@@ -58,6 +60,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runImport(ctx, args[2:], getenv, stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, args[1:], getenv, stdout, stderr)
+	case "submit":
+		return runSubmit(ctx, args[1:], getenv, stdout, stderr)
+	case "receipt":
+		return runReceipt(ctx, args[1:], getenv, stdout, stderr)
 	case "healthcheck":
 		return runHealthcheck(ctx, args[1:], getenv, stdout, stderr)
 	case "-h", "--help", "help":
