@@ -94,7 +94,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("decode ingest payload: %v: %w", err, asynq.SkipRetry)
 	}
 	log := h.log.With("job_id", JobID(p.Bucket, p.Key, p.Version), "key", p.Key)
-	err := h.Process(ctx, p)
+	err := h.process(ctx, p, taskProgress(t))
 	switch {
 	case err == nil:
 		return nil
@@ -118,6 +118,30 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 // Process handles one object version. It is safe to call again after any
 // failure; see the package documentation.
 func (h *Handler) Process(ctx context.Context, p IngestPayload) error {
+	return h.process(ctx, p, nil)
+}
+
+// progressFunc is told how far a job has come after every chunk.
+type progressFunc func(done, total int)
+
+// taskProgress writes a job's progress as the Asynq task result, which
+// asynqmon shows beside the task. Tasks built in tests have no writer.
+func taskProgress(t *asynq.Task) progressFunc {
+	w := t.ResultWriter()
+	if w == nil {
+		return nil
+	}
+	return func(done, total int) {
+		b, _ := json.Marshal(struct {
+			RowsDone  int `json:"rows_done"`
+			RowsTotal int `json:"rows_total"`
+		}{done, total})
+		// Progress is informational: a failed write must not fail the job.
+		_, _ = w.Write(b)
+	}
+}
+
+func (h *Handler) process(ctx context.Context, p IngestPayload, progress progressFunc) error {
 	pk := ParseKey(p.Key)
 	switch pk.Verdict {
 	case KeyNotInbox:
@@ -189,7 +213,7 @@ func (h *Handler) Process(ctx context.Context, p IngestPayload) error {
 	}
 	log.Info("processing file", "format", job.Format, "rows", job.RowsTotal, "resume_at", job.RowsDone)
 
-	if err := h.applyRows(ctx, job, spool.Name()); err != nil {
+	if err := h.applyRows(ctx, job, spool.Name(), progress); err != nil {
 		return err
 	}
 	return h.complete(ctx, job)
@@ -197,7 +221,7 @@ func (h *Handler) Process(ctx context.Context, p IngestPayload) error {
 
 // applyRows validates and applies the rows after the job's checkpoint, one
 // transaction per chunk.
-func (h *Handler) applyRows(ctx context.Context, job lessee.Job, path string) error {
+func (h *Handler) applyRows(ctx context.Context, job lessee.Job, path string, progress progressFunc) error {
 	table, _, err := ingest.Open(ctx, path, h.cfg.Limits)
 	if err != nil {
 		return fmt.Errorf("open file: %w", err)
@@ -220,6 +244,9 @@ func (h *Handler) applyRows(ctx context.Context, job lessee.Job, path string) er
 		}
 		checkpoint += len(rows)
 		rows = rows[:0]
+		if progress != nil {
+			progress(checkpoint, job.RowsTotal)
+		}
 		return nil
 	}
 	for {

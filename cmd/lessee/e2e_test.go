@@ -16,12 +16,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/jmoiron/sqlx"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/fleetreg/lessee/examples"
 	"github.com/fleetreg/lessee/storage/s3store"
+	"github.com/fleetreg/lessee/worker"
 )
 
 // e2e is one running service and a client to its S3 endpoint.
@@ -141,6 +143,22 @@ func runEndToEnd(t *testing.T, e *e2e) {
 			if regexp.MustCompile(`\d{11}`).MatchString(strings.Join(r, ",")) {
 				t.Errorf("receipt row holds an unmasked identity number: %q", r)
 			}
+		}
+	})
+
+	t.Run("ProgressInTaskResult", func(t *testing.T) {
+		insp := asynq.NewInspector(e.svc.redisOpt)
+		defer insp.Close()
+		tasks, err := insp.ListCompletedTasks(worker.QueueSmall)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, task := range tasks {
+			found = found || strings.Contains(string(task.Result), `"rows_done":22,"rows_total":22`)
+		}
+		if !found {
+			t.Errorf("no completed task shows the progress of the 22-row file in its result (%d tasks)", len(tasks))
 		}
 	})
 
