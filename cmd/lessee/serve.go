@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -58,6 +59,39 @@ type serveConfig struct {
 	SmallFile    int64
 	LogFormat    string
 	LogLevel     string
+	Role         string
+	Migrate      bool
+	StartTimeout time.Duration
+}
+
+// Process roles: the HTTP side and the workers scale separately.
+const (
+	roleAll    = "all"    // worker, inbox scan and HTTP
+	roleWorker = "worker" // worker and inbox scan; HTTP serves only health
+	roleHTTP   = "http"   // webhook, UI, API, metrics; no worker
+)
+
+// validate checks the configuration before anything starts, so that a
+// mistake is reported as the flag it is.
+func (c *serveConfig) validate() error {
+	switch c.Role {
+	case roleAll, roleWorker, roleHTTP:
+	default:
+		return fmt.Errorf("--role must be all, worker or http, not %q", c.Role)
+	}
+	if c.Role != roleAll && (c.RedisURL == "" || c.DatabaseURL == "" || c.S3Endpoint == "") {
+		return fmt.Errorf("--role %s shares work with other processes, so it needs --redis-url, --database-url and --s3-endpoint (embedded services are per process)", c.Role)
+	}
+	if c.ScanInterval <= 0 {
+		return fmt.Errorf("--scan-interval must be positive")
+	}
+	if c.ChunkSize <= 0 || c.ChunkSize > 10000 {
+		return fmt.Errorf("--chunk-size must be between 1 and 10000")
+	}
+	if c.SmallWorkers < 1 || c.LargeWorkers < 1 {
+		return fmt.Errorf("--small-workers and --large-workers must be at least 1")
+	}
+	return nil
 }
 
 func (c *serveConfig) flags(fs *flag.FlagSet) {
@@ -83,6 +117,9 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.Int64Var(&c.SmallFile, "small-file-bytes", 1<<20, "files up to this size use the small-file queue")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&c.Role, "role", roleAll, "what this process runs: all, worker (worker and inbox scan) or http (webhook, UI, API, metrics)")
+	fs.DurationVar(&c.StartTimeout, "start-timeout", 30*time.Second, "how long to retry reaching the database, Redis and S3 at start before exiting")
+	fs.BoolVar(&c.Migrate, "migrate", true, "apply database migrations at start; set false when 'lessee migrate' runs them")
 }
 
 // defaultServeConfig returns the configuration with every flag at its default.
@@ -98,6 +135,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	var cfg serveConfig
 	cfg.flags(fs)
 	if err := parseFlags(fs, args, getenv); err != nil {
+		return err
+	}
+	if err := cfg.validate(); err != nil {
 		return err
 	}
 	log, err := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
@@ -170,14 +210,21 @@ func (s *service) start(parent context.Context) error {
 	if embeddedDB {
 		dbURL = "sqlite:" + filepath.Join(cfg.Data, "registry.db")
 	}
-	store, err := sqlstore.Open(ctx, dbURL)
+	var store *sqlstore.Store
+	err := s.retry(ctx, "database", displayEndpoint(dbURL), func(ctx context.Context) error {
+		var err error
+		store, err = sqlstore.Open(ctx, dbURL)
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("open database: %w", err)
+		return err
 	}
 	s.store = store
 	s.closers = append(s.closers, func() { store.Close() })
-	if err := store.Migrate(ctx); err != nil {
-		return fmt.Errorf("migrate database: %w", err)
+	if cfg.Migrate {
+		if err := store.Migrate(ctx); err != nil {
+			return fmt.Errorf("migrate database: %w", err)
+		}
 	}
 	if embeddedDB && cfg.Demo {
 		if err := loadDemo(ctx, store, cfg.TestRegistry, s.log); err != nil {
@@ -200,6 +247,9 @@ func (s *service) start(parent context.Context) error {
 			return fmt.Errorf("--redis-url: %w", err)
 		}
 		s.redisOpt = opt
+		if err := s.retry(ctx, "redis", displayEndpoint(cfg.RedisURL), func(context.Context) error { return pingRedis(opt) }); err != nil {
+			return err
+		}
 	}
 
 	// S3.
@@ -227,8 +277,8 @@ func (s *service) start(parent context.Context) error {
 		return fmt.Errorf("s3 client: %w", err)
 	}
 	s.objects = objects
-	if err := objects.EnsureBucket(ctx); err != nil {
-		return fmt.Errorf("s3 bucket %s at %s: %w", cfg.Bucket, displayEndpoint(s.s3Endpoint), err)
+	if err := s.retry(ctx, "s3 bucket "+cfg.Bucket, displayEndpoint(s.s3Endpoint), objects.EnsureBucket); err != nil {
+		return err
 	}
 
 	// Worker and scan.
@@ -238,17 +288,19 @@ func (s *service) start(parent context.Context) error {
 		Limits: limits, Validate: validate.Config{AllowSynthetic: cfg.TestRegistry},
 		ChunkSize: cfg.ChunkSize, TempDir: tmp,
 	}, s.log)
-	s.group.Go(func() error {
-		return worker.Serve(ctx, s.redisOpt, handler, worker.ServerConfig{
-			SmallConcurrency: cfg.SmallWorkers, LargeConcurrency: cfg.LargeWorkers, ShutdownTimeout: 25 * time.Second,
-		}, s.log)
-	})
 	client := asynq.NewClient(s.redisOpt)
 	s.closers = append(s.closers, func() { client.Close() })
 	taskOpt := worker.DefaultOptions()
 	taskOpt.SmallFileBytes = cfg.SmallFile
-	scanner := worker.NewScanner(objects, client, cfg.Bucket, taskOpt, cfg.ScanInterval, s.log)
-	s.group.Go(func() error { scanner.Run(ctx); return nil })
+	if cfg.Role != roleHTTP {
+		s.group.Go(func() error {
+			return worker.Serve(ctx, s.redisOpt, handler, worker.ServerConfig{
+				SmallConcurrency: cfg.SmallWorkers, LargeConcurrency: cfg.LargeWorkers, ShutdownTimeout: 25 * time.Second,
+			}, s.log)
+		})
+		scanner := worker.NewScanner(objects, client, cfg.Bucket, taskOpt, cfg.ScanInterval, s.log)
+		s.group.Go(func() error { scanner.Run(ctx); return nil })
+	}
 
 	// HTTP.
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -256,17 +308,50 @@ func (s *service) start(parent context.Context) error {
 		return fmt.Errorf("--listen: %w", err)
 	}
 	s.httpAddr = ln.Addr().String()
-	mon := asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: s.redisOpt, ReadOnly: false})
-	s.closers = append(s.closers, func() { mon.Close() })
 	mux := http.NewServeMux()
-	mux.Handle("/monitoring/", mon)
 	mux.HandleFunc("GET /healthz", s.healthz)
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, "/monitoring/", http.StatusFound)
+	mux.HandleFunc("GET /readyz", s.healthz)
+	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		io.WriteString(w, "ok\n")
 	})
+	if cfg.Role != roleWorker {
+		mon := asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: s.redisOpt, ReadOnly: false})
+		s.closers = append(s.closers, func() { mon.Close() })
+		mux.Handle("/monitoring/", mon)
+		mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "/monitoring/", http.StatusFound)
+		})
+	}
 	s.serveHTTP(ctx, ln, mux)
-	s.log.Info("lessee serve started", "http", s.httpAddr, "s3", displayEndpoint(s.s3Endpoint), "bucket", cfg.Bucket)
+	s.log.Info("lessee serve started", "role", cfg.Role, "http", s.httpAddr, "s3", displayEndpoint(s.s3Endpoint), "bucket", cfg.Bucket)
 	return nil
+}
+
+// retry calls fn until it succeeds or --start-timeout passes, so that a
+// service started before its dependencies waits for them; the final error
+// says which dependency, and where.
+func (s *service) retry(ctx context.Context, what, where string, fn func(context.Context) error) error {
+	deadline := time.Now().Add(s.cfg.StartTimeout)
+	delay := 250 * time.Millisecond
+	for {
+		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := fn(actx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if time.Now().Add(delay).After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("%s at %s is unreachable: %w", what, where, err)
+		}
+		s.log.Warn("dependency not reachable yet; retrying", "dependency", what, "at", where, "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s at %s: %w", what, where, ctx.Err())
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 5*time.Second)
+	}
 }
 
 // serveHTTP serves h on ln until ctx is done.
@@ -366,12 +451,14 @@ func loadDemo(ctx context.Context, store *sqlstore.Store, testRegistry bool, log
 	return nil
 }
 
-// displayEndpoint hides credentials that may be embedded in a URL.
-func displayEndpoint(u string) string {
-	if i := strings.Index(u, "@"); i >= 0 {
-		if j := strings.Index(u, "://"); j >= 0 && j < i {
-			return u[:j+3] + "***" + u[i:]
-		}
+// displayEndpoint hides a password embedded in a URL.
+func displayEndpoint(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
 	}
-	return u
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
 }
