@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"strings"
 	"time"
 
@@ -62,26 +63,61 @@ func (s *Scanner) Run(ctx context.Context) {
 }
 
 // ScanOnce lists the inbox once and returns how many new tasks it enqueued.
+// Each submitter gets at most MaxPerSubmitter of its oldest files queued;
+// files finish and leave the inbox, so the next scans queue the rest.
 func (s *Scanner) ScanOnce(ctx context.Context) (int, error) {
-	enqueued := 0
+	bySubmitter := map[string][]s3store.Object{}
+	var order []string
 	err := s.objects.List(ctx, InboxPrefix, func(o s3store.Object) error {
 		if strings.HasSuffix(o.Key, "/") {
 			return nil // a folder marker some clients create
 		}
+		// Keys that name no valid submitter share one lane under "".
+		sub := ParseKey(o.Key).Submitter
+		if _, seen := bySubmitter[sub]; !seen {
+			order = append(order, sub)
+		}
+		bySubmitter[sub] = append(bySubmitter[sub], o)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("scan inbox: %w", err)
+	}
+	// Round-robin over submitters, oldest file first: a newcomer's file is
+	// queued before a flooding submitter's next one.
+	var lanes [][]s3store.Object
+	for _, sub := range order {
+		files := bySubmitter[sub]
+		sort.SliceStable(files, func(i, j int) bool { return files[i].LastModified.Before(files[j].LastModified) })
+		if n := s.opt.MaxPerSubmitter; n > 0 && len(files) > n {
+			files = files[:n]
+		}
+		lanes = append(lanes, files)
+	}
+	var next []s3store.Object
+	for round := 0; ; round++ {
+		n := len(next)
+		for _, files := range lanes {
+			if round < len(files) {
+				next = append(next, files[round])
+			}
+		}
+		if len(next) == n {
+			break
+		}
+	}
+	enqueued := 0
+	for _, o := range next {
 		ok, err := Enqueue(ctx, s.queue, IngestPayload{
 			Bucket: s.bucket, Key: o.Key, ETag: o.ETag, Size: o.Size,
 			Version: ObjectVersion(o.VersionID, o.ETag, o.LastModified),
 		}, s.opt)
 		if err != nil {
-			return err
+			return enqueued, fmt.Errorf("scan inbox: %w", err)
 		}
 		if ok {
 			enqueued++
 		}
-		return nil
-	})
-	if err != nil {
-		return enqueued, fmt.Errorf("scan inbox: %w", err)
 	}
 	return enqueued, nil
 }

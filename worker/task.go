@@ -35,11 +35,15 @@ type Options struct {
 	SmallFileBytes int64         // files up to this size go to QueueSmall
 	MaxRetry       int           // attempts after the first
 	Retention      time.Duration // how long a finished task (and its id) is kept
+	// MaxPerSubmitter caps how many of one submitter's inbox files the
+	// scan has queued at once (oldest first), so that one company's flood
+	// of files cannot starve another's single file. 0 means no cap.
+	MaxPerSubmitter int
 }
 
 // DefaultOptions returns production defaults.
 func DefaultOptions() Options {
-	return Options{SmallFileBytes: 1 << 20, MaxRetry: 12, Retention: 24 * time.Hour}
+	return Options{SmallFileBytes: 1 << 20, MaxRetry: 12, Retention: 24 * time.Hour, MaxPerSubmitter: 4}
 }
 
 // ObjectVersion returns the version that identifies an upload: the S3
