@@ -432,9 +432,6 @@ func (h *Handler) download(ctx context.Context, p IngestPayload, f *os.File) (in
 		}
 		return 0, "", fmt.Errorf("download %s: %w", p.Key, err)
 	}
-	if err := f.Sync(); err != nil {
-		return 0, "", fmt.Errorf("spool %s: %w", p.Key, err)
-	}
 	return lw.written, hex.EncodeToString(hash.Sum(nil)), nil
 }
 
