@@ -84,7 +84,7 @@ func newCSVTable(ctx context.Context, f *os.File, limits Limits) (*csvTable, Inf
 	cr.Comma = delim
 	cr.FieldsPerRecord = -1 // counts are checked here, against the header
 	cr.ReuseRecord = true   // safe: csv allocates each record's strings anew
-	cr.LazyQuotes = false
+	cr.LazyQuotes = true    // the guard refuses the ambiguous cases first
 	t := &csvTable{ctx: ctx, file: f, cr: cr, guard: g, limits: limits}
 
 	for {
@@ -417,9 +417,17 @@ func (u *utf16Reader) Read(p []byte) (int, error) {
 
 // guard watches the text on its way into encoding/csv, which would otherwise
 // buffer a whole record however long it is: an unclosed quote could make the
-// rest of a 200 MiB file one field. It follows quotes the way RFC 4180 does
-// (a doubled quote toggles twice) and refuses a field or record that is
-// bigger than any the limits allow, before it is buffered.
+// rest of a 200 MiB file one field. It follows quoting the way encoding/csv
+// reads it and refuses a field or record that is bigger than any the limits
+// allow, before it is buffered.
+//
+// It also decides the quoting rules, because encoding/csv runs with
+// LazyQuotes, whose two relaxations differ in kind. A quote inside a field
+// that does not start with one (17" wheels, a nickname, coordinates) is
+// literal text, as Excel and LibreOffice read it. A quoted field whose
+// closing quote is followed by anything but the delimiter or a line end, or
+// that is never closed, is ambiguous: lazy reading would glue rows together
+// or swallow the rest of the file, so the guard refuses it.
 type guard struct {
 	r         io.Reader
 	delim     byte
@@ -427,7 +435,9 @@ type guard struct {
 	recLimit  int
 	limits    Limits
 
-	inQuote    bool
+	fieldStart bool // at the first byte of a field
+	inQuote    bool // inside a quoted field
+	quoteSeen  bool // inside a quoted field, just after a quote: closing or doubled
 	fieldBytes int
 	recBytes   int
 	field      int
@@ -438,7 +448,7 @@ type guard struct {
 func newGuard(r io.Reader, delim rune, limits Limits) *guard {
 	cell := 2*limits.MaxCellBytes + 2
 	return &guard{
-		r: r, delim: byte(delim), limits: limits, row: 1,
+		r: r, delim: byte(delim), limits: limits, row: 1, fieldStart: true,
 		cellLimit: cell,
 		// A record of MaxColumns maximal cells plus room for padding with
 		// empty trailing fields.
@@ -452,22 +462,12 @@ func (g *guard) Read(p []byte) (int, error) {
 	}
 	n, err := g.r.Read(p)
 	for i, c := range p[:n] {
-		switch {
-		case c == '"':
-			g.inQuote = !g.inQuote
-		case g.inQuote:
-		case c == g.delim:
-			g.field++
-			g.fieldBytes = -1
-		case c == '\n':
-			g.row++
-			g.field, g.fieldBytes, g.recBytes = 0, -1, -1
-		}
+		g.step(c)
 		g.fieldBytes++
 		g.recBytes++
-		if g.fieldBytes > g.cellLimit {
+		if g.err == nil && g.fieldBytes > g.cellLimit {
 			g.err = &guardError{code: lessee.CodeCellTooLarge, row: g.row, field: g.field, inQuote: g.inQuote}
-		} else if g.recBytes > g.recLimit {
+		} else if g.err == nil && g.recBytes > g.recLimit {
 			g.err = &guardError{code: lessee.CodeTooManyColumns, row: g.row, field: g.field}
 		}
 		if g.err != nil {
@@ -478,17 +478,61 @@ func (g *guard) Read(p []byte) (int, error) {
 			return i, nil
 		}
 	}
+	if errors.Is(err, io.EOF) && g.inQuote && !g.quoteSeen {
+		g.err = &guardError{code: lessee.CodeUnsupportedFormat, row: g.row, field: g.field, unclosed: true}
+		if n > 0 {
+			return n, nil
+		}
+		return 0, g.err
+	}
 	return n, err
+}
+
+// step advances the quoting state by one byte of LF-normalised text.
+func (g *guard) step(c byte) {
+	if g.inQuote {
+		if !g.quoteSeen {
+			g.quoteSeen = c == '"'
+			return
+		}
+		g.quoteSeen = false
+		switch c {
+		case '"': // a doubled quote: literal, still quoted
+			return
+		case g.delim, '\n':
+			g.inQuote = false
+		default:
+			g.err = &guardError{code: lessee.CodeUnsupportedFormat, row: g.row, field: g.field}
+			return
+		}
+	}
+	switch c {
+	case g.delim:
+		g.field++
+		g.fieldBytes = -1
+		g.fieldStart = true
+	case '\n':
+		g.row++
+		g.field, g.fieldBytes, g.recBytes = 0, -1, -1
+		g.fieldStart = true
+	case '"':
+		// Only a quote that opens a field quotes it; elsewhere it is text.
+		g.inQuote = g.fieldStart
+		g.fieldStart = false
+	default:
+		g.fieldStart = false
+	}
 }
 
 // guardError is what the guard found. It becomes a *Refusal only when it
 // reaches the table, which by then may know the header names: the guard reads
 // ahead of encoding/csv, often past the header before it is mapped.
 type guardError struct {
-	code    lessee.Code
-	row     int
-	field   int
-	inQuote bool
+	code     lessee.Code
+	row      int
+	field    int
+	inQuote  bool
+	unclosed bool // UNSUPPORTED_FORMAT: a quoted field never closed
 }
 
 func (e *guardError) Error() string {
@@ -496,8 +540,17 @@ func (e *guardError) Error() string {
 }
 
 func (e *guardError) refusal(h *header, limits Limits) *Refusal {
-	if e.code == lessee.CodeTooManyColumns {
+	switch e.code {
+	case lessee.CodeTooManyColumns:
 		return refuse(e.code, e.row, "row %d has more columns than the limit of %d", e.row, limits.MaxColumns)
+	case lessee.CodeUnsupportedFormat:
+		what := `a quoted field has text after its closing quote (a missing or extra ")`
+		if e.unclosed {
+			what = `a quoted field is never closed (a missing ")`
+		}
+		return refuse(e.code, e.row,
+			`row %d, column %s: the file cannot be read as CSV: %s; a field that holds the delimiter, a quote or a line break must be in quotes, with quotes inside doubled ("")`,
+			e.row, h.columnName(e.field), what)
 	}
 	hint := ""
 	if e.inQuote {

@@ -28,7 +28,9 @@
 // whole file is not valid UTF-8, Windows-1252 as Norwegian Excel writes it.
 // The delimiter (';', ',' or tab) is sniffed from the header line, line ends
 // may be CRLF, LF or a lone CR, and quoted fields may hold delimiters, quotes
-// and line breaks. Line numbers are those a spreadsheet shows: the header is
+// and line breaks. A quote inside a field that does not start with one is
+// text (17" wheels), as Excel and LibreOffice read it; a line break inside a
+// quoted field is read as LF. Line numbers are those a spreadsheet shows: the header is
 // row 1, a blank line is a row, and a line break inside a quoted cell is not.
 //
 // XLSX is read with excelize's streaming row iterator from the sheet named
@@ -53,8 +55,10 @@
 // it applies, and a message for the person who uploaded the file:
 //
 //   - UNSUPPORTED_FORMAT: not CSV or XLSX (legacy .xls, PDF, images, other
-//     binaries), a ZIP that is no workbook, or CSV quoting so broken that the
-//     rows cannot be told apart.
+//     binaries), a ZIP that is no workbook or whose entries inflate past
+//     their declared sizes, or CSV quoting so broken that the rows cannot be
+//     told apart (a quoted field never closed, or text after its closing
+//     quote).
 //   - ENCRYPTED_WORKBOOK: a password-protected workbook.
 //   - ENCODING_ERROR: bytes that decode in none of the accepted encodings, or
 //     a mix of UTF-8 and Windows-1252.

@@ -114,11 +114,12 @@ type Table interface {
 // Scan reads the whole file once without keeping it in memory: it detects the
 // format from the bytes, decodes, reads the header, checks every limit and
 // counts the data records. A file that cannot be read as a table yields a
-// *Refusal as the error.
+// *Refusal as the error, with an Info that holds only the Format, when the
+// bytes showed one (so that an XLSX upload can get an XLSX receipt).
 func Scan(ctx context.Context, path string, limits Limits) (Info, error) {
 	t, info, err := Open(ctx, path, limits)
 	if err != nil {
-		return Info{}, err
+		return info, err
 	}
 	n := 0
 	for {
@@ -128,7 +129,7 @@ func Scan(ctx context.Context, path string, limits Limits) (Info, error) {
 		}
 		if err != nil {
 			_ = t.Close()
-			return Info{}, err
+			return Info{Format: info.Format}, err
 		}
 		n++
 	}
@@ -141,7 +142,8 @@ func Scan(ctx context.Context, path string, limits Limits) (Info, error) {
 
 // Open detects the format, reads the header and returns a Table positioned at
 // the first data record. The returned Info has Rows 0: counting needs the
-// whole file, which is Scan's job. The caller must Close the Table.
+// whole file, which is Scan's job. On an error, Info holds only the Format,
+// if known. The caller must Close the Table.
 func Open(ctx context.Context, path string, limits Limits) (Table, Info, error) {
 	limits = limits.withDefaults()
 	if err := ctx.Err(); err != nil {
@@ -173,11 +175,19 @@ func Open(ctx context.Context, path string, limits Limits) (Table, Info, error) 
 	switch kind {
 	case kindXLSX:
 		_ = f.Close() // excelize opens the path itself
-		return openXLSX(ctx, path, limits)
+		t, info, err := openXLSX(ctx, path, limits)
+		if err != nil {
+			return nil, Info{Format: lessee.FormatXLSX}, err
+		}
+		return t, info, nil
 	case kindOLE2:
 		defer f.Close()
 		return nil, Info{}, refuseOLE2(f)
 	default:
-		return openCSV(ctx, f, limits)
+		t, info, err := openCSV(ctx, f, limits)
+		if err != nil {
+			return nil, Info{Format: lessee.FormatCSV}, err
+		}
+		return t, info, nil
 	}
 }

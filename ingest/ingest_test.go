@@ -127,6 +127,15 @@ func TestCSV(t *testing.T) {
 			},
 		},
 		{
+			// A quote inside a field that does not start with one is text,
+			// as Excel and LibreOffice read it.
+			name: "BareQuote", file: "bare_quote.csv", delim: ';', enc: encUTF8,
+			columns: cellWant{lessee.ColOperation: "operation", lessee.ColReference: "reference"},
+			rows: []rowWant{
+				{line: 2, cells: cellWant{lessee.ColRegistrationNumber: "AB12345", lessee.ColReference: `r"1`}},
+			},
+		},
+		{
 			name: "UTF8BOMCRLFNorwegianHeader", file: "utf8_bom_crlf.csv", delim: ';', enc: encUTF8,
 			columns: cellWant{lessee.ColOperation: "Operasjon", lessee.ColRegistrationNumber: "Kjennemerke",
 				lessee.ColLesseeID: "Leietaker", lessee.ColLesseeName: "Etternavn", lessee.ColStartDate: "Fra dato"},
@@ -255,8 +264,8 @@ func TestRefusals(t *testing.T) {
 		{"ErrMixedEncoding", "mixed_encoding.csv", lessee.CodeEncodingError, 3, "line 3"},
 		{"ErrUndefined1252", "undefined_1252.csv", lessee.CodeEncodingError, 2, "line 2"},
 		{"ErrUTF16Unpaired", "utf16_unpaired.csv", lessee.CodeEncodingError, 2, "line 2"},
-		{"ErrBareQuote", "bare_quote.csv", lessee.CodeUnsupportedFormat, 2, "row 2"},
-		{"ErrUnclosedQuote", "unclosed_quote.csv", lessee.CodeUnsupportedFormat, 2, "row 2"},
+		{"ErrTextAfterQuote", "text_after_quote.csv", lessee.CodeUnsupportedFormat, 2, "text after its closing quote"},
+		{"ErrUnclosedQuote", "unclosed_quote.csv", lessee.CodeUnsupportedFormat, 2, "never closed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -517,5 +526,49 @@ func TestMemoryBounded(t *testing.T) {
 	t.Logf("peak heap in use: %d KiB", peak.Load()>>10)
 	if peak.Load() > 16<<20 {
 		t.Errorf("heap in use peaked at %d MiB reading a 32 MiB file", peak.Load()>>20)
+	}
+}
+
+// TestQuoting checks the guard's reading of quotes against encoding/csv's
+// lazy reading: bare quotes inside a field are text, row numbers stay the
+// spreadsheet's, and ambiguous quoting is refused on the right row.
+func TestQuoting(t *testing.T) {
+	const head = "operation,vin,reference\n"
+	tests := []struct {
+		name  string
+		body  string
+		refs  []string // reference of each record
+		lines []int
+		fail  int // refusal row; 0 if the file reads
+	}{
+		{"OK", "add,V,\"a,\"\"b\"\"\nc\"\nadd,W,d\n", []string{"a,\"b\"\nc", "d"}, []int{2, 3}, 0},
+		{"OKBareQuotes", "add,V,17\" hjul\nadd,W,Kari \"K\" N\nadd,X,37'37.8\"N\n", []string{`17" hjul`, `Kari "K" N`, `37'37.8"N`}, []int{2, 3, 4}, 0},
+		{"OKQuoteAfterSpace", "add,V, \"x\"\n", []string{`"x"`}, []int{2}, 0},
+		{"OKQuotedAtEOF", "add,V,\"x\"", []string{"x"}, []int{2}, 0},
+		{"OKEmptyQuoted", "add,V,\"\"\n\nadd,W,\"\"\"\"\n", []string{"", `"`}, []int{2, 4}, 0},
+		{"ErrTextAfterClosingQuote", "add,V,ok\nadd,W,\"x\"y\nadd,X,z\n", nil, nil, 3},
+		{"ErrUnclosed", "add,V,ok\n\nadd,W,\"x\nadd,X,z\n", nil, nil, 4},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := writeTemp(t, "q.csv", []byte(head+tt.body))
+			if tt.fail > 0 {
+				_, err := Scan(context.Background(), p, DefaultLimits())
+				wantRefusal(t, err, lessee.CodeUnsupportedFormat, tt.fail)
+				return
+			}
+			_, rows, err := readAll(t, p, DefaultLimits())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rows) != len(tt.refs) {
+				t.Fatalf("%d records, want %d", len(rows), len(tt.refs))
+			}
+			for i, r := range rows {
+				if got := r.Cells[lessee.ColReference].Value; got != tt.refs[i] || r.Line != tt.lines[i] {
+					t.Errorf("record %d = %q on row %d, want %q on row %d", i, got, r.Line, tt.refs[i], tt.lines[i])
+				}
+			}
+		})
 	}
 }

@@ -486,7 +486,13 @@ func newCellTypes(zf *zip.File) (*cellTypes, error) {
 	return &cellTypes{rc: rc, dec: dec}, nil
 }
 
+// damaged refuses a worksheet that cannot be read past row (0: from its
+// start), which includes a ZIP entry that inflates past its declared size.
 func damaged(row int) *Refusal {
+	if row <= 0 {
+		return refuse(lessee.CodeUnsupportedFormat, 0,
+			"the worksheet is damaged; open and save it again in Excel")
+	}
 	return refuse(lessee.CodeUnsupportedFormat, row,
 		"the worksheet is damaged after row %d; open and save it again in Excel", row)
 }

@@ -2,10 +2,15 @@ package ingest
 
 import (
 	"archive/zip"
+	"bytes"
 	"context"
+	"encoding/binary"
+	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -325,5 +330,141 @@ func TestDateFormatCode(t *testing.T) {
 		if got := dateFormatCode(tt.code); got != tt.want {
 			t.Errorf("dateFormatCode(%q) = %v, want %v", tt.code, got, tt.want)
 		}
+	}
+}
+
+// writeBomb writes a workbook whose one worksheet inflates to size bytes,
+// almost all of it spaces. With lie set, the ZIP headers declare the sheet
+// 1 KiB, the way a bomb hides from a check of the central directory.
+func writeBomb(t *testing.T, size int64, lie bool) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "bomb.xlsx")
+	out, err := os.Create(p)
+	must(t, err)
+	zw := zip.NewWriter(out)
+	for name, body := range map[string]string{
+		"[Content_Types].xml":        `<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/></Types>`,
+		"_rels/.rels":                `<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>`,
+		"xl/workbook.xml":            `<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets></workbook>`,
+		"xl/_rels/workbook.xml.rels": `<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>`,
+	} {
+		w, err := zw.Create(name)
+		must(t, err)
+		_, err = io.WriteString(w, body)
+		must(t, err)
+	}
+	fh := &zip.FileHeader{Name: "xl/worksheets/sheet1.xml", Method: zip.Deflate}
+	w, err := zw.CreateHeader(fh)
+	must(t, err)
+	head := `<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>operation</t></is></c><c r="B1" t="inlineStr"><is><t>vin</t></is></c></row>`
+	_, err = io.WriteString(w, head)
+	must(t, err)
+	pad := bytes.Repeat([]byte(" "), 1<<20)
+	for n := int64(len(head)); n < size; n += int64(len(pad)) {
+		_, err = w.Write(pad)
+		must(t, err)
+	}
+	_, err = io.WriteString(w, `</sheetData></worksheet>`)
+	must(t, err)
+	must(t, zw.Close())
+	must(t, out.Close())
+	if lie {
+		b, err := os.ReadFile(p)
+		must(t, err)
+		name := []byte(fh.Name)
+		for _, sig := range []struct {
+			magic          []byte
+			sizeAt, nameAt int
+		}{{[]byte("PK\x03\x04"), 22, 30}, {[]byte("PK\x01\x02"), 24, 46}} {
+			for i := 0; ; i += 4 {
+				j := bytes.Index(b[i:], sig.magic)
+				if j < 0 {
+					break
+				}
+				i += j
+				if bytes.HasPrefix(b[i+sig.nameAt:], name) {
+					binary.LittleEndian.PutUint32(b[i+sig.sizeAt:], 1024)
+				}
+			}
+		}
+		must(t, os.WriteFile(p, b, 0o600))
+	}
+	return p
+}
+
+// peakHeap runs fn while sampling the heap in use and returns the peak
+// above the heap in use before fn.
+func peakHeap(fn func()) uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapInuse
+	var peak atomic.Uint64
+	stop, sampled := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(sampled)
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > peak.Load() {
+				peak.Store(ms.HeapInuse)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+	}()
+	fn()
+	close(stop)
+	<-sampled
+	if peak.Load() < base {
+		return 0
+	}
+	return peak.Load() - base
+}
+
+// TestMemoryBoundedRefusals shows that refusing a zip bomb or a huge file
+// keeps the heap small: the bound is 16 MiB above the heap before Scan, for
+// inputs that would take 36 MiB to 80 MiB if read whole.
+func TestMemoryBoundedRefusals(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes files of up to 64 MiB")
+	}
+	const bound = 16 << 20
+	limits := Limits{MaxBytes: 32 << 20, MaxUnzipBytes: 64 << 20, MaxUnzipXMLBytes: 8 << 20}
+	tests := []struct {
+		name string
+		path func(t *testing.T) string
+		code lessee.Code
+	}{
+		{"ErrZipBomb", func(t *testing.T) string { return writeBomb(t, 80<<20, false) }, lessee.CodeExpandsTooLarge},
+		{"ErrZipBombLyingSizes", func(t *testing.T) string { return writeBomb(t, 80<<20, true) }, lessee.CodeUnsupportedFormat},
+		{"ErrFileTooLarge", func(t *testing.T) string {
+			p := filepath.Join(t.TempDir(), "big.csv")
+			must(t, os.WriteFile(p, bytes.Repeat([]byte("add;EL10001\n"), 3<<20), 0o600))
+			return p
+		}, lessee.CodeFileTooLarge},
+		{"ErrUnclosedQuoteHugeCell", func(t *testing.T) string {
+			// Under the byte limit, but one quote left open makes the rest
+			// of the file a single cell.
+			p := filepath.Join(t.TempDir(), "quote.csv")
+			b := append([]byte("operation;vin;reference\nadd;V;\""), bytes.Repeat([]byte("add;EL10001;x\n"), 2<<20)...)
+			must(t, os.WriteFile(p, b, 0o600))
+			return p
+		}, lessee.CodeCellTooLarge},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := tt.path(t)
+			var err error
+			peak := peakHeap(func() { _, err = Scan(context.Background(), p, limits) })
+			wantRefusal(t, err, tt.code, 0)
+			t.Logf("peak heap above base: %d KiB", peak>>10)
+			if peak > bound {
+				t.Errorf("heap grew by %d MiB refusing the file; bound %d MiB", peak>>20, bound>>20)
+			}
+		})
 	}
 }

@@ -133,9 +133,12 @@ type Summary struct {
 	Codes          map[string]int `json:"codes"`
 	IgnoredColumns []string       `json:"ignored_columns"`
 	Receipt        string         `json:"receipt"`
-	Started        time.Time      `json:"started"`
-	Finished       time.Time      `json:"finished"`
-	DurationMillis int64          `json:"duration_ms"`
+	// ReceiptXLSX is the key of the XLSX receipt an XLSX upload also gets
+	// (see XLSXKey); the caller sets it, after writing that receipt.
+	ReceiptXLSX    string    `json:"receipt_xlsx,omitempty"`
+	Started        time.Time `json:"started"`
+	Finished       time.Time `json:"finished"`
+	DurationMillis int64     `json:"duration_ms"`
 }
 
 // NewSummary builds the summary of job, finished at finished.

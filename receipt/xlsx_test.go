@@ -1,0 +1,231 @@
+package receipt
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/xuri/excelize/v2"
+
+	"github.com/fleetreg/lessee"
+)
+
+// openReceipt opens a written receipt workbook and returns it with its rows.
+func openReceipt(t *testing.T, b []byte) (*excelize.File, [][]string) {
+	t.Helper()
+	f, err := excelize.OpenReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("open receipt: %v", err)
+	}
+	t.Cleanup(func() { _ = f.Close() })
+	if got := f.GetSheetList(); len(got) != 1 || got[0] != SheetName {
+		t.Fatalf("sheets = %q, want [%s]", got, SheetName)
+	}
+	rows, err := f.GetRows(SheetName, excelize.Options{RawCellValue: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, rows
+}
+
+// fillOf returns the fill colour of a cell, "" if none.
+func fillOf(t *testing.T, f *excelize.File, cell string) string {
+	t.Helper()
+	id, err := f.GetCellStyle(SheetName, cell)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := f.GetStyle(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Fill.Type != "pattern" || len(st.Fill.Color) == 0 {
+		return ""
+	}
+	c := strings.ToUpper(st.Fill.Color[0])
+	if len(c) == 8 { // ARGB
+		c = c[2:]
+	}
+	return c
+}
+
+// checkTextCells asserts every cell from column 2 on is a string cell with no
+// formula, in every row.
+func checkTextCells(t *testing.T, f *excelize.File, rows [][]string) {
+	t.Helper()
+	for r, row := range rows {
+		for c := range row {
+			name, _ := excelize.CoordinatesToCellName(c+1, r+1)
+			formula, err := f.GetCellFormula(SheetName, name)
+			if err != nil || formula != "" {
+				t.Errorf("%s has formula %q (%v)", name, formula, err)
+			}
+			if c == 0 && r > 0 {
+				continue // the row number is ours and numeric
+			}
+			typ, err := f.GetCellType(SheetName, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if row[c] != "" && typ != excelize.CellTypeInlineString && typ != excelize.CellTypeSharedString {
+				t.Errorf("%s = %q has type %v, want a string cell", name, row[c], typ)
+			}
+		}
+	}
+}
+
+func TestXLSXWriter(t *testing.T) {
+	outcomes := []lessee.Outcome{
+		{Line: 2, Echo: lessee.Echo{Reference: "=HYPERLINK(\"http://x\")", Operation: "add", RegistrationNumber: "EL10001", Lessee: "*********49"},
+			Status: lessee.StatusApplied, Message: "lessee added", ChangeID: "job-0"},
+		{Line: 3, Echo: lessee.Echo{Reference: "+47 22 00 00 00", Operation: "remove", VIN: "WVWZZZ1KZAW000005"},
+			Status: lessee.StatusRejected, Code: lessee.CodeNoActiveLessee, Message: "-no open period"},
+		{Line: 5, Echo: lessee.Echo{Reference: "@SUM(A1)", Operation: "add", RegistrationNumber: "EL10003"},
+			Status: lessee.StatusUnchanged, Message: "\tsame lessee"},
+	}
+	var buf bytes.Buffer
+	err := WriteXLSXReceipt(&buf, XLSXOptions{TempDir: t.TempDir()}, func(yield func(lessee.Outcome) error) error {
+		for _, o := range outcomes {
+			if err := yield(o); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, rows := openReceipt(t, buf.Bytes())
+	want := [][]string{
+		Header(),
+		{"2", "'=HYPERLINK(\"http://x\")", "add", "EL10001", "", "*********49", "applied", "", "lessee added", "job-0"},
+		{"3", "'+47 22 00 00 00", "remove", "", "WVWZZZ1KZAW000005", "", "rejected", "NO_ACTIVE_LESSEE", "'-no open period"},
+		{"5", "'@SUM(A1)", "add", "EL10003", "", "", "unchanged", "", "'\tsame lessee"},
+	}
+	if len(rows) != len(want) {
+		t.Fatalf("got %d rows, want %d: %q", len(rows), len(want), rows)
+	}
+	for i := range want {
+		if got := strings.Join(rows[i], "|"); got != strings.Join(want[i], "|") {
+			t.Errorf("row %d = %q, want %q", i+1, rows[i], want[i])
+		}
+	}
+	checkTextCells(t, f, rows)
+	if typ, _ := f.GetCellType(SheetName, "A2"); typ != excelize.CellTypeUnset && typ != excelize.CellTypeNumber {
+		t.Errorf("row number cell type = %v, want a number", typ)
+	}
+	for cell, fill := range map[string]string{"A2": "", "I2": "", "A3": rejectedFill, "G3": rejectedFill, "J3": rejectedFill, "B4": ""} {
+		if got := fillOf(t, f, cell); got != fill {
+			t.Errorf("fill of %s = %q, want %q", cell, got, fill)
+		}
+	}
+	panes, err := f.GetPanes(SheetName)
+	if err != nil || !panes.Freeze || panes.YSplit != 1 {
+		t.Errorf("header row not frozen: %+v %v", panes, err)
+	}
+}
+
+func TestXLSXOriginal(t *testing.T) {
+	userHeader := []string{"Operasjon", "Kjennemerke", "Leietaker", "=Merknad", "Fra dato"}
+	type row struct {
+		cells []string
+		o     lessee.Outcome
+	}
+	rows := []row{
+		{[]string{"add", "EL10001", "12128822249", "ok", "2026-01-01"},
+			lessee.Outcome{Line: 2, Status: lessee.StatusApplied, Message: "lessee added", ChangeID: "j-0"}},
+		{[]string{"add", "EL10002", "912345602", "-5", "01.13.2026", "extra"},
+			lessee.Outcome{Line: 4, Status: lessee.StatusRejected, Code: lessee.CodeRaggedRow, Message: "row has 6 fields, header has 5"}},
+		{[]string{"remove", "EL10003"},
+			lessee.Outcome{Line: 5, Status: lessee.StatusUnchanged, Message: "already ended"}},
+	}
+	var buf bytes.Buffer
+	err := WriteXLSX(&buf, XLSXOptions{}, userHeader, func(yield func([]string, lessee.Outcome) error) error {
+		for _, r := range rows {
+			if err := yield(r.cells, r.o); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, got := openReceipt(t, buf.Bytes())
+	want := [][]string{
+		{"row", "Operasjon", "Kjennemerke", "Leietaker", "'=Merknad", "Fra dato", "status", "code", "message", "change_id"},
+		// The identity number is masked; the orgnr, a 9-digit run, is not.
+		{"2", "add", "EL10001", "*********49", "ok", "2026-01-01", "applied", "", "lessee added", "j-0"},
+		// The cell past the header is dropped; the outcome says why.
+		{"4", "add", "EL10002", "912345602", "'-5", "01.13.2026", "rejected", "RAGGED_ROW", "row has 6 fields, header has 5"},
+		{"5", "remove", "EL10003", "", "", "", "unchanged", "", "already ended"},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d rows, want %d: %q", len(got), len(want), got)
+	}
+	for i := range want {
+		if g := strings.Join(got[i], "|"); g != strings.Join(want[i], "|") {
+			t.Errorf("row %d = %q, want %q", i+1, got[i], want[i])
+		}
+	}
+	checkTextCells(t, f, got)
+	if fillOf(t, f, "D3") != rejectedFill || fillOf(t, f, "D2") != "" {
+		t.Errorf("rejected row not marked: D2 %q, D3 %q", fillOf(t, f, "D2"), fillOf(t, f, "D3"))
+	}
+}
+
+func TestXLSXRefusal(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		w    func() (*XLSXWriter, error)
+		want []string
+	}{
+		{"Standard", func() (*XLSXWriter, error) { return NewXLSXWriter(XLSXOptions{}) },
+			[]string{"7", "", "", "", "", "", "refused", "MISSING_COLUMN", "row 7: the header lacks \"operation\""}},
+		{"Original", func() (*XLSXWriter, error) { return NewXLSXOriginalWriter(XLSXOptions{}, []string{"a", "b"}) },
+			[]string{"7", "", "", "refused", "MISSING_COLUMN", "row 7: the header lacks \"operation\""}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w, err := tc.w()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := w.WriteRefusal(7, lessee.CodeMissingColumn, `row 7: the header lacks "operation"`); err != nil {
+				t.Fatal(err)
+			}
+			var buf bytes.Buffer
+			if err := w.Finish(&buf); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Write(lessee.Outcome{}); err == nil {
+				t.Error("Write after Finish succeeded")
+			}
+			f, rows := openReceipt(t, buf.Bytes())
+			if len(rows) != 2 || strings.Join(rows[1], "|") != strings.Join(tc.want, "|") {
+				t.Fatalf("rows = %q, want header and %q", rows, tc.want)
+			}
+			if fillOf(t, f, "A2") != rejectedFill {
+				t.Error("refusal line not marked")
+			}
+		})
+	}
+}
+
+func TestWriteXLSXReceiptStopsOnError(t *testing.T) {
+	boom := errors.New("boom")
+	var buf bytes.Buffer
+	err := WriteXLSXReceipt(&buf, XLSXOptions{}, func(yield func(lessee.Outcome) error) error { return boom })
+	if !errors.Is(err, boom) {
+		t.Fatalf("err = %v, want boom", err)
+	}
+	if buf.Len() != 0 {
+		t.Errorf("wrote %d bytes of a failed receipt", buf.Len())
+	}
+}
+
+func TestXLSXKey(t *testing.T) {
+	if got, want := XLSXKey("912345602", "fil.xlsx"), "receipts/912345602/fil.xlsx.receipt.xlsx"; got != want {
+		t.Errorf("XLSXKey = %q, want %q", got, want)
+	}
+}
