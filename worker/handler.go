@@ -279,7 +279,7 @@ func (h *Handler) complete(ctx context.Context, job lessee.Job) error {
 		return fmt.Errorf("reload job: %w", err)
 	}
 	stored.State = lessee.JobCompleted
-	if err := h.publish(ctx, stored, func(w *receipt.CSVWriter) error {
+	if err := h.publish(ctx, stored, func(w receipt.Writer) error {
 		return h.store.Results(ctx, job.ID, w.Write)
 	}); err != nil {
 		return err
@@ -301,7 +301,7 @@ func (h *Handler) refuse(ctx context.Context, job lessee.Job, r *ingest.Refusal)
 	if r.Line > 0 {
 		job.Message = fmt.Sprintf("row %d: %s", r.Line, r.Message)
 	}
-	if err := h.publish(ctx, job, func(w *receipt.CSVWriter) error {
+	if err := h.publish(ctx, job, func(w receipt.Writer) error {
 		return w.WriteRefusal(r.Line, r.Code, r.Message)
 	}); err != nil {
 		return err
@@ -313,43 +313,98 @@ func (h *Handler) refuse(ctx context.Context, job lessee.Job, r *ingest.Refusal)
 	return h.moveSource(ctx, job)
 }
 
-// publish writes the receipt CSV and then the summary JSON, each as a
-// single object write so a reader never sees half of either. The summary
-// comes last: its presence means the receipt is complete.
-func (h *Handler) publish(ctx context.Context, job lessee.Job, rows func(*receipt.CSVWriter) error) error {
+// publish writes the receipt CSV (and, for an XLSX upload, an XLSX
+// receipt) and then the summary JSON, each as a single object write so a
+// reader never sees half of one. The summary comes last: its presence means
+// the receipts are complete.
+func (h *Handler) publish(ctx context.Context, job lessee.Job, rows func(receipt.Writer) error) error {
 	receiptKey, summaryKey := receipt.Keys(job.Submitter, job.Name)
-	f, err := os.CreateTemp(h.cfg.TempDir, "lessee-receipt-*")
+	csvFile, err := os.CreateTemp(h.cfg.TempDir, "lessee-receipt-*")
 	if err != nil {
 		return fmt.Errorf("create receipt file: %w", err)
 	}
-	defer os.Remove(f.Name())
-	defer f.Close()
-	w, err := receipt.NewCSVWriter(f)
+	defer os.Remove(csvFile.Name())
+	defer csvFile.Close()
+	csvw, err := receipt.NewCSVWriter(csvFile)
 	if err != nil {
 		return err
 	}
-	if err := rows(w); err != nil {
+	writers := fanOut{csvw}
+	var xlsxw *receipt.XLSXWriter
+	if job.Format == lessee.FormatXLSX {
+		if xlsxw, err = receipt.NewXLSXWriter(receipt.XLSXOptions{TempDir: h.cfg.TempDir}); err != nil {
+			return err
+		}
+		defer xlsxw.Close()
+		writers = append(writers, xlsxw)
+	}
+	if err := rows(writers); err != nil {
 		return fmt.Errorf("write receipt: %w", err)
 	}
-	if err := w.Flush(); err != nil {
+	if err := csvw.Flush(); err != nil {
 		return err
 	}
+	if err := h.putFile(ctx, receiptKey, csvFile, "text/csv; charset=utf-8"); err != nil {
+		return err
+	}
+	summary := receipt.NewSummary(job, h.Now(), receiptKey)
+	if xlsxw != nil {
+		xlsxFile, err := os.CreateTemp(h.cfg.TempDir, "lessee-receipt-*.xlsx")
+		if err != nil {
+			return fmt.Errorf("create receipt file: %w", err)
+		}
+		defer os.Remove(xlsxFile.Name())
+		defer xlsxFile.Close()
+		if err := xlsxw.Finish(xlsxFile); err != nil {
+			return err
+		}
+		summary.ReceiptXLSX = receipt.XLSXKey(job.Submitter, job.Name)
+		if err := h.putFile(ctx, summary.ReceiptXLSX, xlsxFile, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"); err != nil {
+			return err
+		}
+	}
+	b, err := summary.Marshal()
+	if err != nil {
+		return err
+	}
+	if err := h.objects.Put(ctx, summaryKey, bytes.NewReader(b), int64(len(b)), "application/json"); err != nil {
+		return fmt.Errorf("put summary: %w", err)
+	}
+	return nil
+}
+
+// putFile uploads what has been written to f as one object.
+func (h *Handler) putFile(ctx context.Context, key string, f *os.File, contentType string) error {
 	size, err := f.Seek(0, io.SeekCurrent)
 	if err != nil {
-		return fmt.Errorf("size receipt: %w", err)
+		return fmt.Errorf("size %s: %w", key, err)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return fmt.Errorf("rewind receipt: %w", err)
+		return fmt.Errorf("rewind %s: %w", key, err)
 	}
-	if err := h.objects.Put(ctx, receiptKey, f, size, "text/csv; charset=utf-8"); err != nil {
-		return fmt.Errorf("put receipt: %w", err)
+	if err := h.objects.Put(ctx, key, f, size, contentType); err != nil {
+		return fmt.Errorf("put %s: %w", key, err)
 	}
-	summary, err := receipt.NewSummary(job, h.Now(), receiptKey).Marshal()
-	if err != nil {
-		return err
+	return nil
+}
+
+// fanOut writes every receipt line to each of its writers.
+type fanOut []receipt.Writer
+
+func (f fanOut) Write(o lessee.Outcome) error {
+	for _, w := range f {
+		if err := w.Write(o); err != nil {
+			return err
+		}
 	}
-	if err := h.objects.Put(ctx, summaryKey, bytes.NewReader(summary), int64(len(summary)), "application/json"); err != nil {
-		return fmt.Errorf("put summary: %w", err)
+	return nil
+}
+
+func (f fanOut) WriteRefusal(line int, code lessee.Code, message string) error {
+	for _, w := range f {
+		if err := w.WriteRefusal(line, code, message); err != nil {
+			return err
+		}
 	}
 	return nil
 }
