@@ -42,6 +42,7 @@ func startService(t *testing.T, cfg serveConfig) *e2e {
 	base.Listen, base.S3Listen = "127.0.0.1:0", "127.0.0.1:0"
 	base.ScanInterval = 100 * time.Millisecond
 	base.DatabaseURL, base.RedisURL = cfg.DatabaseURL, cfg.RedisURL
+	base.SFTPListen, base.SFTPUsers = cfg.SFTPListen, cfg.SFTPUsers
 	logs := &lockedBuffer{}
 	log, err := newLogger(logs, "json", "debug")
 	if err != nil {

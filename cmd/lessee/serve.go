@@ -22,6 +22,7 @@ import (
 
 	"github.com/fleetreg/lessee/examples"
 	"github.com/fleetreg/lessee/ingest"
+	"github.com/fleetreg/lessee/sftpd"
 	"github.com/fleetreg/lessee/internal/slogmask"
 	"github.com/fleetreg/lessee/storage/s3store"
 	"github.com/fleetreg/lessee/storage/sqlstore"
@@ -62,6 +63,8 @@ type serveConfig struct {
 	Role         string
 	Migrate      bool
 	StartTimeout time.Duration
+	SFTPListen   string
+	SFTPUsers    string
 }
 
 // Process roles: the HTTP side and the workers scale separately.
@@ -81,6 +84,9 @@ func (c *serveConfig) validate() error {
 	}
 	if c.Role != roleAll && (c.RedisURL == "" || c.DatabaseURL == "" || c.S3Endpoint == "") {
 		return fmt.Errorf("--role %s shares work with other processes, so it needs --redis-url, --database-url and --s3-endpoint (embedded services are per process)", c.Role)
+	}
+	if c.SFTPListen != "" && c.SFTPUsers == "" {
+		return fmt.Errorf("--sftp-listen needs --sftp-users")
 	}
 	if c.ScanInterval <= 0 {
 		return fmt.Errorf("--scan-interval must be positive")
@@ -119,6 +125,8 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.Role, "role", roleAll, "what this process runs: all, worker (worker and inbox scan) or http (webhook, UI, API, metrics)")
 	fs.DurationVar(&c.StartTimeout, "start-timeout", 30*time.Second, "how long to retry reaching the database, Redis and S3 at start before exiting")
+	fs.StringVar(&c.SFTPListen, "sftp-listen", "", "SFTP drop address, e.g. 0.0.0.0:2022; empty disables SFTP")
+	fs.StringVar(&c.SFTPUsers, "sftp-users", "", "SFTP users file: user:orgnr:bcrypt-hash or user:orgnr:ssh-public-key per line")
 	fs.BoolVar(&c.Migrate, "migrate", true, "apply database migrations at start; set false when 'lessee migrate' runs them")
 }
 
@@ -181,6 +189,7 @@ type service struct {
 	log *slog.Logger
 
 	httpAddr   string // bound HTTP address
+	sftpAddr   string // bound SFTP address, if SFTP is on
 	s3Endpoint string // URL of the S3 endpoint in use
 	redisOpt   asynq.RedisConnOpt
 	store      *sqlstore.Store
@@ -279,6 +288,20 @@ func (s *service) start(parent context.Context) error {
 	s.objects = objects
 	if err := s.retry(ctx, "s3 bucket "+cfg.Bucket, displayEndpoint(s.s3Endpoint), objects.EnsureBucket); err != nil {
 		return err
+	}
+
+	// SFTP drop.
+	if cfg.SFTPListen != "" && cfg.Role != roleWorker {
+		sftpSrv, err := sftpd.New(sftpd.Config{HostKeyDir: cfg.Data, UsersFile: cfg.SFTPUsers, TempDir: tmp, MaxFileBytes: cfg.MaxFileBytes}, objects, s.log)
+		if err != nil {
+			return fmt.Errorf("sftp: %w", err)
+		}
+		ln, err := net.Listen("tcp", cfg.SFTPListen)
+		if err != nil {
+			return fmt.Errorf("--sftp-listen: %w", err)
+		}
+		s.sftpAddr = ln.Addr().String()
+		s.group.Go(func() error { return sftpSrv.Serve(ctx, ln) })
 	}
 
 	// Worker and scan.
