@@ -22,8 +22,8 @@ import (
 
 	"github.com/fleetreg/lessee/examples"
 	"github.com/fleetreg/lessee/ingest"
-	"github.com/fleetreg/lessee/sftpd"
 	"github.com/fleetreg/lessee/internal/slogmask"
+	"github.com/fleetreg/lessee/sftpd"
 	"github.com/fleetreg/lessee/storage/s3store"
 	"github.com/fleetreg/lessee/storage/sqlstore"
 	"github.com/fleetreg/lessee/validate"
