@@ -74,6 +74,10 @@ type Handler struct {
 	log     *slog.Logger
 	// Now is the clock; tests replace it.
 	Now func() time.Time
+	// OnFinished, if set, is told of every job this handler finishes
+	// (metrics). A retry that finishes an already finished job again may
+	// report it twice.
+	OnFinished func(lessee.Job)
 }
 
 // NewHandler returns a handler reading and writing through objects and store.
@@ -288,6 +292,8 @@ func (h *Handler) complete(ctx context.Context, job lessee.Job) error {
 		return fmt.Errorf("finish job: %w", err)
 	}
 	stored.State = lessee.JobCompleted
+	stored.Finished = h.Now()
+	h.finished(stored)
 	h.log.Info("file processed", "job_id", job.ID, "key", job.Key, "submitter", job.Submitter,
 		"applied", stored.Applied, "unchanged", stored.Unchanged, "rejected", stored.Rejected)
 	return h.moveSource(ctx, stored)
@@ -309,6 +315,8 @@ func (h *Handler) refuse(ctx context.Context, job lessee.Job, r *ingest.Refusal)
 	if err := h.store.FinishJob(ctx, job.ID, lessee.JobRefused, job.Code, job.Message); err != nil {
 		return fmt.Errorf("finish job: %w", err)
 	}
+	job.Finished = h.Now()
+	h.finished(job)
 	h.log.Warn("file refused", "job_id", job.ID, "key", job.Key, "submitter", job.Submitter, "code", r.Code, "reason", job.Message)
 	return h.moveSource(ctx, job)
 }
@@ -407,6 +415,12 @@ func (f fanOut) WriteRefusal(line int, code lessee.Code, message string) error {
 		}
 	}
 	return nil
+}
+
+func (h *Handler) finished(job lessee.Job) {
+	if h.OnFinished != nil {
+		h.OnFinished(job)
+	}
 }
 
 // moveSource moves the upload out of the inbox: to archive/ when processed,

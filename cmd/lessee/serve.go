@@ -27,6 +27,7 @@ import (
 	"github.com/fleetreg/lessee/storage/s3store"
 	"github.com/fleetreg/lessee/storage/sqlstore"
 	"github.com/fleetreg/lessee/validate"
+	"github.com/fleetreg/lessee/web"
 	"github.com/fleetreg/lessee/worker"
 )
 
@@ -65,6 +66,10 @@ type serveConfig struct {
 	StartTimeout time.Duration
 	SFTPListen   string
 	SFTPUsers    string
+
+	WebhookSecret    string
+	OperatorUser     string
+	OperatorPassword string
 }
 
 // Process roles: the HTTP side and the workers scale separately.
@@ -85,6 +90,9 @@ func (c *serveConfig) validate() error {
 	if c.Role != roleAll && (c.RedisURL == "" || c.DatabaseURL == "" || c.S3Endpoint == "") {
 		return fmt.Errorf("--role %s shares work with other processes, so it needs --redis-url, --database-url and --s3-endpoint (embedded services are per process)", c.Role)
 	}
+	if (c.OperatorUser == "") != (c.OperatorPassword == "") {
+		return fmt.Errorf("--operator-user and --operator-password go together")
+	}
 	if c.SFTPListen != "" && c.SFTPUsers == "" {
 		return fmt.Errorf("--sftp-listen needs --sftp-users")
 	}
@@ -103,7 +111,7 @@ func (c *serveConfig) validate() error {
 func (c *serveConfig) flags(fs *flag.FlagSet) {
 	limits := ingest.DefaultLimits()
 	fs.StringVar(&c.Data, "data", "./lessee-data", "directory for embedded state (SQLite, S3 objects, temporary files)")
-	fs.StringVar(&c.Listen, "listen", "127.0.0.1:8080", "HTTP address: asynqmon under /monitoring/, /healthz")
+	fs.StringVar(&c.Listen, "listen", "127.0.0.1:8080", "HTTP address: job list /jobs, /api/jobs, asynqmon under /monitoring/, /metrics, /healthz, /hooks/s3")
 	fs.StringVar(&c.S3Listen, "s3-listen", "127.0.0.1:9000", "address of the embedded S3 endpoint (when --s3-endpoint is empty)")
 	fs.StringVar(&c.Bucket, "bucket", "lessee", "S3 bucket")
 	fs.StringVar(&c.RedisURL, "redis-url", "", "Redis URL, e.g. redis://127.0.0.1:6379/0; empty runs an in-process Redis")
@@ -127,6 +135,9 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.StartTimeout, "start-timeout", 30*time.Second, "how long to retry reaching the database, Redis and S3 at start before exiting")
 	fs.StringVar(&c.SFTPListen, "sftp-listen", "", "SFTP drop address, e.g. 0.0.0.0:2022; empty disables SFTP")
 	fs.StringVar(&c.SFTPUsers, "sftp-users", "", "SFTP users file: user:orgnr:bcrypt-hash or user:orgnr:ssh-public-key per line")
+	fs.StringVar(&c.WebhookSecret, "webhook-secret", "", "shared secret of /hooks/s3 (Authorization: Bearer, or the Basic password); empty disables the webhook")
+	fs.StringVar(&c.OperatorUser, "operator-user", "", "HTTP Basic user for /jobs, /api/ and /monitoring/; empty means no authentication")
+	fs.StringVar(&c.OperatorPassword, "operator-password", "", "HTTP Basic password of --operator-user")
 	fs.BoolVar(&c.Migrate, "migrate", true, "apply database migrations at start; set false when 'lessee migrate' runs them")
 }
 
@@ -157,7 +168,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		svc.close()
 		return err
 	}
-	fmt.Fprintf(stdout, "lessee is running\n  HTTP:       http://%s/  (asynqmon at /monitoring/)\n  S3:         %s  bucket %s\n  upload:     aws --endpoint-url %s s3 cp FILE s3://%s/inbox/<orgnr>/FILE\n",
+	fmt.Fprintf(stdout, "lessee is running\n  HTTP:       http://%s/jobs  (asynqmon at /monitoring/)\n  S3:         %s  bucket %s\n  upload:     aws --endpoint-url %s s3 cp FILE s3://%s/inbox/<orgnr>/FILE\n",
 		svc.httpAddr, svc.s3Endpoint, cfg.Bucket, svc.s3Endpoint, cfg.Bucket)
 	err = svc.wait()
 	svc.close()
@@ -307,10 +318,15 @@ func (s *service) start(parent context.Context) error {
 	// Worker and scan.
 	limits := ingest.DefaultLimits()
 	limits.MaxBytes, limits.MaxRows = cfg.MaxFileBytes, cfg.MaxRows
+	insp := asynq.NewInspector(s.redisOpt)
+	s.closers = append(s.closers, func() { insp.Close() })
+	reg := web.NewRegistry(insp)
+	metrics := web.NewMetrics(reg)
 	handler := worker.NewHandler(objects, store, worker.Config{
 		Limits: limits, Validate: validate.Config{AllowSynthetic: cfg.TestRegistry},
 		ChunkSize: cfg.ChunkSize, TempDir: tmp,
 	}, s.log)
+	handler.OnFinished = metrics.ObserveJob
 	client := asynq.NewClient(s.redisOpt)
 	s.closers = append(s.closers, func() { client.Close() })
 	taskOpt := worker.DefaultOptions()
@@ -338,12 +354,17 @@ func (s *service) start(parent context.Context) error {
 		w.Header().Set("Cache-Control", "no-store")
 		io.WriteString(w, "ok\n")
 	})
+	mux.Handle("GET /metrics", web.MetricsHandler(reg)) // every role: workers count their own files
 	if cfg.Role != roleWorker {
-		mon := asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: s.redisOpt, ReadOnly: false})
+		ws := web.New(web.Config{Bucket: cfg.Bucket, WebhookSecret: cfg.WebhookSecret,
+			OperatorUser: cfg.OperatorUser, OperatorPassword: cfg.OperatorPassword, TaskOptions: taskOpt},
+			store, objects, client, nil, s.log)
+		ws.Routes(mux)
+		mon := asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: s.redisOpt})
 		s.closers = append(s.closers, func() { mon.Close() })
-		mux.Handle("/monitoring/", mon)
+		mux.Handle("/monitoring/", ws.RequireOperator(mon))
 		mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-			http.Redirect(w, r, "/monitoring/", http.StatusFound)
+			http.Redirect(w, r, "/jobs", http.StatusFound)
 		})
 	}
 	s.serveHTTP(ctx, ln, mux)

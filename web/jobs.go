@@ -1,0 +1,188 @@
+package web
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/fleetreg/lessee"
+	"github.com/fleetreg/lessee/ident"
+	"github.com/fleetreg/lessee/receipt"
+	"github.com/fleetreg/lessee/storage/sqlstore"
+)
+
+// Job list limits.
+const (
+	defaultJobLimit = 100
+	maxJobLimit     = 1000
+)
+
+// JobView is a job as the API and the page show it. Free text (key, name,
+// message, receipt keys) has personal identity numbers masked.
+type JobView struct {
+	ID        string          `json:"id"`
+	State     lessee.JobState `json:"state"`
+	Submitter string          `json:"submitter"`
+	Key       string          `json:"key"`
+	Name      string          `json:"name"`
+	Format    lessee.Format   `json:"format"`
+	Size      int64           `json:"size"`
+	RowsTotal int             `json:"rows_total"`
+	RowsDone  int             `json:"rows_done"`
+	// Progress is RowsDone/RowsTotal, 1 when finished, 0 while unknown.
+	Progress  float64     `json:"progress"`
+	Applied   int         `json:"applied"`
+	Unchanged int         `json:"unchanged"`
+	Rejected  int         `json:"rejected"`
+	Code      lessee.Code `json:"code,omitempty"` // refusal code
+	Message   string      `json:"message,omitempty"`
+	// Codes lists row codes, most frequent first.
+	Codes    []CodeCount `json:"codes"`
+	Started  time.Time   `json:"started"`
+	Finished *time.Time  `json:"finished,omitempty"`
+	// DurationMS is finished minus started, or the time so far while the
+	// job runs.
+	DurationMS int64 `json:"duration_ms"`
+	// Receipt and Summary are the object keys of the receipt CSV and the
+	// summary JSON, set once the job is finished and has a submitter
+	// (quarantined uploads have nobody to send a receipt to).
+	Receipt string `json:"receipt,omitempty"`
+	Summary string `json:"summary,omitempty"`
+}
+
+// CodeCount is how many rows got one code.
+type CodeCount struct {
+	Code  lessee.Code `json:"code"`
+	Count int         `json:"count"`
+}
+
+// NewJobView builds the view of j at time now.
+func NewJobView(j lessee.Job, now time.Time) JobView {
+	v := JobView{
+		ID:        j.ID,
+		State:     j.State,
+		Submitter: ident.MaskText(j.Submitter),
+		Key:       ident.MaskText(j.Key),
+		Name:      ident.MaskText(j.Name),
+		Format:    j.Format,
+		Size:      j.Size,
+		RowsTotal: j.RowsTotal,
+		RowsDone:  j.RowsDone,
+		Applied:   j.Applied,
+		Unchanged: j.Unchanged,
+		Rejected:  j.Rejected,
+		Code:      j.Code,
+		Message:   ident.MaskText(j.Message),
+		Codes:     make([]CodeCount, 0, len(j.Codes)),
+		Started:   j.Started.UTC(),
+	}
+	for c, n := range j.Codes {
+		if n > 0 {
+			v.Codes = append(v.Codes, CodeCount{Code: c, Count: n})
+		}
+	}
+	slices.SortFunc(v.Codes, func(a, b CodeCount) int {
+		return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.Code, b.Code))
+	})
+	end := now
+	if done := j.State == lessee.JobCompleted || j.State == lessee.JobRefused; done {
+		v.Progress = 1
+		if !j.Finished.IsZero() {
+			f := j.Finished.UTC()
+			v.Finished, end = &f, f
+		}
+		if j.Submitter != "" {
+			rk, sk := receipt.Keys(j.Submitter, j.Name)
+			v.Receipt, v.Summary = ident.MaskText(rk), ident.MaskText(sk)
+		}
+	} else if j.RowsTotal > 0 {
+		v.Progress = min(1, float64(j.RowsDone)/float64(j.RowsTotal))
+	}
+	if !j.Started.IsZero() && end.After(j.Started) {
+		v.DurationMS = end.Sub(j.Started).Milliseconds()
+	}
+	return v
+}
+
+// apiJobs serves GET /api/jobs.
+func (s *Server) apiJobs(w http.ResponseWriter, r *http.Request) {
+	limit, err := parseLimit(r)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, errorBody{Error: err.Error()})
+		return
+	}
+	views, err := s.jobViews(r.Context(), limit)
+	if err != nil {
+		writeJSON(w, http.StatusInternalServerError, errorBody{Error: err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, views)
+}
+
+// apiJob serves GET /api/jobs/{id}.
+func (s *Server) apiJob(w http.ResponseWriter, r *http.Request) {
+	j, err := s.jobs.Job(r.Context(), r.PathValue("id"))
+	switch {
+	case errors.Is(err, sqlstore.ErrNotFound):
+		writeJSON(w, http.StatusNotFound, errorBody{Error: "job not found"})
+		return
+	case err != nil:
+		s.log.Error("job api: load job", "err", ident.MaskText(err.Error()))
+		writeJSON(w, http.StatusInternalServerError, errorBody{Error: "could not load the job"})
+		return
+	}
+	writeJSON(w, http.StatusOK, NewJobView(j, s.now()))
+}
+
+// parseLimit reads ?limit=, 1 to maxJobLimit, default defaultJobLimit.
+func parseLimit(r *http.Request) (int, error) {
+	q := r.URL.Query().Get("limit")
+	if q == "" {
+		return defaultJobLimit, nil
+	}
+	n, err := strconv.Atoi(q)
+	if err != nil || n < 1 || n > maxJobLimit {
+		return 0, fmt.Errorf("limit must be a number from 1 to %d", maxJobLimit)
+	}
+	return n, nil
+}
+
+// jobViews loads the newest limit jobs. Its error is fit for a response;
+// the cause is logged.
+func (s *Server) jobViews(ctx context.Context, limit int) ([]JobView, error) {
+	jobs, err := s.jobs.ListJobs(ctx, limit)
+	if err != nil {
+		s.log.Error("job api: list jobs", "err", ident.MaskText(err.Error()))
+		return nil, errors.New("could not list jobs")
+	}
+	now := s.now()
+	views := make([]JobView, len(jobs))
+	for i, j := range jobs {
+		views[i] = NewJobView(j, now)
+	}
+	return views, nil
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+// writeJSON writes v as an uncached JSON response.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":"encode response"}`)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}

@@ -1,0 +1,115 @@
+package web
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/hibiken/asynq"
+	asynqmetrics "github.com/hibiken/asynq/x/metrics"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/fleetreg/lessee"
+)
+
+// Metrics are the service's own Prometheus metrics, updated as files finish.
+type Metrics struct {
+	// RowsTotal counts rows by status and code (lessee_rows_total); code is
+	// empty for applied and unchanged rows.
+	RowsTotal *prometheus.CounterVec
+	// FilesTotal counts finished files by final status, completed or
+	// refused (lessee_files_total).
+	FilesTotal *prometheus.CounterVec
+	// FileDuration is the processing time of a file, from the job's start
+	// to its finish (lessee_file_duration_seconds).
+	FileDuration prometheus.Histogram
+	// FileSize is the size of processed files (lessee_file_size_bytes).
+	FileSize prometheus.Histogram
+}
+
+// NewMetrics creates the metrics and registers them with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		RowsTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "lessee", Name: "rows_total",
+			Help: "Rows of finished files by status (applied, unchanged, rejected) and code.",
+		}, []string{"status", "code"}),
+		FilesTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "lessee", Name: "files_total",
+			Help: "Finished files by final status (completed, refused).",
+		}, []string{"status"}),
+		FileDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "lessee", Name: "file_duration_seconds",
+			Help: "Time from a file's first processing attempt to its receipt.",
+			// 0.1 s to about 55 minutes: a few rows to the largest files.
+			Buckets: prometheus.ExponentialBuckets(0.1, 2, 16),
+		}),
+		FileSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "lessee", Name: "file_size_bytes",
+			Help: "Size of finished files.",
+			// 1 KiB to 256 MiB, past the default 200 MiB limit.
+			Buckets: prometheus.ExponentialBuckets(1024, 4, 10),
+		}),
+	}
+	reg.MustRegister(m.RowsTotal, m.FilesTotal, m.FileDuration, m.FileSize)
+	return m
+}
+
+// ObserveJob records a finished job: its rows, its final status, duration
+// and size. Call it once per job, when the job finishes; jobs not yet
+// completed or refused are ignored.
+func (m *Metrics) ObserveJob(j lessee.Job) {
+	if j.State != lessee.JobCompleted && j.State != lessee.JobRefused {
+		return
+	}
+	m.FilesTotal.WithLabelValues(string(j.State)).Inc()
+	if j.Applied > 0 {
+		m.RowsTotal.WithLabelValues(string(lessee.StatusApplied), "").Add(float64(j.Applied))
+	}
+	if j.Unchanged > 0 {
+		m.RowsTotal.WithLabelValues(string(lessee.StatusUnchanged), "").Add(float64(j.Unchanged))
+	}
+	coded := 0
+	for code, n := range j.Codes {
+		if n > 0 {
+			m.RowsTotal.WithLabelValues(string(lessee.StatusRejected), string(code)).Add(float64(n))
+			coded += n
+		}
+	}
+	// Every rejected row has a code; should one not, it still counts.
+	if rest := j.Rejected - coded; rest > 0 {
+		m.RowsTotal.WithLabelValues(string(lessee.StatusRejected), "").Add(float64(rest))
+	}
+	if !j.Started.IsZero() && j.Finished.After(j.Started) {
+		m.FileDuration.Observe(j.Finished.Sub(j.Started).Seconds())
+	}
+	m.FileSize.Observe(float64(j.Size))
+}
+
+// NewRegistry returns a registry with the Go runtime, process and build
+// info collectors and, when inspector is not nil, asynq's queue metrics
+// (asynq_tasks_enqueued_total, asynq_queue_size, ...), read from Redis at
+// each scrape. Register the service's Metrics on it with NewMetrics.
+func NewRegistry(inspector *asynq.Inspector) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewBuildInfoCollector(),
+	)
+	if inspector != nil {
+		reg.MustRegister(asynqmetrics.NewQueueMetricsCollector(inspector))
+	}
+	return reg
+}
+
+// MetricsHandler serves reg in the Prometheus exposition formats. A failing
+// collector (Redis down) is reported and the rest still served.
+func MetricsHandler(reg *prometheus.Registry) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		Registry:      reg,
+		ErrorHandling: promhttp.ContinueOnError,
+		Timeout:       10 * time.Second,
+	})
+}

@@ -1,0 +1,119 @@
+package web
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/fleetreg/lessee"
+	"github.com/fleetreg/lessee/storage/s3store"
+	"github.com/fleetreg/lessee/storage/sqlstore"
+	"github.com/fleetreg/lessee/worker"
+)
+
+// JobLister reads jobs; *sqlstore.Store satisfies it.
+type JobLister interface {
+	ListJobs(ctx context.Context, limit int) ([]lessee.Job, error)
+	// Job returns an error wrapping sqlstore.ErrNotFound for an unknown id.
+	Job(ctx context.Context, id string) (lessee.Job, error)
+}
+
+// Header reads an object's metadata; *s3store.Client satisfies it. A missing
+// object is an error wrapping s3store.ErrNotFound.
+type Header interface {
+	Head(ctx context.Context, key string) (s3store.Object, error)
+}
+
+// Enqueuer puts tasks on the queue; *asynq.Client satisfies it.
+type Enqueuer interface {
+	EnqueueContext(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
+}
+
+var (
+	_ JobLister = (*sqlstore.Store)(nil)
+	_ Header    = (*s3store.Client)(nil)
+	_ Enqueuer  = (*asynq.Client)(nil)
+)
+
+// Config configures a Server.
+type Config struct {
+	// Bucket is the bucket whose inbox/ events are accepted.
+	Bucket string
+	// WebhookSecret authenticates /hooks/s3; empty disables the webhook.
+	WebhookSecret string
+	// OperatorUser and OperatorPassword, both set, put the job pages, the
+	// API and whatever RequireOperator wraps behind HTTP Basic auth.
+	OperatorUser, OperatorPassword string
+	// TaskOptions must be the scanner's, so both build the same task.
+	TaskOptions worker.Options
+}
+
+// Server serves the webhook, the job list and metrics.
+type Server struct {
+	cfg     Config
+	jobs    JobLister
+	objects Header
+	queue   Enqueuer
+	metrics http.Handler
+	log     *slog.Logger
+	now     func() time.Time // the clock for running jobs' durations
+}
+
+// New returns a server. metrics may be nil (no /metrics route); see
+// MetricsHandler.
+func New(cfg Config, jobs JobLister, objects Header, queue Enqueuer, metrics http.Handler, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Server{cfg: cfg, jobs: jobs, objects: objects, queue: queue, metrics: metrics, log: log, now: time.Now}
+}
+
+// Routes registers the server's routes on mux.
+func (s *Server) Routes(mux *http.ServeMux) {
+	mux.HandleFunc("POST /hooks/s3", s.hookS3)
+	// MinIO probes a webhook target with HEAD before it sends events.
+	mux.HandleFunc("HEAD /hooks/s3", s.hookS3Probe)
+	mux.Handle("GET /api/jobs", s.RequireOperator(http.HandlerFunc(s.apiJobs)))
+	mux.Handle("GET /api/jobs/{id}", s.RequireOperator(http.HandlerFunc(s.apiJob)))
+	mux.Handle("GET /jobs", s.RequireOperator(http.HandlerFunc(s.jobsPage)))
+	if s.metrics != nil {
+		mux.Handle("GET /metrics", s.metrics)
+	}
+}
+
+// RequireOperator wraps h in HTTP Basic auth when an operator user and
+// password are configured, and returns h as it is otherwise.
+func (s *Server) RequireOperator(h http.Handler) http.Handler {
+	if s.cfg.OperatorUser == "" || s.cfg.OperatorPassword == "" {
+		return h
+	}
+	wantUser := sha256.Sum256([]byte(s.cfg.OperatorUser))
+	wantPass := sha256.Sum256([]byte(s.cfg.OperatorPassword))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		user, pass, ok := r.BasicAuth()
+		// Compare fixed-size hashes so neither length nor content leaks
+		// through timing; evaluate both before deciding.
+		u := sha256.Sum256([]byte(user))
+		p := sha256.Sum256([]byte(pass))
+		match := subtle.ConstantTimeCompare(u[:], wantUser[:]) & subtle.ConstantTimeCompare(p[:], wantPass[:])
+		if !ok || match != 1 {
+			w.Header().Set("WWW-Authenticate", `Basic realm="lessee operator", charset="UTF-8"`)
+			w.Header().Set("Cache-Control", "no-store")
+			http.Error(w, "operator authentication required", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// secretEqual compares got with the configured secret in constant time.
+func secretEqual(got, want string) bool {
+	g := sha256.Sum256([]byte(got))
+	w := sha256.Sum256([]byte(want))
+	return subtle.ConstantTimeCompare(g[:], w[:]) == 1
+}

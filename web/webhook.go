@@ -1,0 +1,199 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/fleetreg/lessee/ident"
+	"github.com/fleetreg/lessee/storage/s3store"
+	"github.com/fleetreg/lessee/worker"
+)
+
+// maxEventBytes bounds a webhook body. One MinIO event is about 1.5 KB and
+// AWS batches few records, so 1 MiB is generous.
+const maxEventBytes = 1 << 20
+
+// s3Event is an S3 event notification as MinIO and AWS send it, or the SNS
+// envelope that carries one (Type, Message).
+type s3Event struct {
+	Records []s3Record `json:"Records"`
+
+	// SNS HTTP(S) subscription envelope.
+	Type         string `json:"Type"`
+	Message      string `json:"Message"`
+	TopicArn     string `json:"TopicArn"`
+	SubscribeURL string `json:"SubscribeURL"`
+}
+
+// s3Record is one record of an event; only what the webhook uses.
+type s3Record struct {
+	EventName string `json:"eventName"`
+	S3        struct {
+		Bucket struct {
+			Name string `json:"name"`
+		} `json:"bucket"`
+		Object struct {
+			Key       string `json:"key"` // URL-encoded, '+' for space
+			Size      int64  `json:"size"`
+			ETag      string `json:"eTag"`
+			VersionID string `json:"versionId"`
+			Sequencer string `json:"sequencer"`
+		} `json:"object"`
+	} `json:"s3"`
+}
+
+// objectCreated reports whether an event name is an ObjectCreated event:
+// "s3:ObjectCreated:Put" from MinIO, "ObjectCreated:Put" from AWS.
+func objectCreated(name string) bool {
+	return strings.HasPrefix(name, "s3:ObjectCreated:") || strings.HasPrefix(name, "ObjectCreated:")
+}
+
+// decodeKey decodes an event's object key. Both MinIO and AWS encode keys
+// like a query value: '+' is a space, so a literal '+' arrives as %2B.
+func decodeKey(raw string) (string, error) {
+	key, err := url.QueryUnescape(raw)
+	if err != nil {
+		return "", fmt.Errorf("decode key: %w", err)
+	}
+	return key, nil
+}
+
+// hookS3Probe answers MinIO's reachability check.
+func (s *Server) hookS3Probe(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.WebhookSecret == "" {
+		http.NotFound(w, r)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// hookS3 handles one S3 event delivery. It answers 204 when every record
+// was enqueued or ignored, and 503 when the store or the queue failed, so
+// that the sender delivers the event again (duplicates are harmless).
+func (s *Server) hookS3(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.WebhookSecret == "" {
+		http.NotFound(w, r)
+		return
+	}
+	if !s.webhookAuthorized(r) {
+		// Both schemes: SNS sends URL credentials as Basic auth.
+		w.Header().Add("WWW-Authenticate", `Bearer realm="lessee webhook"`)
+		w.Header().Add("WWW-Authenticate", `Basic realm="lessee webhook"`)
+		http.Error(w, "bad or missing webhook secret", http.StatusUnauthorized)
+		return
+	}
+	var ev s3Event
+	if status, err := decodeJSON(w, r, &ev); err != nil {
+		http.Error(w, err.Error(), status)
+		return
+	}
+	switch ev.Type {
+	case "SubscriptionConfirmation":
+		// Confirming means fetching a URL from the request body; an operator
+		// does that once, by hand, rather than this service calling out.
+		s.log.Warn("s3 webhook: SNS subscription awaits confirmation; open SubscribeURL once to confirm",
+			"topic", ev.TopicArn, "subscribe_url", ev.SubscribeURL)
+		w.WriteHeader(http.StatusNoContent)
+		return
+	case "Notification":
+		var inner s3Event
+		if err := json.Unmarshal([]byte(ev.Message), &inner); err != nil {
+			http.Error(w, "SNS message is not an S3 event", http.StatusBadRequest)
+			return
+		}
+		ev.Records = inner.Records
+	case "":
+	default: // UnsubscribeConfirmation and whatever SNS adds later
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+
+	failed := 0
+	for i := range ev.Records {
+		if err := s.handleRecord(r, &ev.Records[i]); err != nil {
+			failed++
+			s.log.Warn("s3 webhook: record not enqueued; the sender should retry and the inbox scan will find it",
+				"err", ident.MaskText(err.Error()))
+		}
+	}
+	if failed > 0 {
+		http.Error(w, "some records could not be enqueued; retry", http.StatusServiceUnavailable)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// webhookAuthorized checks the shared secret: a Bearer token, or the
+// password of Basic auth (SNS puts URL credentials there).
+func (s *Server) webhookAuthorized(r *http.Request) bool {
+	got := ""
+	if auth := r.Header.Get("Authorization"); len(auth) > 7 && strings.EqualFold(auth[:7], "Bearer ") {
+		got = strings.TrimSpace(auth[7:])
+	} else if _, pass, ok := r.BasicAuth(); ok {
+		got = pass
+	}
+	return got != "" && secretEqual(got, s.cfg.WebhookSecret)
+}
+
+// handleRecord enqueues the upload one record names, if it is one of ours.
+func (s *Server) handleRecord(r *http.Request, rec *s3Record) error {
+	if !objectCreated(rec.EventName) || rec.S3.Bucket.Name != s.cfg.Bucket {
+		return nil
+	}
+	key, err := decodeKey(rec.S3.Object.Key)
+	if err != nil {
+		// No real key decodes badly; retrying would not help.
+		s.log.Warn("s3 webhook: record ignored", "err", ident.MaskText(err.Error()))
+		return nil
+	}
+	if !strings.HasPrefix(key, worker.InboxPrefix) || strings.HasSuffix(key, "/") {
+		return nil // receipts, archive, folder markers: not uploads
+	}
+	obj, err := s.objects.Head(r.Context(), key)
+	if errors.Is(err, s3store.ErrNotFound) {
+		// Processed and moved already, or deleted: nothing to do.
+		s.log.Debug("s3 webhook: object gone", "key", ident.MaskText(key))
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	p := worker.IngestPayload{
+		Bucket: s.cfg.Bucket, Key: key, ETag: obj.ETag, Size: obj.Size,
+		Version: scanVersion(obj),
+	}
+	added, err := worker.Enqueue(r.Context(), s.queue, p, s.cfg.TaskOptions)
+	if err != nil {
+		return err
+	}
+	s.log.Info("s3 webhook: upload seen", "job_id", worker.JobID(p.Bucket, p.Key, p.Version),
+		"key", ident.MaskText(key), "enqueued", added)
+	return nil
+}
+
+// scanVersion is the version the inbox scan derives for o. The scan lists
+// with ListObjectsV2, which reports no version ids, so the webhook must not
+// use the version id HEAD returns on a versioned bucket: the two would name
+// different jobs for one upload. If the scan ever lists versions, change
+// this with it.
+func scanVersion(o s3store.Object) string {
+	return worker.ObjectVersion("", o.ETag, o.LastModified)
+}
+
+// decodeJSON reads a size-limited JSON body into v. It returns the HTTP
+// status to answer with on error.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) (int, error) {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxEventBytes))
+	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return http.StatusRequestEntityTooLarge, errors.New("event too large")
+		}
+		return http.StatusBadRequest, errors.New("malformed event JSON")
+	}
+	return 0, nil
+}
