@@ -53,6 +53,25 @@ func (c *clientFlags) objects(ctx context.Context) (*s3store.Client, error) {
 	return objects, nil
 }
 
+// submitOptions are the flags of lessee submit.
+type submitOptions struct {
+	clientFlags
+	As      string
+	Name    string
+	Wait    bool
+	Timeout time.Duration
+	Poll    time.Duration
+}
+
+func (o *submitOptions) register(fs *flag.FlagSet) {
+	o.clientFlags.register(fs)
+	fs.StringVar(&o.As, "as", "", "organisation number of the submitter (required)")
+	fs.StringVar(&o.Name, "name", "", "object name in the inbox (default: the file's base name)")
+	fs.BoolVar(&o.Wait, "wait", false, "wait for the receipt, showing progress, and print the summary")
+	fs.DurationVar(&o.Timeout, "timeout", time.Hour, "how long --wait waits")
+	fs.DurationVar(&o.Poll, "poll", 500*time.Millisecond, "how often --wait polls")
+}
+
 // errRefused is returned by submit --wait when the service refused the file.
 var errRefused = errors.New("file refused")
 
@@ -63,33 +82,28 @@ func runSubmit(ctx context.Context, args []string, getenv func(string) string, s
 		fmt.Fprintln(stderr, "usage: lessee submit --as ORGNR [--wait] FILE\n\nUploads FILE to inbox/ORGNR/ and, with --wait, shows progress until the receipt exists.\nExit status: 0 when the file was processed (even with rejected rows), 1 when it was refused or on error.")
 		fs.PrintDefaults()
 	}
-	var c clientFlags
-	c.register(fs)
-	as := fs.String("as", "", "organisation number of the submitter (required)")
-	name := fs.String("name", "", "object name in the inbox (default: the file's base name)")
-	wait := fs.Bool("wait", false, "wait for the receipt, showing progress, and print the summary")
-	timeout := fs.Duration("timeout", time.Hour, "how long --wait waits")
-	poll := fs.Duration("poll", 500*time.Millisecond, "how often --wait polls")
+	var o submitOptions
+	o.register(fs)
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 || *as == "" {
+	if fs.NArg() != 1 || o.As == "" {
 		fs.Usage()
 		return flag.ErrHelp
 	}
-	if err := ident.OrgNr(*as); err != nil {
-		return fmt.Errorf("--as %q: %w", *as, err)
+	if err := ident.OrgNr(o.As); err != nil {
+		return fmt.Errorf("--as %q: %w", o.As, err)
 	}
 	path := fs.Arg(0)
-	if *name == "" {
-		*name = filepath.Base(path)
+	if o.Name == "" {
+		o.Name = filepath.Base(path)
 	}
-	key := worker.InboxPrefix + *as + "/" + *name
+	key := worker.InboxPrefix + o.As + "/" + o.Name
 	if pk := worker.ParseKey(key); pk.Verdict != worker.KeyOK {
 		return fmt.Errorf("cannot upload as %s: %s", key, pk.Reason)
 	}
 
-	objects, err := c.objects(ctx)
+	objects, err := o.objects(ctx)
 	if err != nil {
 		return err
 	}
@@ -110,15 +124,15 @@ func runSubmit(ctx context.Context, args []string, getenv func(string) string, s
 		return fmt.Errorf("upload %s: %w", key, err)
 	}
 	version := worker.ObjectVersion(head.VersionID, head.ETag, head.LastModified)
-	jobID := worker.JobID(c.Bucket, key, version)
-	fmt.Fprintf(stdout, "uploaded %s to s3://%s/%s (job %s)\n", path, c.Bucket, key, jobID)
-	if !*wait {
+	jobID := worker.JobID(o.Bucket, key, version)
+	fmt.Fprintf(stdout, "uploaded %s to s3://%s/%s (job %s)\n", path, o.Bucket, key, jobID)
+	if !o.Wait {
 		return nil
 	}
 
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	summary, err := waitForSummary(ctx, &c, objects, *as, *name, version, jobID, *poll, stderr)
+	summary, err := waitForSummary(ctx, &o.clientFlags, objects, o.As, o.Name, version, jobID, o.Poll, stderr)
 	if err != nil {
 		return err
 	}
