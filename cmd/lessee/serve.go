@@ -45,6 +45,7 @@ type serveConfig struct {
 	S3Listen     string
 	Bucket       string
 	RedisURL     string
+	RedisCluster string
 	DatabaseURL  string
 	S3Endpoint   string
 	S3AccessKey  string
@@ -67,6 +68,9 @@ type serveConfig struct {
 	SFTPListen   string
 	SFTPUsers    string
 
+	DBMaxConns     int
+	DBMaxIdleConns int
+
 	WebhookSecret    string
 	OperatorUser     string
 	OperatorPassword string
@@ -87,7 +91,10 @@ func (c *serveConfig) validate() error {
 	default:
 		return fmt.Errorf("--role must be all, worker or http, not %q", c.Role)
 	}
-	if c.Role != roleAll && (c.RedisURL == "" || c.DatabaseURL == "" || c.S3Endpoint == "") {
+	if c.RedisURL != "" && c.RedisCluster != "" {
+		return fmt.Errorf("give --redis-url or --redis-cluster, not both")
+	}
+	if c.Role != roleAll && ((c.RedisURL == "" && c.RedisCluster == "") || c.DatabaseURL == "" || c.S3Endpoint == "") {
 		return fmt.Errorf("--role %s shares work with other processes, so it needs --redis-url, --database-url and --s3-endpoint (embedded services are per process)", c.Role)
 	}
 	if (c.OperatorUser == "") != (c.OperatorPassword == "") {
@@ -115,6 +122,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.S3Listen, "s3-listen", "127.0.0.1:9000", "address of the embedded S3 endpoint (when --s3-endpoint is empty)")
 	fs.StringVar(&c.Bucket, "bucket", "lessee", "S3 bucket")
 	fs.StringVar(&c.RedisURL, "redis-url", "", "Redis URL, e.g. redis://127.0.0.1:6379/0; empty runs an in-process Redis")
+	fs.StringVar(&c.RedisCluster, "redis-cluster", "", "comma-separated Redis Cluster node addresses (instead of --redis-url); Sentinel uses --redis-url redis-sentinel://host1:26379,host2:26379?master=NAME")
 	fs.StringVar(&c.DatabaseURL, "database-url", "", "PostgreSQL URL, e.g. postgres://user@host/db; empty uses SQLite under --data")
 	fs.StringVar(&c.S3Endpoint, "s3-endpoint", "", "S3 or MinIO endpoint URL; empty runs an embedded endpoint on --s3-listen")
 	fs.StringVar(&c.S3AccessKey, "s3-access-key", "", "S3 access key (embedded default: "+defaultAccessKey+")")
@@ -135,6 +143,8 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.StartTimeout, "start-timeout", 30*time.Second, "how long to retry reaching the database, Redis and S3 at start before exiting")
 	fs.StringVar(&c.SFTPListen, "sftp-listen", "", "SFTP drop address, e.g. 0.0.0.0:2022; empty disables SFTP")
 	fs.StringVar(&c.SFTPUsers, "sftp-users", "", "SFTP users file: user:orgnr:bcrypt-hash or user:orgnr:ssh-public-key per line")
+	fs.IntVar(&c.DBMaxConns, "db-max-conns", 20, "PostgreSQL connection pool size per process")
+	fs.IntVar(&c.DBMaxIdleConns, "db-max-idle-conns", 5, "idle PostgreSQL connections kept per process")
 	fs.StringVar(&c.WebhookSecret, "webhook-secret", "", "shared secret of /hooks/s3 (Authorization: Bearer, or the Basic password); empty disables the webhook")
 	fs.StringVar(&c.OperatorUser, "operator-user", "", "HTTP Basic user for /jobs, /api/ and /monitoring/; empty means no authentication")
 	fs.StringVar(&c.OperatorPassword, "operator-password", "", "HTTP Basic password of --operator-user")
@@ -239,6 +249,7 @@ func (s *service) start(parent context.Context) error {
 	if err != nil {
 		return err
 	}
+	store.SetPool(cfg.DBMaxConns, cfg.DBMaxIdleConns, 30*time.Minute)
 	s.store = store
 	s.closers = append(s.closers, func() { store.Close() })
 	if cfg.Migrate {
@@ -253,7 +264,14 @@ func (s *service) start(parent context.Context) error {
 	}
 
 	// Redis.
-	if cfg.RedisURL == "" {
+	switch {
+	case cfg.RedisCluster != "":
+		opt := asynq.RedisClusterClientOpt{Addrs: strings.Split(cfg.RedisCluster, ",")}
+		s.redisOpt = opt
+		if err := s.retry(ctx, "redis cluster", cfg.RedisCluster, func(context.Context) error { return pingRedis(opt) }); err != nil {
+			return err
+		}
+	case cfg.RedisURL == "":
 		mr := miniredis.NewMiniRedis()
 		if err := mr.StartAddr("127.0.0.1:0"); err != nil {
 			return fmt.Errorf("start embedded redis: %w", err)
@@ -261,7 +279,7 @@ func (s *service) start(parent context.Context) error {
 		s.closers = append(s.closers, mr.Close)
 		s.redisOpt = asynq.RedisClientOpt{Addr: mr.Addr()}
 		s.log.Info("embedded redis started; it keeps nothing across restarts, the inbox scan resumes unfinished files", "addr", mr.Addr())
-	} else {
+	default:
 		opt, err := asynq.ParseRedisURI(cfg.RedisURL)
 		if err != nil {
 			return fmt.Errorf("--redis-url: %w", err)

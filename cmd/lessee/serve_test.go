@@ -17,6 +17,9 @@ func TestServeConfigErrors(t *testing.T) {
 		"ErrRole":            {args: []string{"--role", "both"}, want: "--role must be all, worker or http"},
 		"ErrRoleNeedsShared": {args: []string{"--role", "worker"}, want: "needs --redis-url, --database-url and --s3-endpoint"},
 		"ErrChunk":           {env: map[string]string{"LESSEE_CHUNK_SIZE": "0"}, want: "--chunk-size"},
+		"ErrTwoRedis":        {args: []string{"--redis-url", "redis://x", "--redis-cluster", "a:1,b:2"}, want: "not both"},
+		"ErrOperatorHalf":    {args: []string{"--operator-user", "ops"}, want: "--operator-user and --operator-password go together"},
+		"ErrSFTPNoUsers":     {args: []string{"--sftp-listen", "127.0.0.1:0"}, want: "--sftp-listen needs --sftp-users"},
 		"ErrEnvValue":        {env: map[string]string{"LESSEE_SCAN_INTERVAL": "soon"}, want: "LESSEE_SCAN_INTERVAL"},
 		"ErrRedisUnreachable": {
 			args: []string{"--data", t.TempDir(), "--redis-url", "redis://127.0.0.1:1/0", "--start-timeout", "500ms", "--listen", "127.0.0.1:0", "--s3-listen", "127.0.0.1:0"},

@@ -120,6 +120,21 @@ func redactURL(err error, databaseURL string) error {
 	return err
 }
 
+// SetPool sizes the connection pool: at most maxOpen connections, keeping
+// up to maxIdle idle ones, each reused for at most maxLifetime (0: no limit).
+// Zero or negative sizes keep database/sql's defaults.
+func (s *Store) SetPool(maxOpen, maxIdle int, maxLifetime time.Duration) {
+	if maxOpen > 0 && s.dialect != DialectSQLite {
+		s.db.SetMaxOpenConns(maxOpen)
+	}
+	if maxIdle > 0 {
+		s.db.SetMaxIdleConns(maxIdle)
+	}
+	if maxLifetime > 0 {
+		s.db.SetConnMaxLifetime(maxLifetime)
+	}
+}
+
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
 
