@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -34,6 +35,7 @@ func Serve(ctx context.Context, redis asynq.RedisConnOpt, h asynq.Handler, cfg S
 			Concurrency:     max(n, 1),
 			Queues:          map[string]int{queue: 1},
 			ShutdownTimeout: cfg.ShutdownTimeout,
+			RetryDelayFunc:  RetryDelay,
 			Logger:          asynqLogger{log.With("queue", queue)},
 			LogLevel:        asynq.WarnLevel,
 		})
@@ -50,6 +52,16 @@ func Serve(ctx context.Context, redis asynq.RedisConnOpt, h asynq.Handler, cfg S
 		s.Shutdown()
 	}
 	return nil
+}
+
+// RetryDelay is the backoff between attempts of a failed task: 1 s doubling
+// to at most 5 minutes, with up to 50% jitter so that tasks failed by one
+// outage do not all return at once. Asynq's default starts at 15 s, too
+// slow for a database restart of a few seconds.
+func RetryDelay(n int, _ error, _ *asynq.Task) time.Duration {
+	d := time.Second << min(n, 9)
+	d = min(d, 5*time.Minute)
+	return d + rand.N(d/2+1)
 }
 
 // asynqLogger routes Asynq's own log lines into slog.
