@@ -37,12 +37,16 @@ type e2e struct {
 // free port and returns when it is ready.
 func startService(t *testing.T, cfg serveConfig) *e2e {
 	t.Helper()
-	base := defaultServeConfig()
+	// Tests pass either a zero config with only service URLs or one made
+	// from defaultServeConfig() with their own settings.
+	base := cfg
+	if base.Bucket == "" {
+		base = defaultServeConfig()
+		base.DatabaseURL, base.RedisURL = cfg.DatabaseURL, cfg.RedisURL
+	}
 	base.Data = t.TempDir()
 	base.Listen, base.S3Listen = "127.0.0.1:0", "127.0.0.1:0"
 	base.ScanInterval = 100 * time.Millisecond
-	base.DatabaseURL, base.RedisURL = cfg.DatabaseURL, cfg.RedisURL
-	base.SFTPListen, base.SFTPUsers = cfg.SFTPListen, cfg.SFTPUsers
 	logs := &lockedBuffer{}
 	log, err := newLogger(logs, "json", "debug")
 	if err != nil {
