@@ -1,11 +1,13 @@
 package web
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"mime"
 	"net/http"
 	"slices"
 	"strconv"
@@ -14,6 +16,7 @@ import (
 	"github.com/fleetreg/lessee"
 	"github.com/fleetreg/lessee/ident"
 	"github.com/fleetreg/lessee/receipt"
+	"github.com/fleetreg/lessee/storage/s3store"
 	"github.com/fleetreg/lessee/storage/sqlstore"
 )
 
@@ -138,6 +141,41 @@ func (s *Server) apiJob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, NewJobView(j, s.now()))
+}
+
+// apiReceipt serves GET /api/jobs/{id}/receipt: the receipt CSV of a
+// finished job, streamed from object storage, so the job page can link to
+// it without giving operators bucket credentials.
+func (s *Server) apiReceipt(w http.ResponseWriter, r *http.Request) {
+	j, err := s.jobs.Job(r.Context(), r.PathValue("id"))
+	switch {
+	case errors.Is(err, sqlstore.ErrNotFound):
+		writeJSON(w, http.StatusNotFound, errorBody{Error: "job not found"})
+		return
+	case err != nil:
+		s.log.Error("receipt api: load job", "err", ident.MaskText(err.Error()))
+		writeJSON(w, http.StatusInternalServerError, errorBody{Error: "could not load the job"})
+		return
+	case j.Submitter == "" || (j.State != lessee.JobCompleted && j.State != lessee.JobRefused):
+		writeJSON(w, http.StatusNotFound, errorBody{Error: "the job has no receipt yet"})
+		return
+	}
+	key, _ := receipt.Keys(j.Submitter, j.Name)
+	var buf bytes.Buffer
+	if _, err := s.objects.Download(r.Context(), key, "", &buf); err != nil {
+		if errors.Is(err, s3store.ErrNotFound) {
+			writeJSON(w, http.StatusNotFound, errorBody{Error: "the receipt is no longer stored"})
+			return
+		}
+		s.log.Error("receipt api: download", "err", ident.MaskText(err.Error()))
+		writeJSON(w, http.StatusBadGateway, errorBody{Error: "could not read the receipt"})
+		return
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": j.Name + ".receipt.csv"}))
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	_, _ = w.Write(buf.Bytes())
 }
 
 // parseLimit reads ?limit=, 1 to maxJobLimit, default defaultJobLimit.

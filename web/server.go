@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -23,10 +24,11 @@ type JobLister interface {
 	Job(ctx context.Context, id string) (lessee.Job, error)
 }
 
-// Header reads an object's metadata; *s3store.Client satisfies it. A missing
-// object is an error wrapping s3store.ErrNotFound.
-type Header interface {
+// Objects reads objects and their metadata; *s3store.Client satisfies it.
+// A missing object is an error wrapping s3store.ErrNotFound.
+type Objects interface {
 	Head(ctx context.Context, key string) (s3store.Object, error)
+	Download(ctx context.Context, key, ifMatchETag string, w io.Writer) (s3store.Object, error)
 }
 
 // Enqueuer puts tasks on the queue; *asynq.Client satisfies it.
@@ -36,7 +38,7 @@ type Enqueuer interface {
 
 var (
 	_ JobLister = (*sqlstore.Store)(nil)
-	_ Header    = (*s3store.Client)(nil)
+	_ Objects   = (*s3store.Client)(nil)
 	_ Enqueuer  = (*asynq.Client)(nil)
 )
 
@@ -57,7 +59,7 @@ type Config struct {
 type Server struct {
 	cfg     Config
 	jobs    JobLister
-	objects Header
+	objects Objects
 	queue   Enqueuer
 	metrics http.Handler
 	log     *slog.Logger
@@ -66,7 +68,7 @@ type Server struct {
 
 // New returns a server. metrics may be nil (no /metrics route); see
 // MetricsHandler.
-func New(cfg Config, jobs JobLister, objects Header, queue Enqueuer, metrics http.Handler, log *slog.Logger) *Server {
+func New(cfg Config, jobs JobLister, objects Objects, queue Enqueuer, metrics http.Handler, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -80,6 +82,7 @@ func (s *Server) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("HEAD /hooks/s3", s.hookS3Probe)
 	mux.Handle("GET /api/jobs", s.RequireOperator(http.HandlerFunc(s.apiJobs)))
 	mux.Handle("GET /api/jobs/{id}", s.RequireOperator(http.HandlerFunc(s.apiJob)))
+	mux.Handle("GET /api/jobs/{id}/receipt", s.RequireOperator(http.HandlerFunc(s.apiReceipt)))
 	mux.Handle("GET /jobs", s.RequireOperator(http.HandlerFunc(s.jobsPage)))
 	if s.metrics != nil {
 		mux.Handle("GET /metrics", s.metrics)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -338,6 +339,11 @@ func scanVersionOf(t *testing.T, b *bundle, key string) string {
 type headerFunc func(ctx context.Context, key string) (s3store.Object, error)
 
 func (f headerFunc) Head(ctx context.Context, key string) (s3store.Object, error) { return f(ctx, key) }
+
+// Download is never reached by the webhook, which only heads objects.
+func (f headerFunc) Download(context.Context, string, string, io.Writer) (s3store.Object, error) {
+	return s3store.Object{}, s3store.ErrNotFound
+}
 
 // enqueueFunc is an Enqueuer calling fn (nil: accept everything).
 type enqueueFunc func(*asynq.Task) error

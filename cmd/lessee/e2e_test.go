@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net/http"
 	"net/url"
 	"os"
 	"regexp"
@@ -148,6 +150,47 @@ func runEndToEnd(t *testing.T, e *e2e) {
 			if regexp.MustCompile(`\d{11}`).MatchString(strings.Join(r, ",")) {
 				t.Errorf("receipt row holds an unmasked identity number: %q", r)
 			}
+		}
+	})
+
+	t.Run("ReceiptLinkedFromJobPage", func(t *testing.T) {
+		var buf bytes.Buffer
+		if _, err := e.objects.Download(ctx, "receipts/"+nordlys+"/all-outcomes.csv.receipt.csv", "", &buf); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.Get("http://" + e.svc.httpAddr + "/api/jobs")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var jobs []struct{ ID, Name string }
+		err = json.NewDecoder(resp.Body).Decode(&jobs)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := ""
+		for _, j := range jobs {
+			if j.Name == "all-outcomes.csv" {
+				id = j.ID
+			}
+		}
+		page, err := http.Get("http://" + e.svc.httpAddr + "/jobs")
+		if err != nil {
+			t.Fatal(err)
+		}
+		html, _ := io.ReadAll(page.Body)
+		page.Body.Close()
+		if id == "" || !strings.Contains(string(html), `href="/api/jobs/`+id+`/receipt"`) {
+			t.Fatalf("job page does not link the receipt of job %q", id)
+		}
+		resp, err = http.Get("http://" + e.svc.httpAddr + "/api/jobs/" + id + "/receipt")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !bytes.Equal(got, buf.Bytes()) {
+			t.Errorf("GET /api/jobs/%s/receipt = %d, %d bytes; want the stored receipt (%d bytes)", id, resp.StatusCode, len(got), buf.Len())
 		}
 	})
 

@@ -1,0 +1,54 @@
+package web
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"testing"
+)
+
+// TestHookS3RespectsPerSubmitterCap is the fairness bound of the inbox scan
+// (worker.Options.MaxPerSubmitter files of one submitter queued at once)
+// applied to the webhook: events for a flood of uploads from one submitter
+// must not queue more of its files than the scan would, or another
+// submitter's file waits behind the whole flood. Today the webhook enqueues
+// every event it receives, so with MinIO or AWS events on (the production
+// shape) the cap does not hold. Gap G3 of docs/threat-model.md.
+func TestHookS3RespectsPerSubmitterCap(t *testing.T) {
+	t.Skip("known gap G3 (docs/threat-model.md): the webhook enqueues every event, bypassing the scan's per-submitter cap")
+	b := setup(t, Config{WebhookSecret: testSecret})
+	const flood = 20
+	type record struct {
+		EventName string `json:"eventName"`
+		S3        struct {
+			Bucket struct {
+				Name string `json:"name"`
+			} `json:"bucket"`
+			Object struct {
+				Key string `json:"key"`
+			} `json:"object"`
+		} `json:"s3"`
+	}
+	var ev struct {
+		Records []record `json:"Records"`
+	}
+	for i := range flood {
+		key := fmt.Sprintf("inbox/912345602/flood-%02d.csv", i)
+		b.upload(t, key, "x")
+		var r record
+		r.EventName = "s3:ObjectCreated:Put"
+		r.S3.Bucket.Name = testBucket
+		r.S3.Object.Key = key
+		ev.Records = append(ev.Records, r)
+	}
+	body, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec := b.post(t, "/hooks/s3", bearer, body); rec.Code != http.StatusNoContent {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	if got, limit := len(b.tasks(t)), b.srv.cfg.TaskOptions.MaxPerSubmitter; got > limit {
+		t.Errorf("%d of one submitter's files queued by events; the scan's cap is %d", got, limit)
+	}
+}
