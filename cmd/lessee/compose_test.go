@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"os"
@@ -116,18 +117,36 @@ func TestComposeFile(t *testing.T) {
 	}
 }
 
+// allFlagNames returns the environment variable of every flag of every
+// command, read from the commands' own help output.
+func allFlagNames(t *testing.T) map[string]bool {
+	t.Helper()
+	names := map[string]bool{}
+	flagLine := regexp.MustCompile(`(?m)^\s+-([a-z0-9-]+)`)
+	for _, cmd := range [][]string{{"serve"}, {"submit"}, {"receipt"}, {"registry", "import"}, {"migrate"},
+		{"gen", "registry"}, {"gen", "changes"}, {"healthcheck"}} {
+		var out bytes.Buffer
+		_ = run(context.Background(), append(cmd, "-h"), func(string) string { return "" }, &out, &out)
+		found := flagLine.FindAllStringSubmatch(out.String(), -1)
+		if len(found) == 0 {
+			t.Fatalf("lessee %s -h lists no flags:\n%s", strings.Join(cmd, " "), out.String())
+		}
+		for _, m := range found {
+			names[envName(m[1])] = true
+		}
+	}
+	return names
+}
+
 // TestReadmeVariablesExist checks that every LESSEE_ variable and flag
-// the README names is one the code reads.
+// the README names is one the code reads, and that every serve flag is in
+// the README.
 func TestReadmeVariablesExist(t *testing.T) {
 	readme, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	flags := serveEnvNames()
-	// Client commands have flags of their own.
-	for _, extra := range []*flag.FlagSet{clientFlagSet(), databaseFlagSet()} {
-		extra.VisitAll(func(f *flag.Flag) { flags[envName(f.Name)] = true })
-	}
+	flags := allFlagNames(t)
 	for _, v := range regexp.MustCompile(`\bLESSEE_[A-Z0-9_]+`).FindAllString(string(readme), -1) {
 		switch v {
 		case "LESSEE_FLAG", "LESSEE_TEST_ARTIFACTS", "LESSEE_CRASH_ROWS":
@@ -144,18 +163,12 @@ func TestReadmeVariablesExist(t *testing.T) {
 			t.Errorf("README names flag %s, which no command defines", m[1])
 		}
 	}
-}
-
-func clientFlagSet() *flag.FlagSet {
-	fs := flag.NewFlagSet("client", flag.ContinueOnError)
-	(&submitOptions{}).register(fs)
-	fs.Bool("summary", false, "") // lessee receipt
-	return fs
-}
-
-func databaseFlagSet() *flag.FlagSet {
-	fs := flag.NewFlagSet("database", flag.ContinueOnError)
-	var d databaseFlags
-	d.register(fs)
-	return fs
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	var cfg serveConfig
+	cfg.flags(fs)
+	fs.VisitAll(func(f *flag.Flag) {
+		if !strings.Contains(string(readme), "`--"+f.Name+"`") {
+			t.Errorf("serve flag --%s is not documented in the README", f.Name)
+		}
+	})
 }

@@ -37,6 +37,8 @@ commands:
   migrate                 apply the database schema
   submit --as ORGNR FILE  upload a change file; --wait shows progress and the summary
   receipt KEY             print the receipt of an upload
+  gen registry DIR        write a seeded synthetic registry (import files)
+  gen changes FILE        write a seeded synthetic change file for a registry
   healthcheck             exit 0 when the service on --listen reports healthy
 
 Every flag also reads an environment variable: --data is LESSEE_DATA,
@@ -64,6 +66,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runSubmit(ctx, args[1:], getenv, stdout, stderr)
 	case "receipt":
 		return runReceipt(ctx, args[1:], getenv, stdout, stderr)
+	case "gen":
+		return runGen(ctx, args[1:], getenv, stdout, stderr)
 	case "healthcheck":
 		return runHealthcheck(ctx, args[1:], getenv, stdout, stderr)
 	case "-h", "--help", "help":
