@@ -6,7 +6,9 @@
 package receipt
 
 import (
+	"crypto/sha256"
 	"encoding/csv"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -194,13 +196,15 @@ func Keys(submitter, name string) (receiptCSV, summaryJSON string) {
 	return base + ".receipt.csv", base + ".summary.json"
 }
 
-// SafeName turns a rejected object name into one that is safe to use as the
-// last element of a receipt key: no slashes, no control characters, no "..".
+// SafeName turns an object name into one that is safe to use as the last
+// element of a derived key (receipt, archive): no slashes, no control or
+// bidirectional-override characters, no "..", at most 255 bytes. Names the
+// inbox accepts pass through unchanged.
 func SafeName(name string) string {
 	var b strings.Builder
 	for _, r := range name {
 		switch {
-		case r < 0x20 || r == 0x7f || r == '/' || r == '\\':
+		case r < 0x20 || (r >= 0x7f && r < 0xa0) || r == '/' || r == '\\' || r == '\u2028' || r == '\u2029' || bidiControl(r):
 			b.WriteByte('_')
 		default:
 			b.WriteRune(r)
@@ -210,8 +214,19 @@ func SafeName(name string) string {
 	if s == "" || s == "." {
 		s = "_"
 	}
-	if len(s) > 200 {
-		s = strings.ToValidUTF8(s[:200], "")
+	if len(s) > maxNameBytes {
+		// Keep distinct long names distinct: cut, then add a hash of the whole.
+		sum := sha256.Sum256([]byte(name))
+		s = strings.ToValidUTF8(s[:maxNameBytes-17], "") + "-" + hex.EncodeToString(sum[:8])
 	}
 	return s
+}
+
+// maxNameBytes is the longest name the inbox accepts.
+const maxNameBytes = 255
+
+// bidiControl reports the Unicode bidirectional embedding, override and
+// isolate controls, which make a name display differently from what it is.
+func bidiControl(r rune) bool {
+	return (r >= '\u202a' && r <= '\u202e') || (r >= '\u2066' && r <= '\u2069') || r == '\u200e' || r == '\u200f'
 }

@@ -100,9 +100,22 @@ func TestSummaryKeys(t *testing.T) {
 func TestSafeName(t *testing.T) {
 	for _, in := range []string{"a/b.csv", "../../etc/passwd", "x\x00y", strings.Repeat("æ", 150), "", "."} {
 		got := SafeName(in)
-		if strings.ContainsAny(got, "/\\\x00") || strings.Contains(got, "..") || got == "" || !utf8.ValidString(got) || len(got) > 200 {
+		if strings.ContainsAny(got, "/\\\x00") || strings.Contains(got, "..") || got == "" || !utf8.ValidString(got) || len(got) > 255 {
 			t.Errorf("SafeName(%q) = %q is not safe", in, got)
 		}
+	}
+}
+
+func TestSafeNameKeepsLongNamesDistinct(t *testing.T) {
+	a, b := strings.Repeat("x", 300)+"a.csv", strings.Repeat("x", 300)+"b.csv"
+	if SafeName(a) == SafeName(b) {
+		t.Errorf("two long names share the derived name %q", SafeName(a))
+	}
+	if ok := "Bilær øst (2026).csv"; SafeName(ok) != ok {
+		t.Errorf("SafeName changed an acceptable name: %q", SafeName(ok))
+	}
+	if got := SafeName("invoice\u202egsc.csv"); strings.ContainsRune(got, '\u202e') {
+		t.Errorf("SafeName kept a bidi override: %q", got)
 	}
 }
 

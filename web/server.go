@@ -28,6 +28,7 @@ type JobLister interface {
 // A missing object is an error wrapping s3store.ErrNotFound.
 type Objects interface {
 	Head(ctx context.Context, key string) (s3store.Object, error)
+	List(ctx context.Context, prefix string, fn func(s3store.Object) error) error
 	Download(ctx context.Context, key, ifMatchETag string, w io.Writer) (s3store.Object, error)
 }
 

@@ -1,12 +1,14 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/fleetreg/lessee/ident"
 	"github.com/fleetreg/lessee/storage/s3store"
@@ -162,6 +164,13 @@ func (s *Server) handleRecord(r *http.Request, rec *s3Record) error {
 	if err != nil {
 		return err
 	}
+	if ok, err := s.underCap(r.Context(), key, obj); err != nil {
+		return err
+	} else if !ok {
+		// The scan queues it once older files of the submitter are done.
+		s.log.Debug("s3 webhook: submitter has files queued; left to the scan", "key", ident.MaskText(key))
+		return nil
+	}
 	p := worker.IngestPayload{
 		Bucket: s.cfg.Bucket, Key: key, ETag: obj.ETag, Size: obj.Size,
 		Version: scanVersion(obj),
@@ -173,6 +182,31 @@ func (s *Server) handleRecord(r *http.Request, rec *s3Record) error {
 	s.log.Info("s3 webhook: upload seen", "job_id", worker.JobID(p.Bucket, p.Key, p.Version),
 		"key", ident.MaskText(key), "enqueued", added)
 	return nil
+}
+
+// underCap applies the scan's per-submitter cap to an event: the upload is
+// queued only if fewer than MaxPerSubmitter of the submitter's inbox files
+// are older, so events cannot let one company's flood jump the queue.
+func (s *Server) underCap(ctx context.Context, key string, obj s3store.Object) (bool, error) {
+	limit := s.cfg.TaskOptions.MaxPerSubmitter
+	sub := worker.ParseKey(key).Submitter
+	if limit <= 0 || sub == "" {
+		return true, nil
+	}
+	// HEAD reports whole seconds, the listing milliseconds.
+	at := obj.LastModified.Truncate(time.Second)
+	older := 0
+	err := s.objects.List(ctx, worker.InboxPrefix+sub+"/", func(o s3store.Object) error {
+		t := o.LastModified.Truncate(time.Second)
+		if o.Key != key && (t.Before(at) || (t.Equal(at) && o.Key < key)) {
+			older++
+		}
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("list submitter inbox: %w", err)
+	}
+	return older < limit, nil
 }
 
 // scanVersion is the version the inbox scan derives for o. The scan lists

@@ -340,6 +340,9 @@ type headerFunc func(ctx context.Context, key string) (s3store.Object, error)
 
 func (f headerFunc) Head(ctx context.Context, key string) (s3store.Object, error) { return f(ctx, key) }
 
+// List finds nothing: the fake inbox holds no other files.
+func (f headerFunc) List(context.Context, string, func(s3store.Object) error) error { return nil }
+
 // Download is never reached by the webhook, which only heads objects.
 func (f headerFunc) Download(context.Context, string, string, io.Writer) (s3store.Object, error) {
 	return s3store.Object{}, s3store.ErrNotFound

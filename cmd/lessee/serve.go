@@ -40,33 +40,34 @@ const (
 
 // serveConfig is the configuration of `lessee serve`.
 type serveConfig struct {
-	Data         string
-	Listen       string
-	S3Listen     string
-	Bucket       string
-	RedisURL     string
-	RedisCluster string
-	DatabaseURL  string
-	S3Endpoint   string
-	S3AccessKey  string
-	S3SecretKey  string
-	S3Region     string
-	ScanInterval time.Duration
-	Demo         bool
-	TestRegistry bool
-	ChunkSize    int
-	MaxFileBytes int64
-	MaxRows      int
-	SmallWorkers int
-	LargeWorkers int
-	SmallFile    int64
-	LogFormat    string
-	LogLevel     string
-	Role         string
-	Migrate      bool
-	StartTimeout time.Duration
-	SFTPListen   string
-	SFTPUsers    string
+	Data          string
+	Listen        string
+	S3Listen      string
+	Bucket        string
+	RedisURL      string
+	RedisCluster  string
+	DatabaseURL   string
+	S3Endpoint    string
+	S3AccessKey   string
+	S3SecretKey   string
+	S3Region      string
+	S3AllowRemote bool
+	ScanInterval  time.Duration
+	Demo          bool
+	TestRegistry  bool
+	ChunkSize     int
+	MaxFileBytes  int64
+	MaxRows       int
+	SmallWorkers  int
+	LargeWorkers  int
+	SmallFile     int64
+	LogFormat     string
+	LogLevel      string
+	Role          string
+	Migrate       bool
+	StartTimeout  time.Duration
+	SFTPListen    string
+	SFTPUsers     string
 
 	DBMaxConns     int
 	DBMaxIdleConns int
@@ -100,6 +101,12 @@ func (c *serveConfig) validate() error {
 	if (c.OperatorUser == "") != (c.OperatorPassword == "") {
 		return fmt.Errorf("--operator-user and --operator-password go together")
 	}
+	if c.S3Endpoint == "" && !c.S3AllowRemote && !loopback(c.S3Listen) {
+		return fmt.Errorf("--s3-listen %s is reachable from the network, but the embedded S3 endpoint checks no credentials; listen on loopback, use --s3-endpoint with real S3 or MinIO, or accept the risk with --s3-allow-remote", c.S3Listen)
+	}
+	if c.Role != roleWorker && c.OperatorUser == "" && !loopback(c.Listen) {
+		return fmt.Errorf("--listen %s is reachable from the network, so the job pages, API and asynqmon need --operator-user and --operator-password", c.Listen)
+	}
 	if c.SFTPListen != "" && c.SFTPUsers == "" {
 		return fmt.Errorf("--sftp-listen needs --sftp-users")
 	}
@@ -128,6 +135,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.S3AccessKey, "s3-access-key", "", "S3 access key (embedded default: "+defaultAccessKey+")")
 	fs.StringVar(&c.S3SecretKey, "s3-secret-key", "", "S3 secret key (embedded default: "+defaultSecretKey+")")
 	fs.StringVar(&c.S3Region, "s3-region", "us-east-1", "S3 region")
+	fs.BoolVar(&c.S3AllowRemote, "s3-allow-remote", false, "let the embedded S3 endpoint listen beyond loopback; it checks no signatures, so anyone who reaches it reads and writes every company's files")
 	fs.DurationVar(&c.ScanInterval, "scan-interval", 2*time.Second, "how often inbox/ is scanned for uploads")
 	fs.BoolVar(&c.Demo, "demo", true, "load the demo registry from examples/ when the embedded registry is empty")
 	fs.BoolVar(&c.TestRegistry, "test-registry", false, "accept synthetic test identity numbers (month + 40 or + 80)")
@@ -306,7 +314,7 @@ func (s *service) start(parent context.Context) error {
 			return fmt.Errorf("--s3-listen: %w", err)
 		}
 		s.s3Endpoint = "http://" + ln.Addr().String()
-		s.serveHTTP(ctx, ln, srv.Handler())
+		s.serveHTTP(ctx, ln, srv.Handler(), 0, 0)
 	}
 	objects, err := s3store.NewClient(ctx, s3store.Config{
 		Endpoint: s.s3Endpoint, Region: cfg.S3Region, AccessKey: access, SecretKey: secret, Bucket: cfg.Bucket,
@@ -385,7 +393,8 @@ func (s *service) start(parent context.Context) error {
 			http.Redirect(w, r, "/jobs", http.StatusFound)
 		})
 	}
-	s.serveHTTP(ctx, ln, mux)
+	// Webhook bodies are small; receipts streamed to operators may be large.
+	s.serveHTTP(ctx, ln, mux, time.Minute, 10*time.Minute)
 	s.log.Info("lessee serve started", "role", cfg.Role, "http", s.httpAddr, "s3", displayEndpoint(s.s3Endpoint), "bucket", cfg.Bucket)
 	return nil
 }
@@ -417,9 +426,14 @@ func (s *service) retry(ctx context.Context, what, where string, fn func(context
 }
 
 // serveHTTP serves h on ln until ctx is done.
-func (s *service) serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) {
+//
+// readTimeout and writeTimeout bound a whole request and response (0: none,
+// for the S3 endpoint, whose uploads and downloads may be large and slow).
+func (s *service) serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, readTimeout, writeTimeout time.Duration) {
 	srv := &http.Server{
 		Handler:           h,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
@@ -511,6 +525,19 @@ func loadDemo(ctx context.Context, store *sqlstore.Store, testRegistry bool, log
 	}
 	log.Info("registry was empty: loaded the demo registry from examples/registry", "stats", fmt.Sprintf("%+v", stats))
 	return nil
+}
+
+// loopback reports whether a listen address only accepts local connections.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // displayEndpoint hides a password embedded in a URL.

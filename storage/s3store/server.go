@@ -10,11 +10,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3afero"
@@ -112,6 +114,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	)
 	h := fake.Server()
 	h = ifMatch(b, h)
+	h = refuseUncleanKeys(h)
 	h = stripTransportHeaders(h)
 	h = decodeAWSChunked(h)
 	return &Server{handler: h, log: logger}, nil
@@ -376,6 +379,52 @@ func ifMatch(b *backend, next http.Handler) http.Handler {
 		}
 		writeS3Error(w, r, http.StatusPreconditionFailed, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
 	})
+}
+
+// refuseUncleanKeys answers 400 for object keys that a file system would
+// read differently from S3: '.', '..' or empty segments, a leading '/',
+// control characters or invalid UTF-8. Objects live as files under the data
+// directory, so such a key could land in another company's prefix, and
+// XML listings cannot carry control characters.
+func refuseUncleanKeys(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, key, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+		if !cleanKey(key) {
+			writeS3Error(w, r, http.StatusBadRequest, "InvalidArgument", "object keys may not contain '.', '..' or empty path segments, a leading '/', or control characters")
+			return
+		}
+		if src := r.Header.Get("X-Amz-Copy-Source"); src != "" {
+			decoded, err := url.PathUnescape(strings.SplitN(src, "?", 2)[0])
+			_, srcKey, _ := strings.Cut(strings.TrimPrefix(decoded, "/"), "/")
+			if err != nil || !cleanKey(srcKey) {
+				writeS3Error(w, r, http.StatusBadRequest, "InvalidArgument", "invalid copy source key")
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// cleanKey reports whether key (possibly empty, for bucket requests, or a
+// folder marker ending in '/') maps to exactly one path under the bucket.
+func cleanKey(key string) bool {
+	if key == "" {
+		return true
+	}
+	if !utf8.ValidString(key) || strings.HasPrefix(key, "/") {
+		return false
+	}
+	for _, r := range key {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == 0xfffe || r == 0xffff {
+			return false
+		}
+	}
+	for _, seg := range strings.Split(strings.TrimSuffix(key, "/"), "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return false
+		}
+	}
+	return true
 }
 
 // writeS3Error writes an S3-style XML error.
