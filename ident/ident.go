@@ -372,18 +372,31 @@ func MaskText(s string) string {
 		for j < len(s) && isDigit(s[j]) {
 			j++
 		}
+		if j-i != 11 && i > 0 && s[i-1] == '%' && j-i >= 2 {
+			// The two digits of a URL escape such as %20 are not part of
+			// the number that follows.
+			i += 2
+			continue
+		}
 		switch {
 		case j-i == 11:
 			b.WriteString(s[last:i])
 			b.WriteString("*********")
 			b.WriteString(s[j-2 : j])
 			last = j
-		case j-i == 6 && j+6 <= len(s) && s[j] == ' ' && runLen(s, j+1) == 5:
+		case j-i == 6 && j+6 <= len(s) && (s[j] == ' ' || s[j] == '+') && runLen(s, j+1) == 5:
 			b.WriteString(s[last:i])
 			b.WriteString("****** ***")
 			b.WriteString(s[j+4 : j+6])
 			last = j + 6
 			j += 6
+		case j-i == 6 && j+8 <= len(s) && s[j:j+3] == "%20" && runLen(s, j+3) == 5:
+			// The printed form URL-encoded, as S3 libraries log keys.
+			b.WriteString(s[last:i])
+			b.WriteString("******%20***")
+			b.WriteString(s[j+6 : j+8])
+			last = j + 8
+			j += 8
 		}
 		i = j
 	}

@@ -468,8 +468,23 @@ func FuzzMaskText(f *testing.F) {
 		if len(out) != len(s) {
 			t.Fatalf("MaskText(%q) = %q changed the length", s, out)
 		}
-		if !hasElevenDigitRun(s) && !strings.Contains(s, " ") && out != s {
+		// Only numbers are masked: an 11-digit run, the printed form (space,
+		// '+' or %20 between the parts) or an 11-digit run after a URL escape.
+		if !hasElevenDigitRun(s) && !strings.ContainsAny(s, " +%") && out != s {
 			t.Fatalf("MaskText(%q) = %q changed text without an 11-digit run", s, out)
 		}
 	})
+}
+
+func TestMaskTextURLEncodedPrintedForm(t *testing.T) {
+	for in, want := range map[string]string{
+		"COPY inbox/x/121288%2022249.csv": "COPY inbox/x/******%20***49.csv",
+		"key=121288+22249":                "key=****** ***49",
+		"lessee%20121288%2022249.csv":     "lessee%20******%20***49.csv",
+		"a%2012128822249":                 "a%20*********49",
+	} {
+		if got := MaskText(in); got != want {
+			t.Errorf("MaskText(%q) = %q, want %q", in, got, want)
+		}
+	}
 }
