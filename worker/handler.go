@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"path"
+	"path/filepath"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -169,7 +170,7 @@ func (h *Handler) process(ctx context.Context, p IngestPayload, progress progres
 		return h.refuse(ctx, job, &ingest.Refusal{Code: lessee.CodeInvalidKey, Message: "invalid object key: " + pk.Reason})
 	}
 
-	spool, err := os.CreateTemp(h.cfg.TempDir, "lessee-upload-*")
+	spool, err := os.CreateTemp(h.cfg.TempDir, spoolPrefix+"upload-*")
 	if err != nil {
 		return fmt.Errorf("create spool file: %w", err)
 	}
@@ -327,7 +328,7 @@ func (h *Handler) refuse(ctx context.Context, job lessee.Job, r *ingest.Refusal)
 // the receipts are complete.
 func (h *Handler) publish(ctx context.Context, job lessee.Job, rows func(receipt.Writer) error) error {
 	receiptKey, summaryKey := receipt.Keys(job.Submitter, job.Name)
-	csvFile, err := os.CreateTemp(h.cfg.TempDir, "lessee-receipt-*")
+	csvFile, err := os.CreateTemp(h.cfg.TempDir, spoolPrefix+"receipt-*")
 	if err != nil {
 		return fmt.Errorf("create receipt file: %w", err)
 	}
@@ -357,7 +358,7 @@ func (h *Handler) publish(ctx context.Context, job lessee.Job, rows func(receipt
 	}
 	summary := receipt.NewSummary(job, h.Now(), receiptKey)
 	if xlsxw != nil {
-		xlsxFile, err := os.CreateTemp(h.cfg.TempDir, "lessee-receipt-*.xlsx")
+		xlsxFile, err := os.CreateTemp(h.cfg.TempDir, spoolPrefix+"receipt-*.xlsx")
 		if err != nil {
 			return fmt.Errorf("create receipt file: %w", err)
 		}
@@ -486,6 +487,26 @@ func (h *Handler) giveUp(ctx context.Context, p IngestPayload, cause error) erro
 }
 
 var errTooLarge = errors.New("file too large")
+
+// spoolPrefix names the handler's temporary files.
+const spoolPrefix = "lessee-"
+
+// RemoveSpoolFiles deletes the handler's temporary files left in dir by a
+// process that was killed. Call it at start, before any handler runs.
+func RemoveSpoolFiles(dir string) error {
+	for _, pattern := range []string{spoolPrefix + "upload-*", spoolPrefix + "receipt-*"} {
+		matches, err := filepath.Glob(filepath.Join(dir, pattern))
+		if err != nil {
+			return err
+		}
+		for _, m := range matches {
+			if err := os.Remove(m); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
+		}
+	}
+	return nil
+}
 
 // download spools the object to f, hashing it and stopping at the size limit.
 func (h *Handler) download(ctx context.Context, p IngestPayload, f *os.File) (int64, string, error) {

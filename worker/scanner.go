@@ -19,6 +19,12 @@ type lister interface {
 	List(ctx context.Context, prefix string, fn func(s3store.Object) error) error
 }
 
+// archive finds and removes archived tasks.
+type archive interface {
+	GetTaskInfo(queue, id string) (*asynq.TaskInfo, error)
+	DeleteTask(queue, id string) error
+}
+
 // enqueuer puts tasks on the queue.
 type enqueuer interface {
 	EnqueueContext(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
@@ -36,7 +42,15 @@ type Scanner struct {
 	opt      Options
 	interval time.Duration
 	log      *slog.Logger
+	archive  archive
 }
+
+// RecoverArchived lets the scan re-enqueue a file whose task Asynq archived
+// while the file is still in the inbox. That happens when a task's lease
+// expired on every attempt (the worker process died each time), so the
+// handler never ran to move the file to failed/; without this the archived
+// task id would block the file for good.
+func (s *Scanner) RecoverArchived(a archive) { s.archive = a }
 
 // NewScanner returns a scanner of bucket's inbox.
 func NewScanner(objects lister, queue enqueuer, bucket string, opt Options, interval time.Duration, log *slog.Logger) *Scanner {
@@ -108,10 +122,14 @@ func (s *Scanner) ScanOnce(ctx context.Context) (int, error) {
 	}
 	enqueued := 0
 	for _, o := range next {
-		ok, err := Enqueue(ctx, s.queue, IngestPayload{
+		p := IngestPayload{
 			Bucket: s.bucket, Key: o.Key, ETag: o.ETag, Size: o.Size,
 			Version: ObjectVersion(o.VersionID, o.ETag, o.LastModified),
-		}, s.opt)
+		}
+		ok, err := Enqueue(ctx, s.queue, p, s.opt)
+		if err == nil && !ok && s.archive != nil {
+			ok, err = s.retryArchived(ctx, p)
+		}
 		if err != nil {
 			return enqueued, fmt.Errorf("scan inbox: %w", err)
 		}
@@ -120,6 +138,21 @@ func (s *Scanner) ScanOnce(ctx context.Context) (int, error) {
 		}
 	}
 	return enqueued, nil
+}
+
+// retryArchived re-enqueues p if its task was archived; see RecoverArchived.
+func (s *Scanner) retryArchived(ctx context.Context, p IngestPayload) (bool, error) {
+	queue, id := QueueFor(p.Size, s.opt), JobID(p.Bucket, p.Key, p.Version)
+	info, err := s.archive.GetTaskInfo(queue, id)
+	if err != nil || info.State != asynq.TaskStateArchived {
+		return false, nil // queued, running, retrying or retained: leave it
+	}
+	s.log.Warn("file's task was archived while the file is still in the inbox; enqueueing it again",
+		"job_id", id, "key", p.Key, "last_error", info.LastErr)
+	if err := s.archive.DeleteTask(queue, id); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+		return false, fmt.Errorf("delete archived task %s: %w", id, err)
+	}
+	return Enqueue(ctx, s.queue, p, s.opt)
 }
 
 // Enqueue enqueues the task of one object version. It reports false when

@@ -76,17 +76,21 @@ func NewIngestFileTask(p IngestPayload, opt Options) (*asynq.Task, error) {
 	if err != nil {
 		return nil, fmt.Errorf("marshal ingest payload: %w", err)
 	}
-	queue := QueueSmall
-	if p.Size > opt.SmallFileBytes {
-		queue = QueueLarge
-	}
 	return asynq.NewTask(TypeIngestFile, b,
 		asynq.TaskID(JobID(p.Bucket, p.Key, p.Version)),
-		asynq.Queue(queue),
+		asynq.Queue(QueueFor(p.Size, opt)),
 		asynq.MaxRetry(opt.MaxRetry),
 		asynq.Timeout(TimeoutFor(p.Size)),
 		asynq.Retention(opt.Retention),
 	), nil
+}
+
+// QueueFor returns the queue of a file of size bytes.
+func QueueFor(size int64, opt Options) string {
+	if size > opt.SmallFileBytes {
+		return QueueLarge
+	}
+	return QueueSmall
 }
 
 // TimeoutFor sizes a task's timeout to its file: five minutes plus one

@@ -242,6 +242,10 @@ func (s *service) start(parent context.Context) error {
 	if err := os.MkdirAll(tmp, 0o750); err != nil {
 		return fmt.Errorf("create temp directory: %w", err)
 	}
+	// Spool files of a process that was killed; --data is this process's own.
+	if err := worker.RemoveSpoolFiles(tmp); err != nil {
+		s.log.Warn("could not remove old spool files", "dir", tmp, "err", err)
+	}
 
 	// SQL.
 	dbURL, embeddedDB := cfg.DatabaseURL, cfg.DatabaseURL == ""
@@ -364,6 +368,7 @@ func (s *service) start(parent context.Context) error {
 			}, s.log)
 		})
 		scanner := worker.NewScanner(objects, client, cfg.Bucket, taskOpt, cfg.ScanInterval, s.log)
+		scanner.RecoverArchived(insp)
 		s.group.Go(func() error { scanner.Run(ctx); return nil })
 	}
 

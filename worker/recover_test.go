@@ -1,0 +1,67 @@
+package worker
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/hibiken/asynq"
+
+	"github.com/fleetreg/lessee/storage/sqlstore/sqlstoretest"
+)
+
+func TestScannerRecoversArchivedTask(t *testing.T) {
+	ctx := context.Background()
+	b := setup(t, sqlstoretest.SQLite(t))
+	redis := asynq.RedisClientOpt{Addr: miniredis.RunT(t).Addr()}
+	client := asynq.NewClient(redis)
+	defer client.Close()
+	insp := asynq.NewInspector(redis)
+	defer insp.Close()
+	scanner := NewScanner(b.objects, client, testBucket, DefaultOptions(), time.Hour, slog.New(slog.DiscardHandler))
+
+	p := b.put(t, "inbox/912345602/a.csv", "changes/all-outcomes.csv")
+	if n, err := scanner.ScanOnce(ctx); err != nil || n != 1 {
+		t.Fatalf("first scan enqueued %d (%v)", n, err)
+	}
+	id := JobID(p.Bucket, p.Key, p.Version)
+	// As Asynq's recoverer does when every attempt's lease expired.
+	if err := insp.ArchiveTask(QueueSmall, id); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := scanner.ScanOnce(ctx); err != nil || n != 0 {
+		t.Fatalf("without recovery the archived task blocks the file: enqueued %d (%v)", n, err)
+	}
+	scanner.RecoverArchived(insp)
+	if n, err := scanner.ScanOnce(ctx); err != nil || n != 1 {
+		t.Fatalf("scan with recovery enqueued %d (%v), want 1", n, err)
+	}
+	info, err := insp.GetTaskInfo(QueueSmall, id)
+	if err != nil || info.State != asynq.TaskStatePending {
+		t.Fatalf("task after recovery: %+v, %v; want pending", info, err)
+	}
+	// A pending task is left alone.
+	if n, err := scanner.ScanOnce(ctx); err != nil || n != 0 {
+		t.Fatalf("scan of a pending task enqueued %d (%v), want 0", n, err)
+	}
+}
+
+func TestRemoveSpoolFiles(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"lessee-upload-1", "lessee-receipt-2", "lessee-receipt-3.xlsx", "sftp-upload-4", "keep.txt"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := RemoveSpoolFiles(dir); err != nil {
+		t.Fatal(err)
+	}
+	left, _ := filepath.Glob(filepath.Join(dir, "*"))
+	if len(left) != 2 {
+		t.Errorf("left %v, want only sftp-upload-4 and keep.txt", left)
+	}
+}
