@@ -123,7 +123,7 @@ func allFlagNames(t *testing.T) map[string]bool {
 	t.Helper()
 	names := map[string]bool{}
 	flagLine := regexp.MustCompile(`(?m)^\s+-([a-z0-9-]+)`)
-	for _, cmd := range [][]string{{"serve"}, {"submit"}, {"receipt"}, {"registry", "import"}, {"migrate"},
+	for _, cmd := range [][]string{{"serve"}, {"submit"}, {"receipt"}, {"status"}, {"registry", "import"}, {"migrate"},
 		{"gen", "registry"}, {"gen", "changes"}, {"healthcheck"}} {
 		var out bytes.Buffer
 		_ = run(context.Background(), append(cmd, "-h"), func(string) string { return "" }, &out, &out)

@@ -37,6 +37,7 @@ commands:
   migrate                 apply the database schema
   submit --as ORGNR FILE  upload a change file; --wait shows progress and the summary
   receipt KEY             print the receipt of an upload
+  status                  list recent jobs of a running service
   gen registry DIR        write a seeded synthetic registry (import files)
   gen changes FILE        write a seeded synthetic change file for a registry
   healthcheck             exit 0 when the service on --listen reports healthy
@@ -64,6 +65,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runMigrate(ctx, args[1:], getenv, stdout, stderr)
 	case "submit":
 		return runSubmit(ctx, args[1:], getenv, stdout, stderr)
+	case "status":
+		return runStatus(ctx, args[1:], getenv, stdout, stderr)
 	case "receipt":
 		return runReceipt(ctx, args[1:], getenv, stdout, stderr)
 	case "gen":

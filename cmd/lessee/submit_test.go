@@ -55,6 +55,17 @@ func TestSubmitWait(t *testing.T) {
 		}
 	})
 
+	t.Run("Status", func(t *testing.T) {
+		var out, errOut bytes.Buffer
+		if err := run(ctx, []string{"status"}, getenv, &out, &errOut); err != nil {
+			t.Fatalf("status: %v\n%s", err, errOut.String())
+		}
+		if !strings.HasPrefix(out.String(), "STARTED") || !strings.Contains(out.String(), "completed") ||
+			!strings.Contains(out.String(), "all-outcomes.csv") || !strings.Contains(out.String(), "22/22") {
+			t.Errorf("status output:\n%s", out.String())
+		}
+	})
+
 	t.Run("ErrRefused", func(t *testing.T) {
 		var out, errOut bytes.Buffer
 		err := run(ctx, []string{"submit", "--as", "912345602", "--wait", write("changes/missing-column.csv")}, getenv, &out, &errOut)
