@@ -21,44 +21,19 @@ func newRand(seed int64, stream string) *rand.Rand {
 	return rand.New(rand.NewPCG(uint64(seed), h))
 }
 
-// mod11 is the MOD11 check digit of digits under weights, or -1 when no digit
-// fits (remainder 1).
-func mod11(digits []byte, weights []int) int {
-	sum := 0
-	for i, w := range weights {
-		sum += int(digits[i]-'0') * w
-	}
-	switch r := sum % 11; r {
-	case 0:
-		return 0
-	case 1:
-		return -1
-	default:
-		return 11 - r
-	}
-}
-
-var (
-	orgWeights = []int{3, 2, 7, 6, 5, 4, 3, 2}
-	k1Weights  = []int{3, 7, 6, 1, 8, 9, 4, 5, 2}
-	k2Weights  = []int{5, 4, 3, 2, 7, 6, 5, 4, 3, 2}
-)
-
 // orgNr draws a valid organisation number: 9 digits starting with 8 or 9,
 // as Norwegian ones do, with a MOD11 check digit.
 func orgNr(r *rand.Rand) (string, error) {
 	for range 100 {
-		b := make([]byte, 9)
+		b := make([]byte, 8)
 		b[0] = byte('8' + r.IntN(2))
 		for i := 1; i < 8; i++ {
 			b[i] = byte('0' + r.IntN(10))
 		}
-		c := mod11(b, orgWeights)
-		if c < 0 {
+		s, ok := ident.CompleteOrgNr(string(b))
+		if !ok {
 			continue
 		}
-		b[8] = byte('0' + c)
-		s := string(b)
 		if err := ident.OrgNr(s); err != nil {
 			return "", fmt.Errorf("generated orgnr fails its rule: %w", err)
 		}
@@ -94,18 +69,10 @@ func personID(r *rand.Rand, kind personKind, synthetic bool) (string, error) {
 		if synthetic {
 			month += 80
 		}
-		b := []byte(fmt.Sprintf("%02d%02d%02d%03d00", day, month, y%100, individual))
-		k1 := mod11(b, k1Weights)
-		if k1 < 0 {
+		s, ok := ident.CompletePersonID(fmt.Sprintf("%02d%02d%02d%03d", day, month, y%100, individual))
+		if !ok {
 			continue
 		}
-		b[9] = byte('0' + k1)
-		k2 := mod11(b, k2Weights)
-		if k2 < 0 {
-			continue
-		}
-		b[10] = byte('0' + k2)
-		s := string(b)
 		if _, err := ident.PersonID(s, synthetic); err != nil {
 			return "", fmt.Errorf("generated identity number fails its rule: %w", err)
 		}

@@ -130,6 +130,40 @@ func allDigits(s string) bool {
 	return len(s) > 0
 }
 
+// CompleteOrgNr appends the check digit to the first 8 digits of an
+// organisation number. It reports false when no check digit fits (such
+// numbers are never issued) or first8 is not 8 digits.
+func CompleteOrgNr(first8 string) (string, bool) {
+	if len(first8) != 8 || !allDigits(first8) {
+		return "", false
+	}
+	c := mod11(first8, orgWeights)
+	if c < 0 {
+		return "", false
+	}
+	return first8 + string(rune('0'+c)), true
+}
+
+// CompletePersonID appends the two check digits to the first 9 digits of
+// a fødselsnummer or D-number (date and individual number). It reports
+// false when no check digits fit or first9 is not 9 digits; the date part
+// is not checked here.
+func CompletePersonID(first9 string) (string, bool) {
+	if len(first9) != 9 || !allDigits(first9) {
+		return "", false
+	}
+	k1 := mod11(first9, k1Weights)
+	if k1 < 0 {
+		return "", false
+	}
+	first10 := first9 + string(rune('0'+k1))
+	k2 := mod11(first10, k2Weights)
+	if k2 < 0 {
+		return "", false
+	}
+	return first10 + string(rune('0'+k2)), true
+}
+
 // mod11 returns the MOD11 check digit of digits under weights, or -1 when the
 // remainder makes every check digit invalid.
 func mod11(digits string, weights []int) int {

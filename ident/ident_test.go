@@ -3,6 +3,7 @@ package ident
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -485,6 +486,28 @@ func TestMaskTextURLEncodedPrintedForm(t *testing.T) {
 	} {
 		if got := MaskText(in); got != want {
 			t.Errorf("MaskText(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestComplete(t *testing.T) {
+	if got, ok := CompleteOrgNr("92360901"); !ok || got != "923609016" {
+		t.Errorf("CompleteOrgNr = %q, %v; want 923609016", got, ok)
+	}
+	if got, ok := CompletePersonID("121288222"); !ok || got != "12128822249" {
+		t.Errorf("CompletePersonID = %q, %v; want 12128822249", got, ok)
+	}
+	for _, bad := range []string{"", "1234567", "12345678x", "123456789"} {
+		if _, ok := CompleteOrgNr(bad); ok {
+			t.Errorf("CompleteOrgNr(%q) succeeded", bad)
+		}
+	}
+	// Every completed number passes the checker, and none is accepted
+	// that the checker refuses.
+	for i := 10000000; i < 10000500; i++ {
+		n := strconv.Itoa(i)
+		if org, ok := CompleteOrgNr(n); ok && OrgNr(org) != nil {
+			t.Errorf("CompleteOrgNr(%s) = %s fails OrgNr", n, org)
 		}
 	}
 }

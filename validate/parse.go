@@ -286,15 +286,8 @@ func atoi(s string) (int, bool) {
 	return n, s != ""
 }
 
+// daysIn is the number of days of a month (day 0 of the next month is the
+// last of this one).
 func daysIn(year, month int) int {
-	switch month {
-	case 2:
-		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
-			return 29
-		}
-		return 28
-	case 4, 6, 9, 11:
-		return 30
-	}
-	return 31
+	return time.Date(year, time.Month(month)+1, 0, 0, 0, 0, 0, time.UTC).Day()
 }

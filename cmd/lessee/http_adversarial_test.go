@@ -17,41 +17,15 @@ import (
 	"github.com/fleetreg/lessee/storage/s3store"
 )
 
-// startServiceWith runs `lessee serve` in-process like startService, with
-// every listener on a free port, after mutate has adjusted the defaults.
+// startServiceWith runs `lessee serve` in-process like startService, after
+// mutate has adjusted the defaults.
 func startServiceWith(t *testing.T, mutate func(*serveConfig)) *e2e {
 	t.Helper()
 	cfg := defaultServeConfig()
-	cfg.Data = t.TempDir()
-	cfg.Listen, cfg.S3Listen = "127.0.0.1:0", "127.0.0.1:0"
-	cfg.ScanInterval = 100 * time.Millisecond
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	logs := &lockedBuffer{}
-	log, err := newLogger(logs, "json", "debug")
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := &service{cfg: cfg, log: log}
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := svc.start(ctx); err != nil {
-		cancel()
-		svc.close()
-		t.Fatalf("start service: %v", err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		svc.close()
-		if t.Failed() {
-			t.Logf("service logs:\n%s", logs.String())
-		}
-	})
-	objects, err := s3store.NewClient(ctx, s3store.Config{Endpoint: svc.s3Endpoint, AccessKey: defaultAccessKey, SecretKey: defaultSecretKey, Bucket: cfg.Bucket})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &e2e{svc: svc, objects: objects, logs: logs}
+	return startService(t, cfg)
 }
 
 // rawStatus sends a request with a header of headerBytes bytes over a
