@@ -31,8 +31,9 @@ type csvTable struct {
 	guard  *guard
 	limits Limits
 	head   *header
-	nl     int // newlines inside quoted fields of the records read so far
-	index  int // next data record's Index
+	nl     int      // newlines inside quoted fields of the records read so far
+	orig   []string // the record Next last returned
+	index  int      // next data record's Index
 	reads  int
 	err    error // sticky: a table that failed stays failed
 }
@@ -126,6 +127,7 @@ func (t *csvTable) Next() (lessee.RawRow, error) {
 }
 
 func (t *csvTable) next() (lessee.RawRow, error) {
+	t.orig = nil
 	for {
 		fields, line, err := t.read()
 		if err != nil {
@@ -144,6 +146,7 @@ func (t *csvTable) next() (lessee.RawRow, error) {
 			return lessee.RawRow{}, err
 		}
 		t.index++
+		t.orig = cells
 		return row, nil
 	}
 }
@@ -198,6 +201,10 @@ func (t *csvTable) readError(err error) error {
 	}
 	return fmt.Errorf("read csv: %w", err)
 }
+
+// Original implements OriginalTable. The cells share encoding/csv's reused
+// record, which the next Read overwrites, hence valid until the next Next.
+func (t *csvTable) Original() []string { return t.orig }
 
 func (t *csvTable) Close() error {
 	if t.file == nil {

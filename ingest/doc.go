@@ -49,6 +49,11 @@
 // becomes a RawRow, with a RAGGED_ROW Problem, so that one bad line rejects
 // only itself. Cell values are trimmed of surrounding spaces.
 //
+// Info.Header keeps the header row as written, and both readers implement
+// OriginalTable, whose Original gives the record Next last returned as the
+// file holds it, ignored columns included, so that an XLSX receipt can
+// repeat the user's rows beside their outcomes.
+//
 // # Refusals
 //
 // A file-level failure is a *Refusal with a lessee code, a row or line where

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -57,6 +58,9 @@ func checkPasses(t *testing.T, dir string, data []byte) {
 		t.Fatalf("Open after a successful Scan: %v", err)
 	}
 	defer tab.Close()
+	if len(info.Header) == 0 || len(info.Header) > limits.MaxColumns {
+		t.Fatalf("Header has %d names", len(info.Header))
+	}
 	n, prevLine := 0, info.HeaderLine
 	for {
 		row, err := tab.Next()
@@ -75,6 +79,16 @@ func checkPasses(t *testing.T, dir string, data []byte) {
 		for _, c := range row.Cells {
 			if c.Value != strings.TrimSpace(c.Value) || len(c.Value) > limits.MaxCellBytes {
 				t.Fatalf("cell %q is untrimmed or over the limit", c.Value)
+			}
+		}
+		// The record as uploaded holds every value the row was made of.
+		orig := tab.(OriginalTable).Original()
+		if len(orig) == 0 || len(orig) > limits.MaxColumns {
+			t.Fatalf("Original has %d cells", len(orig))
+		}
+		for _, c := range row.Cells {
+			if c.Value != "" && !slices.ContainsFunc(orig, func(o string) bool { return strings.TrimSpace(o) == c.Value }) {
+				t.Fatalf("cell %q is not among the original cells %q", c.Value, orig)
 			}
 		}
 		prevLine = row.Line

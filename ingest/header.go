@@ -87,6 +87,10 @@ func mapHeader(cells []string, line int, limits Limits) (*header, error) {
 	}
 	h := &header{line: line, names: make([]string, len(cells)), col: make([]lessee.Column, len(cells))}
 	h.info.HeaderLine = line
+	h.info.Header = make([]string, len(cells))
+	for i, c := range cells {
+		h.info.Header[i] = maskDigits(c)
+	}
 	found := 0
 	for i, raw := range cells {
 		name := strings.TrimSpace(raw)

@@ -94,6 +94,10 @@ type Info struct {
 	// Columns holds the header name as written for each canonical column,
 	// "" if the file has no such column.
 	Columns [lessee.NumColumns]string
+	// Header is the header row as written, every column in file order
+	// (trailing empty cells dropped, identity numbers masked): what an XLSX
+	// receipt repeats above the user's rows.
+	Header []string
 	// IgnoredColumns lists the header names that map to no canonical column,
 	// as written (identity numbers masked), in file order.
 	IgnoredColumns []string
@@ -110,6 +114,23 @@ type Table interface {
 	Next() (lessee.RawRow, error)
 	Close() error
 }
+
+// OriginalTable is a Table that also gives back each record as the file
+// holds it, so that a receipt can repeat the user's rows, ignored columns
+// included. Both readers implement it.
+type OriginalTable interface {
+	Table
+	// Original returns the cells of the record Next last returned, in file
+	// order and untrimmed, trailing empty cells dropped: text as written, an
+	// XLSX date cell as YYYY-MM-DD, another number as the value stored. The
+	// slice is valid until the next call to Next.
+	Original() []string
+}
+
+var (
+	_ OriginalTable = (*csvTable)(nil)
+	_ OriginalTable = (*xlsxTable)(nil)
+)
 
 // Scan reads the whole file once without keeping it in memory: it detects the
 // format from the bytes, decodes, reads the header, checks every limit and

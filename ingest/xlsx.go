@@ -33,7 +33,8 @@ type xlsxTable struct {
 	date1904 bool
 	isDate   map[int]bool // style index -> date format, filled lazily
 	head     *header
-	rowNum   int // sheet row number of the row last read
+	rowNum   int      // sheet row number of the row last read
+	orig     []string // the record Next last returned
 	index    int
 	err      error
 	closed   bool
@@ -161,6 +162,7 @@ func (t *xlsxTable) Next() (lessee.RawRow, error) {
 }
 
 func (t *xlsxTable) next() (lessee.RawRow, error) {
+	t.orig = nil
 	for {
 		cells, kinds, line, err := t.readRow()
 		if err != nil {
@@ -178,6 +180,7 @@ func (t *xlsxTable) next() (lessee.RawRow, error) {
 			return lessee.RawRow{}, err
 		}
 		t.index++
+		t.orig = cells
 		return row, nil
 	}
 }
@@ -354,6 +357,9 @@ func serialDate(raw string, date1904 bool) (string, bool) {
 	}
 	return d.Format(time.DateOnly), true
 }
+
+// Original implements OriginalTable.
+func (t *xlsxTable) Original() []string { return t.orig }
 
 func (t *xlsxTable) Close() error {
 	if t.closed {

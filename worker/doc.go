@@ -20,7 +20,9 @@
 //     the job's checkpoint;
 //  5. writes the receipt from the stored results, then the summary, each as
 //     one object write, marks the job finished and moves the source to
-//     archive/ (or failed/ when the file was refused).
+//     archive/ (or failed/ when the file was refused). An XLSX upload also
+//     gets an XLSX receipt that repeats its rows, read again from the
+//     spooled file in step with the results.
 //
 // # Retries
 //

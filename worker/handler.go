@@ -221,7 +221,7 @@ func (h *Handler) process(ctx context.Context, p IngestPayload, progress progres
 	if err := h.applyRows(ctx, job, spool.Name(), progress); err != nil {
 		return err
 	}
-	return h.complete(ctx, job)
+	return h.complete(ctx, job, spool.Name())
 }
 
 // applyRows validates and applies the rows after the job's checkpoint, one
@@ -277,16 +277,40 @@ func (h *Handler) applyRows(ctx context.Context, job lessee.Job, path string, pr
 }
 
 // complete publishes the receipt and summary of a processed file, then
-// finishes the job and archives the source.
-func (h *Handler) complete(ctx context.Context, job lessee.Job) error {
+// finishes the job and archives the source. path is the spooled upload, from
+// which an XLSX receipt takes the user's rows.
+func (h *Handler) complete(ctx context.Context, job lessee.Job, path string) error {
 	stored, err := h.store.Job(ctx, job.ID)
 	if err != nil {
 		return fmt.Errorf("reload job: %w", err)
 	}
 	stored.State = lessee.JobCompleted
-	if err := h.publish(ctx, stored, func(w receipt.Writer) error {
+	var userHeader []string
+	rows := func(w *receiptWriters) error {
 		return h.store.Results(ctx, job.ID, w.Write)
-	}); err != nil {
+	}
+	if stored.Format == lessee.FormatXLSX {
+		// A third pass over the file, in step with the stored results: both
+		// stream in row order, so neither side is held in memory.
+		table, info, err := ingest.Open(ctx, path, h.cfg.Limits)
+		if err != nil {
+			return fmt.Errorf("reopen file: %w", err)
+		}
+		defer table.Close()
+		if ot, ok := table.(ingest.OriginalTable); ok {
+			userHeader = info.Header
+			rows = func(w *receiptWriters) error {
+				return h.store.Results(ctx, job.ID, func(o lessee.Outcome) error {
+					cells, err := originalCells(ot, o)
+					if err != nil {
+						return err
+					}
+					return w.WriteOriginal(cells, o)
+				})
+			}
+		}
+	}
+	if err := h.publish(ctx, stored, userHeader, rows); err != nil {
 		return err
 	}
 	if err := h.store.FinishJob(ctx, job.ID, lessee.JobCompleted, "", ""); err != nil {
@@ -308,7 +332,7 @@ func (h *Handler) refuse(ctx context.Context, job lessee.Job, r *ingest.Refusal)
 	if r.Line > 0 {
 		job.Message = fmt.Sprintf("row %d: %s", r.Line, r.Message)
 	}
-	if err := h.publish(ctx, job, func(w receipt.Writer) error {
+	if err := h.publish(ctx, job, nil, func(w *receiptWriters) error {
 		return w.WriteRefusal(r.Line, r.Code, r.Message)
 	}); err != nil {
 		return err
@@ -325,8 +349,9 @@ func (h *Handler) refuse(ctx context.Context, job lessee.Job, r *ingest.Refusal)
 // publish writes the receipt CSV (and, for an XLSX upload, an XLSX
 // receipt) and then the summary JSON, each as a single object write so a
 // reader never sees half of one. The summary comes last: its presence means
-// the receipts are complete.
-func (h *Handler) publish(ctx context.Context, job lessee.Job, rows func(receipt.Writer) error) error {
+// the receipts are complete. The XLSX receipt repeats the user's columns
+// under userHeader, or has the standard columns when userHeader is nil.
+func (h *Handler) publish(ctx context.Context, job lessee.Job, userHeader []string, rows func(*receiptWriters) error) error {
 	receiptKey, summaryKey := receipt.Keys(job.Submitter, job.Name)
 	csvFile, err := os.CreateTemp(h.cfg.TempDir, spoolPrefix+"receipt-*")
 	if err != nil {
@@ -338,16 +363,20 @@ func (h *Handler) publish(ctx context.Context, job lessee.Job, rows func(receipt
 	if err != nil {
 		return err
 	}
-	writers := fanOut{csvw}
 	var xlsxw *receipt.XLSXWriter
 	if job.Format == lessee.FormatXLSX {
-		if xlsxw, err = receipt.NewXLSXWriter(receipt.XLSXOptions{TempDir: h.cfg.TempDir}); err != nil {
+		opts := receipt.XLSXOptions{TempDir: h.cfg.TempDir}
+		if userHeader != nil {
+			xlsxw, err = receipt.NewXLSXOriginalWriter(opts, userHeader)
+		} else {
+			xlsxw, err = receipt.NewXLSXWriter(opts)
+		}
+		if err != nil {
 			return err
 		}
 		defer xlsxw.Close()
-		writers = append(writers, xlsxw)
 	}
-	if err := rows(writers); err != nil {
+	if err := rows(&receiptWriters{csv: csvw, xlsx: xlsxw}); err != nil {
 		return fmt.Errorf("write receipt: %w", err)
 	}
 	if err := csvw.Flush(); err != nil {
@@ -397,25 +426,67 @@ func (h *Handler) putFile(ctx context.Context, key string, f *os.File, contentTy
 	return nil
 }
 
-// fanOut writes every receipt line to each of its writers.
-type fanOut []receipt.Writer
+// receiptWriters writes every receipt line to the receipt CSV and, for an
+// XLSX upload, to the XLSX receipt.
+type receiptWriters struct {
+	csv  *receipt.CSVWriter
+	xlsx *receipt.XLSXWriter // nil unless the upload is XLSX
+}
 
-func (f fanOut) Write(o lessee.Outcome) error {
-	for _, w := range f {
-		if err := w.Write(o); err != nil {
-			return err
-		}
+func (w *receiptWriters) Write(o lessee.Outcome) error {
+	if err := w.csv.Write(o); err != nil {
+		return err
+	}
+	if w.xlsx != nil {
+		return w.xlsx.Write(o)
 	}
 	return nil
 }
 
-func (f fanOut) WriteRefusal(line int, code lessee.Code, message string) error {
-	for _, w := range f {
-		if err := w.WriteRefusal(line, code, message); err != nil {
-			return err
-		}
+// WriteOriginal writes o to the receipt CSV, and o beside the user's cells
+// of its row to the XLSX receipt.
+func (w *receiptWriters) WriteOriginal(cells []string, o lessee.Outcome) error {
+	if err := w.csv.Write(o); err != nil {
+		return err
+	}
+	if w.xlsx != nil {
+		return w.xlsx.WriteOriginal(cells, o)
 	}
 	return nil
+}
+
+func (w *receiptWriters) WriteRefusal(line int, code lessee.Code, message string) error {
+	if err := w.csv.WriteRefusal(line, code, message); err != nil {
+		return err
+	}
+	if w.xlsx != nil {
+		return w.xlsx.WriteRefusal(line, code, message)
+	}
+	return nil
+}
+
+// originalCells steps t to the record of outcome o and returns its cells as
+// uploaded. The table and the stored results both run in index order with
+// one outcome per record, so t only ever moves forward; a record that does
+// not match is a fault, never papered over with another row's cells.
+func originalCells(t ingest.OriginalTable, o lessee.Outcome) ([]string, error) {
+	for {
+		raw, err := t.Next()
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("reread file: no record %d (row %d)", o.Index, o.Line)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reread file: %w", err)
+		}
+		if raw.Index < o.Index {
+			continue
+		}
+		if raw.Index != o.Index || raw.Line != o.Line {
+			return nil, fmt.Errorf("reread file: record %d is row %d, its result says record %d, row %d",
+				raw.Index, raw.Line, o.Index, o.Line)
+		}
+		return t.Original(), nil
+	}
 }
 
 func (h *Handler) finished(job lessee.Job) {

@@ -14,7 +14,6 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
-	"github.com/xuri/excelize/v2"
 
 	"github.com/fleetreg/lessee"
 	"github.com/fleetreg/lessee/examples"
@@ -266,58 +265,4 @@ func expected(t *testing.T, name string) [][]string {
 		t.Fatal(err)
 	}
 	return recs[1:]
-}
-
-func TestHandlerXLSXUploadGetsXLSXReceipt(t *testing.T) {
-	ctx := context.Background()
-	b := setup(t, sqlstoretest.SQLite(t))
-	f := excelize.NewFile()
-	defer f.Close()
-	rows := [][]any{
-		{"operasjon", "kjennemerke", "leietaker", "fra_dato", "referanse"},
-		{"add", "EL10001", "12128822249", "2026-01-01", "=1+1"},
-		{"add", "EL10002", "03030353373", "2026-01-15", "x"},
-	}
-	for i, r := range rows {
-		cell, _ := excelize.CoordinatesToCellName(1, i+1)
-		if err := f.SetSheetRow("Sheet1", cell, &r); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var buf bytes.Buffer
-	if err := f.Write(&buf); err != nil {
-		t.Fatal(err)
-	}
-	key := "inbox/912345602/leietakere.xlsx"
-	if err := b.objects.Put(ctx, key, bytes.NewReader(buf.Bytes()), int64(buf.Len()), "application/octet-stream"); err != nil {
-		t.Fatal(err)
-	}
-	o, err := b.objects.Head(ctx, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.handler.Process(ctx, IngestPayload{Bucket: testBucket, Key: key, ETag: o.ETag, Size: o.Size,
-		Version: ObjectVersion(o.VersionID, o.ETag, o.LastModified)}); err != nil {
-		t.Fatal(err)
-	}
-	summary := string(b.get(t, "receipts/912345602/leietakere.xlsx.summary.json"))
-	if !strings.Contains(summary, `"receipt_xlsx": "receipts/912345602/leietakere.xlsx.receipt.xlsx"`) || !strings.Contains(summary, `"format": "xlsx"`) {
-		t.Fatalf("summary = %s", summary)
-	}
-	x, err := excelize.OpenReader(bytes.NewReader(b.get(t, "receipts/912345602/leietakere.xlsx.receipt.xlsx")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer x.Close()
-	got, err := x.GetRows(x.GetSheetName(0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 3 || got[1][6] != "applied" || got[2][7] != "LESSEE_CONFLICT" || got[1][1] != "'=1+1" {
-		t.Errorf("xlsx receipt rows = %q", got)
-	}
-	csvRows := receiptRows(t, b.get(t, "receipts/912345602/leietakere.xlsx.receipt.csv"))
-	if len(csvRows) != 2 || csvRows[0][6] != "applied" {
-		t.Errorf("csv receipt rows = %q", csvRows)
-	}
 }

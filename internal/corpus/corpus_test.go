@@ -21,6 +21,7 @@ import (
 
 	"github.com/fleetreg/lessee"
 	"github.com/fleetreg/lessee/examples"
+	"github.com/fleetreg/lessee/ident"
 	"github.com/fleetreg/lessee/ingest"
 	"github.com/fleetreg/lessee/receipt"
 	"github.com/fleetreg/lessee/storage/sqlstore"
@@ -189,7 +190,7 @@ func TestCorpus(t *testing.T) {
 			var rcpt bytes.Buffer
 			sum, outcomes := process(t, store, in, &rcpt)
 			if sum.Format == string(lessee.FormatXLSX) && sum.Refusal == nil {
-				checkXLSXReceipt(t, rcpt.Bytes(), outcomes)
+				checkXLSXReceipt(t, in.path, rcpt.Bytes(), outcomes)
 			}
 			js, err := json.MarshalIndent(sum, "", "  ")
 			if err != nil {
@@ -351,14 +352,34 @@ func equalInfo(a, b ingest.Info) bool {
 		a.Delimiter == b.Delimiter && a.Encoding == b.Encoding && a.HeaderLine == b.HeaderLine
 }
 
-// checkXLSXReceipt writes the XLSX receipt an XLSX input gets and checks it
-// holds the same cells as the CSV receipt.
-func checkXLSXReceipt(t *testing.T, csvReceipt []byte, outcomes []lessee.Outcome) {
+// checkXLSXReceipt writes the XLSX receipt an XLSX input gets, as the
+// worker does: each of the input's records as uploaded, read again in step
+// with its outcome. It checks the user's cells against the input, masked and
+// neutralised, and the row number and outcome against the CSV receipt.
+func checkXLSXReceipt(t *testing.T, path string, csvReceipt []byte, outcomes []lessee.Outcome) {
 	t.Helper()
+	table, info, err := ingest.Open(context.Background(), path, corpusLimits())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer table.Close()
+	ot, ok := table.(ingest.OriginalTable)
+	if !ok {
+		t.Fatalf("%T is not an ingest.OriginalTable", table)
+	}
+	var originals [][]string
 	var buf bytes.Buffer
-	err := receipt.WriteXLSXReceipt(&buf, receipt.XLSXOptions{TempDir: t.TempDir()}, func(yield func(lessee.Outcome) error) error {
+	err = receipt.WriteXLSX(&buf, receipt.XLSXOptions{TempDir: t.TempDir()}, info.Header, func(yield func([]string, lessee.Outcome) error) error {
 		for _, o := range outcomes {
-			if err := yield(o); err != nil {
+			raw, err := ot.Next()
+			if err != nil {
+				return err
+			}
+			if raw.Index != o.Index || raw.Line != o.Line {
+				return fmt.Errorf("record %d is row %d, its outcome says record %d, row %d", raw.Index, raw.Line, o.Index, o.Line)
+			}
+			originals = append(originals, slices.Clone(ot.Original()))
+			if err := yield(ot.Original(), o); err != nil {
 				return err
 			}
 		}
@@ -383,10 +404,24 @@ func checkXLSXReceipt(t *testing.T, csvReceipt []byte, outcomes []lessee.Outcome
 	if len(got) != len(want) {
 		t.Fatalf("XLSX receipt has %d rows, CSV receipt %d", len(got), len(want))
 	}
+	user := func(cells []string) []string {
+		out := make([]string, len(info.Header))
+		for i := 0; i < len(cells) && i < len(out); i++ {
+			out[i] = receipt.Neutralise(ident.MaskText(cells[i]))
+		}
+		return out
+	}
+	width := 1 + len(info.Header) + 4
 	for i := range want {
 		// GetRows drops trailing empty cells.
-		if g, w := strings.Join(got[i], "|"), strings.TrimRight(strings.Join(want[i], "|"), "|"); g != w {
-			t.Errorf("XLSX receipt row %d = %q, CSV receipt has %q", i+1, got[i], want[i])
+		g := make([]string, max(width, len(got[i])))
+		copy(g, got[i])
+		w := append([]string{want[i][0]}, append(user(info.Header), "status", "code", "message", "change_id")...)
+		if i > 0 {
+			w = append([]string{want[i][0]}, append(user(originals[i-1]), want[i][6:10]...)...)
+		}
+		if !slices.Equal(g, w) {
+			t.Errorf("XLSX receipt row %d = %q, want %q", i+1, g, w)
 		}
 	}
 }
