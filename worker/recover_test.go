@@ -10,6 +10,7 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/fleetreg/lessee/storage/sqlstore/sqlstoretest"
 )
@@ -47,6 +48,44 @@ func TestScannerRecoversArchivedTask(t *testing.T) {
 	// A pending task is left alone.
 	if n, err := scanner.ScanOnce(ctx); err != nil || n != 0 {
 		t.Fatalf("scan of a pending task enqueued %d (%v), want 0", n, err)
+	}
+}
+
+// TestScannerRepairsTaskLostWithRedis: Redis lost its data while a handler
+// ran; the handler's progress write left a task hash without a message,
+// which blocks the task id. The scan must clear it and enqueue again, and
+// register the queues again for asynqmon.
+func TestScannerRepairsTaskLostWithRedis(t *testing.T) {
+	ctx := context.Background()
+	b := setup(t, sqlstoretest.SQLite(t))
+	mr := miniredis.RunT(t)
+	opt := asynq.RedisClientOpt{Addr: mr.Addr()}
+	client := asynq.NewClient(opt)
+	defer client.Close()
+	insp := asynq.NewInspector(opt)
+	defer insp.Close()
+	rc := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	defer rc.Close()
+	scanner := NewScanner(b.objects, client, testBucket, DefaultOptions(), time.Hour, slog.New(slog.DiscardHandler))
+	scanner.RecoverArchived(insp)
+
+	p := b.put(t, "inbox/912345602/a.csv", "changes/all-outcomes.csv")
+	id := JobID(p.Bucket, p.Key, p.Version)
+	mr.FlushAll()
+	mr.HSet("asynq:{small}:t:"+id, "result", `{"rows_done":5}`)
+	if n, err := scanner.ScanOnce(ctx); err != nil || n != 0 {
+		t.Fatalf("without repair the stub blocks the file: enqueued %d (%v)", n, err)
+	}
+	scanner.RepairWith(rc)
+	if n, err := scanner.ScanOnce(ctx); err != nil || n != 1 {
+		t.Fatalf("scan with repair enqueued %d (%v), want 1", n, err)
+	}
+	if info, err := insp.GetTaskInfo(QueueSmall, id); err != nil || info.State != asynq.TaskStatePending {
+		t.Fatalf("task after repair: %+v, %v; want pending", info, err)
+	}
+	queues, err := insp.Queues()
+	if err != nil || len(queues) != 2 {
+		t.Errorf("queues registered after the scan: %v, %v; want small and large", queues, err)
 	}
 }
 

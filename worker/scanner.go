@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/fleetreg/lessee/storage/s3store"
 )
@@ -43,7 +44,23 @@ type Scanner struct {
 	interval time.Duration
 	log      *slog.Logger
 	archive  archive
+	redis    redis.UniversalClient
 }
+
+// RepairWith lets the scan repair what a Redis that lost its data leaves
+// behind (see retryArchived). It relies on Asynq's key layout, which has
+// been stable across its releases.
+func (s *Scanner) RepairWith(rc redis.UniversalClient) { s.redis = rc }
+
+// dropStub deletes a task hash that holds no task message. A handler still
+// running when Redis lost its data recreates the hash with its progress
+// write (HSET result); the stub then blocks the task id for good.
+var dropStub = redis.NewScript(`
+if redis.call("EXISTS", KEYS[1]) == 1 and redis.call("HEXISTS", KEYS[1], "msg") == 0 then
+  redis.call("DEL", KEYS[1])
+  return 1
+end
+return 0`)
 
 // RecoverArchived lets the scan re-enqueue a file whose task Asynq archived
 // while the file is still in the inbox. That happens when a task's lease
@@ -120,6 +137,13 @@ func (s *Scanner) ScanOnce(ctx context.Context) (int, error) {
 			break
 		}
 	}
+	if s.redis != nil {
+		// The Asynq client registers a queue only on its first enqueue per
+		// process; after Redis lost its data asynqmon would not list it.
+		if err := s.redis.SAdd(ctx, "asynq:queues", QueueSmall, QueueLarge).Err(); err != nil {
+			return 0, fmt.Errorf("scan inbox: register queues: %w", err)
+		}
+	}
 	enqueued := 0
 	for _, o := range next {
 		p := IngestPayload{
@@ -140,9 +164,20 @@ func (s *Scanner) ScanOnce(ctx context.Context) (int, error) {
 	return enqueued, nil
 }
 
-// retryArchived re-enqueues p if its task was archived; see RecoverArchived.
+// retryArchived re-enqueues p if its task was archived (see
+// RecoverArchived) or lost with Redis's data (see RepairWith).
 func (s *Scanner) retryArchived(ctx context.Context, p IngestPayload) (bool, error) {
 	queue, id := QueueFor(p.Size, s.opt), JobID(p.Bucket, p.Key, p.Version)
+	if s.redis != nil {
+		n, err := dropStub.Run(ctx, s.redis, []string{"asynq:{" + queue + "}:t:" + id}).Int()
+		if err != nil {
+			return false, fmt.Errorf("check task %s: %w", id, err)
+		}
+		if n == 1 {
+			s.log.Warn("file's task was lost with Redis's data; enqueueing it again", "job_id", id, "key", p.Key)
+			return Enqueue(ctx, s.queue, p, s.opt)
+		}
+	}
 	info, err := s.archive.GetTaskInfo(queue, id)
 	if err != nil || info.State != asynq.TaskStateArchived {
 		return false, nil // queued, running, retrying or retained: leave it

@@ -18,6 +18,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
 	"github.com/hibiken/asynqmon"
+	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/fleetreg/lessee/examples"
@@ -369,6 +370,10 @@ func (s *service) start(parent context.Context) error {
 		})
 		scanner := worker.NewScanner(objects, client, cfg.Bucket, taskOpt, cfg.ScanInterval, s.log)
 		scanner.RecoverArchived(insp)
+		if rc, ok := s.redisOpt.MakeRedisClient().(redis.UniversalClient); ok {
+			s.closers = append(s.closers, func() { rc.Close() })
+			scanner.RepairWith(rc)
+		}
 		s.group.Go(func() error { scanner.Run(ctx); return nil })
 	}
 
