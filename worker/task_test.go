@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -27,6 +28,9 @@ func TestJobIDStable(t *testing.T) {
 	a := JobID("lessee", "inbox/912345602/a.csv", "etag@1")
 	if a != JobID("lessee", "inbox/912345602/a.csv", "etag@1") || len(a) != 24 {
 		t.Fatalf("JobID not stable: %s", a)
+	}
+	if strings.Trim(a, "abcdefghijklmnopqrstuvwxyz") != "" {
+		t.Fatalf("JobID %s has characters other than letters; logs would mask a digit run", a)
 	}
 	for _, other := range []string{
 		JobID("lessee", "inbox/912345602/a.csv", "etag@2"),

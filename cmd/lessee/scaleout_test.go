@@ -283,7 +283,7 @@ func (p *process) processed(t *testing.T) map[string]bool {
 		t.Fatal(err)
 	}
 	ids := map[string]bool{}
-	re := regexp.MustCompile(`"msg":"file processed","job_id":"([0-9a-f]+)"`)
+	re := regexp.MustCompile(`"msg":"file processed","job_id":"([a-z]+)"`)
 	for _, m := range re.FindAllSubmatch(b, -1) {
 		id := string(m[1])
 		if ids[id] {
