@@ -140,9 +140,11 @@ func runEndToEnd(t *testing.T, e *e2e) {
 		}
 		rows := e.receiptRows(t, nordlys, "all-outcomes.csv")
 		checkExpected(t, rows, "changes/all-outcomes.expected.csv")
-		if _, err := e.objects.Head(ctx, "archive/"+nordlys+"/all-outcomes.csv"); err != nil {
-			t.Errorf("source not archived: %v", err)
-		}
+		// The summary is published before the source moves to archive/.
+		waitFor(t, 10*time.Second, func() bool {
+			_, err := e.objects.Head(ctx, "archive/"+nordlys+"/all-outcomes.csv")
+			return err == nil
+		})
 		if _, err := e.objects.Head(ctx, "inbox/"+nordlys+"/all-outcomes.csv"); !errors.Is(err, s3store.ErrNotFound) {
 			t.Errorf("source still in inbox: %v", err)
 		}
@@ -249,9 +251,10 @@ func runEndToEnd(t *testing.T, e *e2e) {
 		if s["status"] != "refused" || s["code"] != "MISSING_COLUMN" {
 			t.Errorf("summary = %v, want refused MISSING_COLUMN", s)
 		}
-		if _, err := e.objects.Head(ctx, "failed/"+nordlys+"/missing-column.csv"); err != nil {
-			t.Errorf("refused source not in failed/: %v", err)
-		}
+		waitFor(t, 10*time.Second, func() bool {
+			_, err := e.objects.Head(ctx, "failed/"+nordlys+"/missing-column.csv")
+			return err == nil
+		})
 	})
 
 	t.Run("RefusedNoTerms", func(t *testing.T) {
