@@ -266,3 +266,36 @@ func expected(t *testing.T, name string) [][]string {
 	}
 	return recs[1:]
 }
+
+// TestHandlerGiveUpAfterRetries: when transient failures outlast the
+// retries, the file gets a PROCESSING_FAILED receipt and moves to failed/;
+// rows applied before stay applied.
+func TestHandlerGiveUpAfterRetries(t *testing.T) {
+	ctx := context.Background()
+	store := sqlstoretest.SQLite(t)
+	b := setup(t, store)
+	p := b.put(t, "inbox/912345602/all-outcomes.csv", "changes/all-outcomes.csv")
+	b.handler.store = &failAfter{Store: store, chunks: 1}
+	if err := b.handler.Process(ctx, p); err == nil {
+		t.Fatal("expected the injected failure")
+	}
+	b.handler.store = store
+	if err := b.handler.giveUp(ctx, p, io.ErrUnexpectedEOF); err != nil {
+		t.Fatal(err)
+	}
+	summary := string(b.get(t, "receipts/912345602/all-outcomes.csv.summary.json"))
+	if !strings.Contains(summary, `"code": "PROCESSING_FAILED"`) || !strings.Contains(summary, `"status": "refused"`) {
+		t.Errorf("summary = %s", summary)
+	}
+	if _, err := b.objects.Head(ctx, "failed/912345602/all-outcomes.csv"); err != nil {
+		t.Errorf("source not moved to failed/: %v", err)
+	}
+	job, err := store.Job(ctx, JobID(p.Bucket, p.Key, p.Version))
+	if err != nil || job.State != lessee.JobRefused || job.RowsDone != 5 {
+		t.Errorf("job = %+v, %v; want refused with the first chunk's 5 rows kept", job, err)
+	}
+	// Giving up twice changes nothing.
+	if err := b.handler.giveUp(ctx, p, io.ErrUnexpectedEOF); err != nil {
+		t.Fatal(err)
+	}
+}
