@@ -28,10 +28,11 @@
 //
 // Every step is safe to repeat. A retried task resumes after the last
 // committed chunk; a chunk committed by an earlier attempt is never applied
-// again because the checkpoint has moved. Permanent problems (a refused
-// file, a malformed payload, an object that disappeared) end the task with
-// asynq.SkipRetry. Transient ones (Redis, SQL, S3) are returned so Asynq
-// retries them with exponential backoff; on the last attempt the file is
-// moved to failed/ with a receipt saying it can be uploaded again, which is
-// harmless because rows already applied come back as unchanged.
+// again because the checkpoint has moved. A refused file is handled, not
+// failed: its task ends without error. A malformed payload ends with
+// asynq.SkipRetry. Transient faults (Redis, SQL, S3) are returned so Asynq
+// retries them with backoff (RetryDelay); a fault a retry cannot fix, or the
+// last retry, ends in giveUp: the file moves to failed/ with a
+// PROCESSING_FAILED receipt that lists the rows processed so far, and a
+// re-upload reports those rows unchanged. Errors handed to Asynq are masked.
 package worker

@@ -18,6 +18,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/fleetreg/lessee"
+	"github.com/fleetreg/lessee/ident"
 	"github.com/fleetreg/lessee/ingest"
 	"github.com/fleetreg/lessee/receipt"
 	"github.com/fleetreg/lessee/storage/s3store"
@@ -92,32 +93,36 @@ func NewHandler(objects objectStore, store Store, cfg Config, log *slog.Logger) 
 // errPermanent marks failures that a retry cannot fix.
 var errPermanent = errors.New("permanent")
 
-// ProcessTask implements asynq.Handler.
+// ProcessTask implements asynq.Handler. Errors handed back to Asynq are
+// masked: Asynq stores them in Redis and asynqmon shows them.
 func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	var p IngestPayload
-	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.Key == "" || p.Bucket == "" {
-		return fmt.Errorf("decode ingest payload: %v: %w", err, asynq.SkipRetry)
+	if err := json.Unmarshal(t.Payload(), &p); err != nil {
+		return fmt.Errorf("decode ingest payload: %w: %w", err, asynq.SkipRetry)
+	}
+	if p.Key == "" || p.Bucket == "" {
+		return fmt.Errorf("ingest payload without bucket or key: %w", asynq.SkipRetry)
 	}
 	log := h.log.With("job_id", JobID(p.Bucket, p.Key, p.Version), "key", p.Key)
 	err := h.process(ctx, p, taskProgress(t))
-	switch {
-	case err == nil:
+	if err == nil {
 		return nil
-	case errors.Is(err, errPermanent):
-		log.Error("file not processed", "err", err)
-		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
-	retried, _ := asynq.GetRetryCount(ctx)
-	maxRetry, _ := asynq.GetMaxRetry(ctx)
-	if retried >= maxRetry {
-		log.Error("giving up after retries", "retried", retried, "err", err)
+	retried, okRetried := asynq.GetRetryCount(ctx)
+	maxRetry, okMax := asynq.GetMaxRetry(ctx)
+	permanent := errors.Is(err, errPermanent)
+	if permanent || (okRetried && okMax && retried >= maxRetry) {
+		log.Error("giving up on the file", "retried", retried, "permanent", permanent, "err", err)
 		if gerr := h.giveUp(context.WithoutCancel(ctx), p, err); gerr != nil {
+			// Recording the failure failed too: let Asynq retry, so the
+			// file is not left without a receipt.
 			log.Error("could not record the failure", "err", gerr)
+			return errors.New(ident.MaskText(err.Error()))
 		}
-		return err
+		return fmt.Errorf("%s: %w", ident.MaskText(err.Error()), asynq.SkipRetry)
 	}
 	log.Warn("transient failure; will retry", "retried", retried, "err", err)
-	return err
+	return errors.New(ident.MaskText(err.Error()))
 }
 
 // Process handles one object version. It is safe to call again after any
@@ -284,6 +289,11 @@ func (h *Handler) complete(ctx context.Context, job lessee.Job, path string) err
 	if err != nil {
 		return fmt.Errorf("reload job: %w", err)
 	}
+	if stored.RowsDone != stored.RowsTotal {
+		// Both passes read the same spooled bytes; a difference is a bug,
+		// and a retry would find the same.
+		return fmt.Errorf("%w: %d of %d rows have results", errPermanent, stored.RowsDone, stored.RowsTotal)
+	}
 	stored.State = lessee.JobCompleted
 	var userHeader []string
 	rows := func(w *receiptWriters) error {
@@ -328,11 +338,29 @@ func (h *Handler) complete(ctx context.Context, job lessee.Job, path string) err
 // the source to failed/. A refused file is a handled file: the task ends
 // without error and is not retried; only a failure to publish is returned.
 func (h *Handler) refuse(ctx context.Context, job lessee.Job, r *ingest.Refusal) error {
+	return h.refuseAfter(ctx, job, r, false)
+}
+
+// refuseAfter is refuse; with storedRows the receipt first lists the rows
+// that already have results, so a file given up part-way tells the
+// submitter exactly which rows were applied.
+func (h *Handler) refuseAfter(ctx context.Context, job lessee.Job, r *ingest.Refusal, storedRows bool) error {
 	job.State, job.Code, job.Message = lessee.JobRefused, r.Code, r.Message
 	if r.Line > 0 {
 		job.Message = fmt.Sprintf("row %d: %s", r.Line, r.Message)
 	}
+	if job.Size > 0 || job.SHA256 != "" || job.Format != "" {
+		// Keep what is known of the file (size, hash, format) with the job.
+		if err := h.store.UpdateJobInfo(ctx, job); err != nil {
+			return fmt.Errorf("update job: %w", err)
+		}
+	}
 	if err := h.publish(ctx, job, nil, func(w *receiptWriters) error {
+		if storedRows {
+			if err := h.store.Results(ctx, job.ID, w.Write); err != nil {
+				return err
+			}
+		}
 		return w.WriteRefusal(r.Line, r.Code, r.Message)
 	}); err != nil {
 		return err
@@ -553,8 +581,14 @@ func (h *Handler) giveUp(ctx context.Context, p IngestPayload, cause error) erro
 	if finished(job.State) {
 		return nil
 	}
+	if job.RowsDone > 0 {
+		// Rows with results are listed first: those marked applied are in
+		// the registry; a re-upload reports them unchanged.
+		return h.refuseAfter(ctx, job, &ingest.Refusal{Code: lessee.CodeProcessingFailed,
+			Message: fmt.Sprintf("processing stopped after %d of %d rows because of a technical fault; the rows above were processed as shown; upload the file again to process the rest", job.RowsDone, job.RowsTotal)}, true)
+	}
 	return h.refuse(ctx, job, &ingest.Refusal{Code: lessee.CodeProcessingFailed,
-		Message: "the file could not be processed because of a technical fault; upload it again (rows already applied will show as unchanged)"})
+		Message: "the file could not be processed because of a technical fault; upload it again"})
 }
 
 var errTooLarge = errors.New("file too large")

@@ -290,6 +290,11 @@ func TestHandlerGiveUpAfterRetries(t *testing.T) {
 	if _, err := b.objects.Head(ctx, "failed/912345602/all-outcomes.csv"); err != nil {
 		t.Errorf("source not moved to failed/: %v", err)
 	}
+	// The receipt lists the rows processed before, then why it stopped.
+	rows := receiptRows(t, b.get(t, "receipts/912345602/all-outcomes.csv.receipt.csv"))
+	if len(rows) != 6 || rows[0][0] != "2" || rows[4][0] != "6" || rows[5][6] != "refused" || rows[5][7] != "PROCESSING_FAILED" {
+		t.Errorf("receipt rows = %q; want rows 2-6 then the PROCESSING_FAILED line", rows)
+	}
 	job, err := store.Job(ctx, JobID(p.Bucket, p.Key, p.Version))
 	if err != nil || job.State != lessee.JobRefused || job.RowsDone != 5 {
 		t.Errorf("job = %+v, %v; want refused with the first chunk's 5 rows kept", job, err)
