@@ -40,6 +40,7 @@ commands:
   status                  list recent jobs of a running service
   gen registry DIR        write a seeded synthetic registry (import files)
   gen changes FILE        write a seeded synthetic change file for a registry
+  bench                   measure the real path end to end against PostgreSQL and Redis, with baselines
   healthcheck             exit 0 when the service on --listen reports healthy
 
 Every flag also reads an environment variable: --data is LESSEE_DATA,
@@ -71,6 +72,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runReceipt(ctx, args[1:], getenv, stdout, stderr)
 	case "gen":
 		return runGen(ctx, args[1:], getenv, stdout, stderr)
+	case "bench":
+		return runBench(ctx, args[1:], getenv, stdout, stderr)
 	case "healthcheck":
 		return runHealthcheck(ctx, args[1:], getenv, stdout, stderr)
 	case "-h", "--help", "help":

@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/jmoiron/sqlx"
 
 	"github.com/fleetreg/lessee"
@@ -25,11 +28,22 @@ import (
 // decide may run more than once per chunk if the caller retries, and must
 // not have side effects beyond the State it is given.
 func (s *Store) ApplyChunk(ctx context.Context, jobID string, checkpoint int, keys lessee.Keys, decide func(*lessee.State) []lessee.Outcome) error {
-	tx, err := s.db.BeginTxx(ctx, nil)
+	// A dedicated connection, so that on PostgreSQL the bulk writes can use
+	// COPY on the connection that holds the transaction.
+	conn, err := s.db.Connx(ctx)
+	if err != nil {
+		return fmt.Errorf("apply chunk: %w", err)
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("apply chunk: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
+	w := &chunkTx{tx: tx}
+	if s.dialect == DialectPostgres {
+		w.conn = conn
+	}
 
 	job, err := s.getJob(ctx, tx, jobID, true)
 	if err != nil {
@@ -39,7 +53,7 @@ func (s *Store) ApplyChunk(ctx context.Context, jobID string, checkpoint int, ke
 		return fmt.Errorf("apply chunk: job %s has %d rows done, chunk starts at %d: %w",
 			jobID, job.RowsDone, checkpoint, ErrCheckpointMoved)
 	}
-	st, err := s.loadState(ctx, tx, keys)
+	st, err := s.loadState(ctx, w, keys)
 	if err != nil {
 		return fmt.Errorf("apply chunk: %w", err)
 	}
@@ -55,14 +69,14 @@ func (s *Store) ApplyChunk(ctx context.Context, jobID string, checkpoint int, ke
 			o.ChangeID = jobID + ":" + strconv.Itoa(o.Index)
 		}
 	}
-	if err := writeMutations(ctx, tx, outcomes); err != nil {
+	if err := w.writeMutations(ctx, outcomes); err != nil {
 		return fmt.Errorf("apply chunk: %w", err)
 	}
 	now := formatTime(s.now())
-	if err := writeAudit(ctx, tx, job, st, outcomes, now); err != nil {
+	if err := w.writeAudit(ctx, job, st, outcomes, now); err != nil {
 		return fmt.Errorf("apply chunk: %w", err)
 	}
-	if err := writeResults(ctx, tx, jobID, outcomes); err != nil {
+	if err := w.writeResults(ctx, jobID, outcomes); err != nil {
 		return fmt.Errorf("apply chunk: %w", err)
 	}
 	if err := advanceJob(ctx, tx, job, outcomes, now); err != nil {
@@ -72,6 +86,47 @@ func (s *Store) ApplyChunk(ctx context.Context, jobID string, checkpoint int, ke
 		return fmt.Errorf("apply chunk: commit: %w", err)
 	}
 	return nil
+}
+
+// chunkTx writes a chunk's rows inside its transaction: with COPY on
+// PostgreSQL (conn set), with multi-row INSERTs on SQLite, where the
+// database is in-process and a statement costs no round trip.
+type chunkTx struct {
+	tx   *sqlx.Tx
+	conn *sqlx.Conn // PostgreSQL only: the connection tx runs on
+}
+
+// pgx runs fn with the pgx connection under tx. database/sql has no COPY
+// and scans generically; pgx does both well, and its connection is inside
+// tx, which database/sql leaves idle between statements.
+func (w *chunkTx) pgx(fn func(*pgx.Conn) error) error {
+	return w.conn.Raw(func(dc any) error {
+		pc, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("driver connection is %T, not pgx", dc)
+		}
+		return fn(pc.Conn())
+	})
+}
+
+// insert writes rows (each with one value per column) into table.
+func (w *chunkTx) insert(ctx context.Context, table string, cols []string, rows [][]any) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	if w.conn == nil {
+		return insertRows(ctx, w.tx, "INSERT INTO "+table+" ("+strings.Join(cols, ", ")+")", "", rows)
+	}
+	return w.pgx(func(c *pgx.Conn) error {
+		n, err := c.CopyFrom(ctx, pgx.Identifier{table}, cols, pgx.CopyFromRows(rows))
+		if err != nil {
+			return fmt.Errorf("copy into %s: %w", table, err)
+		}
+		if n != int64(len(rows)) {
+			return fmt.Errorf("copy into %s: %d of %d rows", table, n, len(rows))
+		}
+		return nil
+	})
 }
 
 // checkIndexes makes sure outcomes cover exactly the rows after checkpoint,
@@ -139,24 +194,18 @@ type delegationRow struct {
 // loadState locks the vehicles named by keys (by VIN or registration number)
 // and loads them with their periods, the enterprises of keys.OrgNrs with
 // their terms, and the delegations those enterprises give or hold.
-func (s *Store) loadState(ctx context.Context, tx *sqlx.Tx, keys lessee.Keys) (*lessee.State, error) {
+func (s *Store) loadState(ctx context.Context, w *chunkTx, keys lessee.Keys) (*lessee.State, error) {
 	st := lessee.NewState()
-
-	// Resolve VINs first, then lock in VIN order: two chunks locking the same
-	// vehicles then queue instead of deadlocking.
-	var vins []string
-	if err := selectIn(ctx, tx, &vins, `SELECT vin FROM vehicles WHERE vin IN (?)`, keys.VINs); err != nil {
-		return nil, fmt.Errorf("load vehicles: %w", err)
-	}
-	if err := selectIn(ctx, tx, &vins, `SELECT vin FROM vehicles WHERE registration_number IN (?)`, keys.RegNumbers); err != nil {
-		return nil, fmt.Errorf("load vehicles: %w", err)
-	}
-	vins = dedupe(vins)
-	slices.Sort(vins)
 	var vehicles []vehicleRow
-	if err := selectIn(ctx, tx, &vehicles, `SELECT vin, registration_number, owner_orgnr, owner_since
-		FROM vehicles WHERE vin IN (?) ORDER BY vin`+s.forUpdate(), vins); err != nil {
-		return nil, fmt.Errorf("load vehicles: %w", err)
+	var periods []periodRow
+	var err error
+	if w.conn != nil {
+		vehicles, periods, err = w.loadVehiclesPG(ctx, keys)
+	} else {
+		vehicles, periods, err = loadVehiclesSQLite(ctx, w.tx, keys)
+	}
+	if err != nil {
+		return nil, err
 	}
 	for _, v := range vehicles {
 		st.Vehicles[v.VIN] = &lessee.Vehicle{
@@ -167,22 +216,91 @@ func (s *Store) loadState(ctx context.Context, tx *sqlx.Tx, keys lessee.Keys) (*
 		}
 		st.ByReg[v.RegistrationNumber] = v.VIN
 	}
-	var periods []periodRow
-	if err := selectIn(ctx, tx, &periods, `SELECT id, vin, lessee_id, lessee_name, start_date, end_date
-		FROM lessee_periods WHERE vin IN (?)`, vins); err != nil {
-		return nil, fmt.Errorf("load lessee periods: %w", err)
-	}
 	sortPeriods(periods)
 	for _, p := range periods {
 		if v := st.Vehicles[p.VIN]; v != nil {
 			v.Periods = append(v.Periods, p.period())
 		}
 	}
-
-	if err := loadEnterprises(ctx, tx, st, keys.OrgNrs); err != nil {
+	if err := loadEnterprises(ctx, w.tx, st, keys.OrgNrs); err != nil {
 		return nil, err
 	}
 	return st, nil
+}
+
+// loadVehiclesPG finds and locks the vehicles named by VIN or registration
+// number and loads their lessee periods, through pgx itself: these are the
+// chunk's largest reads, and database/sql's generic scanning cost more than
+// the queries. With ORDER BY, FOR UPDATE locks rows in sorted order, so two
+// chunks locking the same vehicles queue instead of deadlocking.
+func (w *chunkTx) loadVehiclesPG(ctx context.Context, keys lessee.Keys) ([]vehicleRow, []periodRow, error) {
+	vins, regs := dedupe(keys.VINs), dedupe(keys.RegNumbers)
+	if len(vins)+len(regs) == 0 {
+		return nil, nil, nil
+	}
+	var vehicles []vehicleRow
+	var periods []periodRow
+	err := w.pgx(func(c *pgx.Conn) error {
+		rows, err := c.Query(ctx, `SELECT vin, registration_number, owner_orgnr, owner_since FROM vehicles
+			WHERE vin = ANY($1) OR registration_number = ANY($2) ORDER BY vin FOR UPDATE`, vins, regs)
+		if err != nil {
+			return fmt.Errorf("load vehicles: %w", err)
+		}
+		var v vehicleRow
+		_, err = pgx.ForEachRow(rows, []any{&v.VIN, &v.RegistrationNumber, &v.Owner, &v.OwnerSince}, func() error {
+			vehicles = append(vehicles, v)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("load vehicles: %w", err)
+		}
+		found := make([]string, len(vehicles))
+		for i, v := range vehicles {
+			found[i] = v.VIN
+		}
+		rows, err = c.Query(ctx, `SELECT id, vin, lessee_id, lessee_name, start_date, COALESCE(end_date, '')
+			FROM lessee_periods WHERE vin = ANY($1)`, found)
+		if err != nil {
+			return fmt.Errorf("load lessee periods: %w", err)
+		}
+		var p periodRow
+		var end string
+		_, err = pgx.ForEachRow(rows, []any{&p.ID, &p.VIN, &p.LesseeID, &p.LesseeName, &p.Start, &end}, func() error {
+			p.End = sql.NullString{String: end, Valid: end != ""}
+			periods = append(periods, p)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("load lessee periods: %w", err)
+		}
+		return nil
+	})
+	return vehicles, periods, err
+}
+
+// loadVehiclesSQLite is loadVehiclesPG for SQLite, which has no row locks:
+// its write transaction holds the database.
+func loadVehiclesSQLite(ctx context.Context, tx *sqlx.Tx, keys lessee.Keys) ([]vehicleRow, []periodRow, error) {
+	const cols = `SELECT vin, registration_number, owner_orgnr, owner_since FROM vehicles`
+	var vehicles []vehicleRow
+	if err := selectIn(ctx, tx, &vehicles, cols+` WHERE vin IN (?)`, keys.VINs); err != nil {
+		return nil, nil, fmt.Errorf("load vehicles: %w", err)
+	}
+	if err := selectIn(ctx, tx, &vehicles, cols+` WHERE registration_number IN (?)`, keys.RegNumbers); err != nil {
+		return nil, nil, fmt.Errorf("load vehicles: %w", err)
+	}
+	slices.SortFunc(vehicles, func(a, b vehicleRow) int { return cmpString(a.VIN, b.VIN) })
+	vehicles = slices.CompactFunc(vehicles, func(a, b vehicleRow) bool { return a.VIN == b.VIN })
+	vins := make([]string, len(vehicles))
+	for i, v := range vehicles {
+		vins[i] = v.VIN
+	}
+	var periods []periodRow
+	if err := selectIn(ctx, tx, &periods, `SELECT id, vin, lessee_id, lessee_name, start_date, end_date
+		FROM lessee_periods WHERE vin IN (?)`, vins); err != nil {
+		return nil, nil, fmt.Errorf("load lessee periods: %w", err)
+	}
+	return vehicles, periods, nil
 }
 
 // sortPeriods orders periods by vehicle, then start date, then id, so each
@@ -279,46 +397,117 @@ func loadEnterprises(ctx context.Context, q queryer, st *lessee.State, orgnrs []
 	return nil
 }
 
-// writeMutations applies the registry writes of applied outcomes in row
-// order, since a later row may close the period an earlier one opened.
-func writeMutations(ctx context.Context, tx *sqlx.Tx, outcomes []lessee.Outcome) error {
-	ordered := slices.Clone(outcomes)
-	slices.SortFunc(ordered, func(a, b lessee.Outcome) int { return a.Index - b.Index })
+// periodWrite is the final state of one lessee period a chunk writes.
+type periodWrite struct {
+	id, vin, lesseeID, lesseeName string
+	start, end                    lessee.Date
+	line                          int  // row of the last outcome that wrote it
+	open                          bool // opened in this chunk: insert, not update
+}
+
+// writeMutations applies the registry writes of applied outcomes. Rows are
+// folded in row order into each period's final state first, since a later
+// row may close the period an earlier one opened or close a period again:
+// periods opened in the chunk are inserted as they end up, periods that
+// existed before get one update each.
+func (w *chunkTx) writeMutations(ctx context.Context, outcomes []lessee.Outcome) error {
+	ordered := make([]*lessee.Outcome, 0, len(outcomes))
+	for i := range outcomes {
+		if outcomes[i].Status == lessee.StatusApplied && outcomes[i].Mutation.Kind != lessee.MutNone {
+			ordered = append(ordered, &outcomes[i])
+		}
+	}
+	slices.SortFunc(ordered, func(a, b *lessee.Outcome) int { return a.Index - b.Index })
+	var writes []*periodWrite
+	byID := map[string]*periodWrite{}
 	for _, o := range ordered {
-		if o.Status != lessee.StatusApplied {
-			continue
-		}
 		m := o.Mutation
-		vin := m.VIN
-		if vin == "" {
-			vin = o.VIN
-		}
+		vin := firstNonEmpty(m.VIN, o.VIN)
 		switch m.Kind {
-		case lessee.MutNone:
 		case lessee.MutOpen:
-			id := m.Period.ID
-			if id == "" {
-				id = o.ChangeID
+			id := firstNonEmpty(m.Period.ID, o.ChangeID)
+			if byID[id] != nil {
+				return fmt.Errorf("row %d: open lessee period %s: opened twice in one chunk", o.Line, id)
 			}
-			_, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO lessee_periods
-				(id, vin, lessee_id, lessee_name, start_date, end_date) VALUES (?, ?, ?, ?, ?, ?)`),
-				id, vin, m.Period.LesseeID, m.Period.LesseeName, string(m.Period.Start), nullDate(m.Period.End))
-			if err != nil {
-				return fmt.Errorf("row %d: open lessee period: %w", o.Line, err)
-			}
+			p := &periodWrite{id: id, vin: vin, lesseeID: m.Period.LesseeID, lesseeName: m.Period.LesseeName,
+				start: m.Period.Start, end: m.Period.End, line: o.Line, open: true}
+			byID[id] = p
+			writes = append(writes, p)
 		case lessee.MutClose:
-			res, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE lessee_periods SET end_date = ? WHERE id = ? AND vin = ?`),
-				nullDate(m.Period.End), m.Period.ID, vin)
-			if err != nil {
-				return fmt.Errorf("row %d: close lessee period: %w", o.Line, err)
-			}
-			if n, err := res.RowsAffected(); err != nil {
-				return fmt.Errorf("row %d: close lessee period: %w", o.Line, err)
-			} else if n != 1 {
+			p := byID[m.Period.ID]
+			if p == nil {
+				p = &periodWrite{id: m.Period.ID, vin: vin}
+				byID[p.id] = p
+				writes = append(writes, p)
+			} else if p.vin != vin {
 				return fmt.Errorf("row %d: close lessee period %s: %w", o.Line, m.Period.ID, ErrNotFound)
 			}
+			p.end, p.line = m.Period.End, o.Line
 		default:
 			return fmt.Errorf("row %d: unknown mutation kind %d", o.Line, m.Kind)
+		}
+	}
+	var inserts [][]any
+	var closes []*periodWrite
+	for _, p := range writes {
+		if p.open {
+			inserts = append(inserts, []any{p.id, p.vin, p.lesseeID, p.lesseeName, string(p.start), nullDate(p.end)})
+		} else {
+			closes = append(closes, p)
+		}
+	}
+	if err := w.insert(ctx, "lessee_periods", []string{"id", "vin", "lessee_id", "lessee_name", "start_date", "end_date"}, inserts); err != nil {
+		return fmt.Errorf("open lessee periods: %w", err)
+	}
+	return w.closePeriods(ctx, closes)
+}
+
+// closePeriods sets the end date of periods that existed before the chunk,
+// a batch per statement, and fails with ErrNotFound unless every one
+// matched its id and vehicle.
+func (w *chunkTx) closePeriods(ctx context.Context, closes []*periodWrite) error {
+	const per = maxParams / 3
+	for len(closes) > 0 {
+		batch := closes[:min(per, len(closes))]
+		closes = closes[len(batch):]
+		var query string
+		var args []any
+		if w.conn != nil {
+			ids, vins, ends := make([]string, len(batch)), make([]string, len(batch)), make([]*string, len(batch))
+			for i, p := range batch {
+				ids[i], vins[i] = p.id, p.vin
+				if p.end != "" {
+					ends[i] = (*string)(&p.end)
+				}
+			}
+			query = `UPDATE lessee_periods AS p SET end_date = v.end_date
+				FROM unnest($1::text[], $2::text[], $3::text[]) AS v(id, vin, end_date)
+				WHERE p.id = v.id AND p.vin = v.vin`
+			args = []any{ids, vins, ends}
+		} else {
+			var b strings.Builder
+			b.WriteString(`WITH v(id, vin, end_date) AS (VALUES `)
+			for i, p := range batch {
+				if i > 0 {
+					b.WriteString(", ")
+				}
+				b.WriteString("(?, ?, CAST(? AS TEXT))")
+				args = append(args, p.id, p.vin, nullDate(p.end))
+			}
+			b.WriteString(`) UPDATE lessee_periods SET end_date = v.end_date FROM v
+				WHERE lessee_periods.id = v.id AND lessee_periods.vin = v.vin`)
+			query = b.String()
+		}
+		res, err := w.tx.ExecContext(ctx, query, args...)
+		if err != nil {
+			return fmt.Errorf("close lessee periods: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("close lessee periods: %w", err)
+		}
+		if n != int64(len(batch)) {
+			return fmt.Errorf("close lessee periods: %d of %d found (first at row %d): %w", n, len(batch), batch[0].line, ErrNotFound)
 		}
 	}
 	return nil
@@ -343,7 +532,7 @@ func periodJSON(p *lessee.Period) (string, error) {
 }
 
 // writeAudit records every applied outcome.
-func writeAudit(ctx context.Context, tx *sqlx.Tx, job lessee.Job, st *lessee.State, outcomes []lessee.Outcome, now string) error {
+func (w *chunkTx) writeAudit(ctx context.Context, job lessee.Job, st *lessee.State, outcomes []lessee.Outcome, now string) error {
 	var rows [][]any
 	for _, o := range outcomes {
 		if o.Status != lessee.StatusApplied {
@@ -378,9 +567,9 @@ func writeAudit(ctx context.Context, tx *sqlx.Tx, job lessee.Job, st *lessee.Sta
 			op, vin, reg, lesseeID, lesseeName, before, after, now,
 		})
 	}
-	err := insertRows(ctx, tx, `INSERT INTO audit_log (change_id, job_id, row_line, submitter, on_behalf_of,
-		file_key, operation, vin, registration_number, lessee_id, lessee_name, before_json, after_json, created_at)`,
-		"", rows)
+	err := w.insert(ctx, "audit_log", []string{"change_id", "job_id", "row_line", "submitter", "on_behalf_of",
+		"file_key", "operation", "vin", "registration_number", "lessee_id", "lessee_name", "before_json", "after_json", "created_at"},
+		rows)
 	if err != nil {
 		return fmt.Errorf("write audit: %w", err)
 	}
@@ -406,7 +595,7 @@ func firstPeriod(ps ...*lessee.Period) *lessee.Period {
 }
 
 // writeResults stores one result per outcome.
-func writeResults(ctx context.Context, tx *sqlx.Tx, jobID string, outcomes []lessee.Outcome) error {
+func (w *chunkTx) writeResults(ctx context.Context, jobID string, outcomes []lessee.Outcome) error {
 	rows := make([][]any, 0, len(outcomes))
 	for _, o := range outcomes {
 		rows = append(rows, []any{
@@ -414,8 +603,8 @@ func writeResults(ctx context.Context, tx *sqlx.Tx, jobID string, outcomes []les
 			o.Echo.VIN, o.Echo.Lessee, string(o.Status), string(o.Code), o.Message, o.ChangeID,
 		})
 	}
-	err := insertRows(ctx, tx, `INSERT INTO row_results (job_id, row_index, row_line, reference, operation,
-		registration_number, vin, lessee, status, code, message, change_id)`, "", rows)
+	err := w.insert(ctx, "row_results", []string{"job_id", "row_index", "row_line", "reference", "operation",
+		"registration_number", "vin", "lessee", "status", "code", "message", "change_id"}, rows)
 	if err != nil {
 		return fmt.Errorf("write results: %w", err)
 	}
@@ -476,24 +665,31 @@ type resultRow struct {
 }
 
 // resultPage is how many results Results reads per query. It reads in pages
-// so that no cursor stays open while fn runs (fn may upload to S3).
-const resultPage = 1000
+// so that no cursor stays open while fn runs (fn may upload to S3), and in
+// pages this large so that a million rows cost a hundred queries.
+const resultPage = 10000
 
 // Results calls fn with the stored outcomes of a job in row order: Index,
 // Line, Echo, Status, Code, Message and ChangeID are filled. An error from
 // fn stops the iteration and is returned as is.
 func (s *Store) Results(ctx context.Context, jobID string, fn func(lessee.Outcome) error) error {
+	const query = `SELECT row_index, row_line, reference, operation, registration_number, vin, lessee,
+		status, code, message, change_id
+		FROM row_results WHERE job_id = ? AND row_index > ? ORDER BY row_index LIMIT ?`
+	page := make([]resultRow, 0, resultPage)
 	after := -1
 	for {
-		var rows []resultRow
-		err := s.db.SelectContext(ctx, &rows, s.db.Rebind(`SELECT row_index, row_line, reference, operation,
-			registration_number, vin, lessee, status, code, message, change_id
-			FROM row_results WHERE job_id = ? AND row_index > ? ORDER BY row_index LIMIT ?`),
-			jobID, after, resultPage)
+		page = page[:0]
+		var err error
+		if s.dialect == DialectPostgres {
+			page, err = s.resultsPG(ctx, s.db.Rebind(query), jobID, after, page)
+		} else {
+			err = s.db.SelectContext(ctx, &page, s.db.Rebind(query), jobID, after, resultPage)
+		}
 		if err != nil {
 			return fmt.Errorf("results of job %s: %w", jobID, err)
 		}
-		for _, r := range rows {
+		for _, r := range page {
 			o := lessee.Outcome{
 				Index: r.Index,
 				Line:  r.Line,
@@ -514,10 +710,35 @@ func (s *Store) Results(ctx context.Context, jobID string, fn func(lessee.Outcom
 			}
 			after = r.Index
 		}
-		if len(rows) < resultPage {
+		if len(page) < resultPage {
 			return nil
 		}
 	}
+}
+
+// resultsPG reads one page of results through pgx, whose scanning into
+// strings costs a fraction of database/sql's generic path.
+func (s *Store) resultsPG(ctx context.Context, query, jobID string, after int, page []resultRow) ([]resultRow, error) {
+	conn, err := s.db.Connx(ctx)
+	if err != nil {
+		return page, err
+	}
+	defer conn.Close()
+	w := &chunkTx{conn: conn}
+	err = w.pgx(func(c *pgx.Conn) error {
+		rows, err := c.Query(ctx, query, jobID, after, resultPage)
+		if err != nil {
+			return err
+		}
+		var r resultRow
+		_, err = pgx.ForEachRow(rows, []any{&r.Index, &r.Line, &r.Reference, &r.Operation, &r.RegistrationNumber,
+			&r.VIN, &r.Lessee, &r.Status, &r.Code, &r.Message, &r.ChangeID}, func() error {
+			page = append(page, r)
+			return nil
+		})
+		return err
+	})
+	return page, err
 }
 
 // errIsNotFound reports whether err is a missing row.

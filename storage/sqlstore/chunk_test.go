@@ -208,7 +208,7 @@ func TestResultsPaging(t *testing.T) {
 	sqlstoretest.Run(t, func(t *testing.T, s *sqlstore.Store) {
 		ctx := context.Background()
 		job := beginJob(t, s, "job-p")
-		const n = 2100 // several result pages and insert batches
+		const n = 20100 // several result pages (10,000 rows) and insert batches
 		rows := make([]row, n)
 		for i := range rows {
 			rows[i] = row{lessee.OpAdd, fmt.Sprintf("WVWZZZ1JZXW%06d", 100000+i), lesseeOrg, "2024-05-01"}

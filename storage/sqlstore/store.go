@@ -241,12 +241,28 @@ func batches(keys []string, n int) [][]string {
 type queryer interface {
 	sqlx.QueryerContext
 	Rebind(query string) string
+	DriverName() string
 }
 
-// selectIn runs query, which holds one `(?)` for an IN list, once per batch of
-// keys, appending to dest (a pointer to a slice).
+// selectIn runs query, which holds one `(?)` for an IN list, appending to
+// dest (a pointer to a slice). On PostgreSQL the list goes as one array
+// parameter (`= ANY($1)`), so the statement text is the same for every
+// list and its prepared plan is reused; on SQLite it runs once per batch of
+// keys.
 func selectIn[T any](ctx context.Context, q queryer, dest *[]T, query string, keys []string) error {
-	for _, b := range batches(dedupe(keys), maxParams) {
+	keys = dedupe(keys)
+	if len(keys) == 0 {
+		return nil
+	}
+	if q.DriverName() == "pgx" {
+		var part []T
+		if err := sqlx.SelectContext(ctx, q, &part, q.Rebind(anyArray(query)), keys); err != nil {
+			return err
+		}
+		*dest = append(*dest, part...)
+		return nil
+	}
+	for _, b := range batches(keys, maxParams) {
 		qs, args, err := sqlx.In(query, b)
 		if err != nil {
 			return err
@@ -258,6 +274,11 @@ func selectIn[T any](ctx context.Context, q queryer, dest *[]T, query string, ke
 		*dest = append(*dest, part...)
 	}
 	return nil
+}
+
+// anyArray turns the one ` IN (?)` of query into ` = ANY(?)`.
+func anyArray(query string) string {
+	return strings.Replace(query, " IN (?)", " = ANY(?)", 1)
 }
 
 // dedupe returns keys without empty strings and duplicates, order kept.

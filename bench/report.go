@@ -1,0 +1,147 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Goals of the benchmark (issue 5), as ratios measured in one run.
+const (
+	GoalNaiveSpeedup = 20.0            // end-to-end CSV rows/s at least this many times naive's
+	GoalFloorFactor  = 4.0             // end-to-end CSV wall time at most this many times the COPY floor's
+	GoalXLSXFactor   = 1.5             // end-to-end XLSX at most this many times the bare excelize read
+	GoalPeakRSS      = 200 << 20       // bytes
+	GoalSmallReceipt = 2 * time.Second // small file's receipt while the large one runs
+)
+
+// Print writes the report as a table with the machine, the stages of each
+// end-to-end run and the goals, met or missed by how much.
+func (r *Report) Print(w io.Writer) {
+	chunk := "serve default"
+	if r.ChunkSize > 0 {
+		chunk = itoa(r.ChunkSize)
+	}
+	fmt.Fprintf(w, "lessee bench: %s rows, chunk size %s\nmachine: %s\n\n", itoa(r.Rows), chunk, r.Machine)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "path\trows\twall\trows/s\tspeed vs naive\ttime vs COPY floor\tpeak RSS\t")
+	line := func(name string, m Measure, rss string) {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", name, itoa(m.Rows), dur(m.Wall), itoa(int(m.RowsPerSec())),
+			ratio(m.RowsPerSec(), r.Naive.RowsPerSec()), ratio(perRow(m), perRow(r.Floor)), rss)
+	}
+	if r.CSV != nil {
+		line("end to end, CSV", r.CSV.Measure, mib(r.CSV.PeakRSS))
+	}
+	if r.XLSX != nil {
+		line("end to end, XLSX", r.XLSX.Measure, mib(r.XLSX.PeakRSS))
+	}
+	line("naive (row at a time)", r.Naive, "")
+	line("floor (COPY)", r.Floor, "")
+	line("parse only, encoding/csv", r.ParseCSV, "")
+	if r.ParseXLSX != nil {
+		line("parse only, excelize", *r.ParseXLSX, "")
+	}
+	tw.Flush()
+
+	for _, e := range []*EndToEnd{r.CSV, r.XLSX} {
+		if e == nil {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s end to end (%s bytes): upload %s, first pass (queue, download, scan) %s, second pass (read, validate, apply) %s, receipt %s\n",
+			strings.ToUpper(string(e.Format)), itoa(int(e.Size)), dur(e.Upload), dur(e.FirstPass), dur(e.SecondPass), dur(e.Receipt))
+		if len(e.Worker) > 0 {
+			var parts []string
+			for _, k := range []string{"read", "validate", "apply", "receipt"} {
+				if d, ok := e.Worker[k]; ok {
+					parts = append(parts, k+" "+dur(d))
+				}
+			}
+			fmt.Fprintf(w, "  worker stages: %s\n", strings.Join(parts, ", "))
+		}
+		fmt.Fprintf(w, "  receipt: %s applied, %s unchanged, %s rejected; %s rows differ from the intended outcome",
+			itoa(e.Applied), itoa(e.Unchanged), itoa(e.Rejected), itoa(e.Mismatches))
+		if e.FirstMismatch != "" {
+			fmt.Fprintf(w, " (first: %s)", e.FirstMismatch)
+		}
+		fmt.Fprintln(w)
+		if s := e.Small; s != nil {
+			during := "while the large file ran"
+			if !s.Overlapped {
+				during = "(the large file finished first)"
+			}
+			fmt.Fprintf(w, "  small file of %d rows sent at row %s: receipt after %s %s; %d rows differ from the intended outcome\n",
+				s.Rows, itoa(s.AtRowsDone), dur(s.ToReceipt), during, s.Mismatches)
+		}
+	}
+	if r.Naive.Rows < r.Rows {
+		fmt.Fprintf(w, "\nnaive ran the first %s rows; its rows/s is what the ratios use\n", itoa(r.Naive.Rows))
+	}
+
+	fmt.Fprintln(w, "\ngoals:")
+	goal := func(met bool, format string, args ...any) {
+		mark := "met   "
+		if !met {
+			mark = "MISSED"
+		}
+		fmt.Fprintf(w, "  %s %s\n", mark, fmt.Sprintf(format, args...))
+	}
+	if e := r.CSV; e != nil {
+		s := e.RowsPerSec() / r.Naive.RowsPerSec()
+		goal(s >= GoalNaiveSpeedup, "CSV end to end %.1f× naive rows/s (goal ≥ %.0f×)", s, GoalNaiveSpeedup)
+		f := perRow(e.Measure) / perRow(r.Floor)
+		goal(f <= GoalFloorFactor, "CSV end to end %.1f× the COPY floor's time (goal ≤ %.0f×%s)", f, GoalFloorFactor, missedBy(f, GoalFloorFactor))
+		goal(e.PeakRSS < GoalPeakRSS, "CSV peak RSS %s (goal < %s)", mib(e.PeakRSS), mib(GoalPeakRSS))
+		if s := e.Small; s != nil {
+			goal(s.ToReceipt < GoalSmallReceipt && s.Overlapped, "small file's receipt %s after upload while the large file ran (goal < %s)", dur(s.ToReceipt), dur(GoalSmallReceipt))
+		}
+		goal(e.Mismatches == 0, "every CSV receipt row has its intended outcome")
+	}
+	if e := r.XLSX; e != nil && r.ParseXLSX != nil {
+		f := perRow(e.Measure) / perRow(*r.ParseXLSX)
+		goal(f <= GoalXLSXFactor, "XLSX end to end %.2f× the bare excelize read's time (goal ≤ %.1f×%s)", f, GoalXLSXFactor, missedBy(f, GoalXLSXFactor))
+		goal(e.PeakRSS < GoalPeakRSS, "XLSX peak RSS %s (goal < %s)", mib(e.PeakRSS), mib(GoalPeakRSS))
+		goal(e.Mismatches == 0, "every XLSX receipt row has its intended outcome")
+	}
+}
+
+// perRow is the time a measure spent per row, so that measures over
+// different row counts compare.
+func perRow(m Measure) float64 {
+	if m.Rows == 0 {
+		return 0
+	}
+	return m.Wall.Seconds() / float64(m.Rows)
+}
+
+func ratio(a, b float64) string {
+	if b == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f×", a/b)
+}
+
+func missedBy(got, goal float64) string {
+	if got <= goal {
+		return ""
+	}
+	return fmt.Sprintf("; missed by %.1f×", got/goal)
+}
+
+func dur(d time.Duration) string {
+	switch {
+	case d >= 10*time.Second:
+		return fmt.Sprintf("%.1f s", d.Seconds())
+	case d >= time.Second:
+		return fmt.Sprintf("%.2f s", d.Seconds())
+	}
+	return fmt.Sprintf("%d ms", d.Milliseconds())
+}
+
+func mib(b int64) string {
+	if b == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20))
+}

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/fleetreg/lessee/bench"
+)
+
+const benchUsage = `usage: lessee bench [flags]
+
+Runs the real path end to end against PostgreSQL and Redis with the embedded
+S3 endpoint: generates a registry and a change file of --rows rows, starts
+'lessee serve' as a child process, uploads the file and times it to its
+receipt, sending a small file from another submitter midway. In the same run
+it measures the baselines: naive (a transaction and a lookup per row), the
+COPY floor and parse only, and prints one table with ratios and the goals.
+
+Each run uses fresh PostgreSQL schemas (dropped afterwards) and FLUSHES the
+Redis database of --redis-url: give it one nothing else uses.
+
+`
+
+// runBench implements `lessee bench`.
+func runBench(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, benchUsage); fs.PrintDefaults() }
+	var cfg bench.Config
+	fs.StringVar(&cfg.DatabaseURL, "database-url", "", "PostgreSQL URL (default $TEST_DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable)")
+	fs.StringVar(&cfg.RedisURL, "redis-url", "", "Redis URL whose database is flushed (default: $TEST_REDIS_URL's database + 3, else redis://127.0.0.1:6379/13)")
+	fs.IntVar(&cfg.Rows, "rows", 1_000_000, "rows of the change file")
+	fs.IntVar(&cfg.Vehicles, "vehicles", 100_000, "vehicles of the generated registry")
+	fs.IntVar(&cfg.Enterprises, "enterprises", 50, "enterprises of the generated registry")
+	fs.Int64Var(&cfg.Seed, "seed", 1, "random seed of the generated data")
+	fs.IntVar(&cfg.SmallRows, "small-rows", 10, "rows of the small file sent while the large one runs (0: none)")
+	fs.IntVar(&cfg.NaiveRows, "naive-rows", 20_000, "rows the naive baseline processes (0: all; at a few thousand rows/s)")
+	fs.BoolVar(&cfg.XLSX, "xlsx", false, "also run the rows as an XLSX file end to end, and the excelize baseline")
+	csvRun := fs.Bool("csv", true, "run the CSV file end to end")
+	fs.IntVar(&cfg.ChunkSize, "chunk-size", 0, "serve --chunk-size (0: serve's default)")
+	fs.StringVar(&cfg.Dir, "dir", "", "directory for the generated files and the child's data (default: a temporary directory, removed)")
+	fs.StringVar(&cfg.Bin, "bin", "", "lessee binary to run serve from (default: this one)")
+	if err := parseFlags(fs, args, getenv); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		fs.Usage()
+		return flag.ErrHelp
+	}
+	cfg.CSV = *csvRun
+	if cfg.DatabaseURL == "" {
+		cfg.DatabaseURL = getenv("TEST_DATABASE_URL")
+	}
+	if cfg.DatabaseURL == "" {
+		cfg.DatabaseURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	}
+	if cfg.RedisURL == "" {
+		r, err := benchRedisURL(getenv("TEST_REDIS_URL"))
+		if err != nil {
+			return err
+		}
+		cfg.RedisURL = r
+	}
+	if cfg.Bin == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("bench: find this binary: %w", err)
+		}
+		cfg.Bin = exe
+	}
+	cfg.Progress = stderr
+	rep, err := bench.Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	rep.Print(stdout)
+	return nil
+}
+
+// benchRedisURL is the bench's default Redis database: three after the
+// tests' one, so that flushing it disturbs neither the tests nor the
+// crash tests (one after), or database 13 of the local Redis.
+func benchRedisURL(testURL string) (string, error) {
+	if testURL == "" {
+		return "redis://127.0.0.1:6379/13", nil
+	}
+	opt, err := redis.ParseURL(testURL)
+	if err != nil {
+		return "", fmt.Errorf("TEST_REDIS_URL: %w", err)
+	}
+	u, err := url.Parse(testURL)
+	if err != nil {
+		return "", fmt.Errorf("TEST_REDIS_URL: %w", err)
+	}
+	u.Path = "/" + strconv.Itoa((opt.DB+3)%16)
+	return u.String(), nil
+}
