@@ -35,7 +35,7 @@ func DefaultLimits() Limits {
 		MaxCellBytes:     4 << 10,
 		MaxColumns:       100,
 		MaxUnzipBytes:    1 << 30,
-		MaxUnzipXMLBytes: 512 << 20,
+		MaxUnzipXMLBytes: 16 << 20,
 	}
 }
 
