@@ -1,7 +1,6 @@
 package web
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -161,13 +160,12 @@ func (s *Server) apiReceipt(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key, _ := receipt.Keys(j.Submitter, j.Name)
-	var buf bytes.Buffer
-	if _, err := s.objects.Download(r.Context(), key, "", &buf); err != nil {
+	if _, err := s.objects.Head(r.Context(), key); err != nil {
 		if errors.Is(err, s3store.ErrNotFound) {
 			writeJSON(w, http.StatusNotFound, errorBody{Error: "the receipt is no longer stored"})
 			return
 		}
-		s.log.Error("receipt api: download", "err", ident.MaskText(err.Error()))
+		s.log.Error("receipt api: head", "err", ident.MaskText(err.Error()))
 		writeJSON(w, http.StatusBadGateway, errorBody{Error: "could not read the receipt"})
 		return
 	}
@@ -175,7 +173,10 @@ func (s *Server) apiReceipt(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": j.Name + ".receipt.csv"}))
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	_, _ = w.Write(buf.Bytes())
+	// Streamed: a receipt of two million rows is hundreds of megabytes.
+	if _, err := s.objects.Download(r.Context(), key, "", w); err != nil {
+		s.log.Error("receipt api: download", "err", ident.MaskText(err.Error()))
+	}
 }
 
 // parseLimit reads ?limit=, 1 to maxJobLimit, default defaultJobLimit.

@@ -173,7 +173,7 @@ func (s *Server) handleRecord(r *http.Request, rec *s3Record) error {
 	}
 	p := worker.IngestPayload{
 		Bucket: s.cfg.Bucket, Key: key, ETag: obj.ETag, Size: obj.Size,
-		Version: scanVersion(obj),
+		Version: worker.VersionOf(obj),
 	}
 	added, err := worker.Enqueue(r.Context(), s.queue, p, s.cfg.TaskOptions)
 	if err != nil {
@@ -207,15 +207,6 @@ func (s *Server) underCap(ctx context.Context, key string, obj s3store.Object) (
 		return false, fmt.Errorf("list submitter inbox: %w", err)
 	}
 	return older < limit, nil
-}
-
-// scanVersion is the version the inbox scan derives for o. The scan lists
-// with ListObjectsV2, which reports no version ids, so the webhook must not
-// use the version id HEAD returns on a versioned bucket: the two would name
-// different jobs for one upload. If the scan ever lists versions, change
-// this with it.
-func scanVersion(o s3store.Object) string {
-	return worker.ObjectVersion("", o.ETag, o.LastModified)
 }
 
 // decodeJSON reads a size-limited JSON body into v. It returns the HTTP

@@ -148,7 +148,7 @@ func (s *Scanner) ScanOnce(ctx context.Context) (int, error) {
 	for _, o := range next {
 		p := IngestPayload{
 			Bucket: s.bucket, Key: o.Key, ETag: o.ETag, Size: o.Size,
-			Version: ObjectVersion(o.VersionID, o.ETag, o.LastModified),
+			Version: VersionOf(o),
 		}
 		ok, err := Enqueue(ctx, s.queue, p, s.opt)
 		if err == nil && !ok && s.archive != nil {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+
+	"github.com/fleetreg/lessee/storage/s3store"
 )
 
 // TypeIngestFile is the task type that processes one uploaded object version.
@@ -54,6 +56,14 @@ func ObjectVersion(versionID, etag string, modified time.Time) string {
 		return versionID
 	}
 	return etag + "@" + strconv.FormatInt(modified.UTC().Unix(), 10)
+}
+
+// VersionOf is the version of an upload as every sighting sees it: the
+// scan (ListObjectsV2 reports no version ids), an S3 event (after a HEAD)
+// and lessee submit must all name the same job, so the version id is not
+// used even where HEAD reports one.
+func VersionOf(o s3store.Object) string {
+	return ObjectVersion("", o.ETag, o.LastModified)
 }
 
 // JobID derives the job id of an object version. Every sighting of the same

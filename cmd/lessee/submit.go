@@ -123,7 +123,7 @@ func runSubmit(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return fmt.Errorf("upload %s: %w", key, err)
 	}
-	version := worker.ObjectVersion(head.VersionID, head.ETag, head.LastModified)
+	version := worker.VersionOf(head)
 	jobID := worker.JobID(o.Bucket, key, version)
 	fmt.Fprintf(stdout, "uploaded %s to s3://%s/%s (job %s)\n", path, o.Bucket, key, jobID)
 	if !o.Wait {
