@@ -28,6 +28,7 @@ import (
 // objectStore is the object storage uploads are read from and receipts
 // written to.
 type objectStore interface {
+	Head(ctx context.Context, key string) (s3store.Object, error)
 	Download(ctx context.Context, key, ifMatchETag string, w io.Writer) (s3store.Object, error)
 	Put(ctx context.Context, key string, body io.ReadSeeker, size int64, contentType string) error
 	Copy(ctx context.Context, srcKey, dstKey string) error
@@ -598,6 +599,24 @@ func (h *Handler) moveSource(ctx context.Context, job lessee.Job) error {
 		folder = "failed"
 	}
 	dst := path.Join(folder, job.Submitter, job.Name)
+	// The inbox may hold a newer upload under the same name by now (a retry
+	// of this move, or an upload between the steps): leave it for its own
+	// job. S3 offers no conditional delete, so a small window remains
+	// between this check and the delete.
+	if etag, ok := versionETag(job.Version); ok {
+		o, err := h.objects.Head(ctx, job.Key)
+		if errors.Is(err, s3store.ErrNotFound) {
+			return nil // moved by an earlier attempt
+		}
+		if err != nil {
+			return fmt.Errorf("move %s: %w", job.Key, err)
+		}
+		if o.ETag != etag {
+			h.log.Warn("a newer upload replaced the file before it was moved; leaving it for its own job",
+				"job_id", job.ID, "key", job.Key)
+			return nil
+		}
+	}
 	if err := h.objects.Copy(ctx, job.Key, dst); err != nil {
 		if errors.Is(err, s3store.ErrNotFound) {
 			return nil

@@ -304,3 +304,30 @@ func TestHandlerGiveUpAfterRetries(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestHandlerLeavesNewerUploadInInbox: a finished job's retry must not move
+// a newer upload that replaced the file under the same name.
+func TestHandlerLeavesNewerUploadInInbox(t *testing.T) {
+	ctx := context.Background()
+	b := setup(t, sqlstoretest.SQLite(t))
+	first := b.put(t, "inbox/912345602/a.csv", "changes/all-outcomes.csv")
+	if err := b.handler.Process(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	// The corrected file arrives; then the first job's task runs again
+	// (a redelivery): it must leave the new upload alone.
+	second := b.put(t, "inbox/912345602/a.csv", "changes/third-party.csv")
+	if err := b.handler.Process(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.objects.Head(ctx, "inbox/912345602/a.csv"); err != nil {
+		t.Fatalf("the newer upload was moved out of the inbox: %v", err)
+	}
+	if err := b.handler.Process(ctx, second); err != nil {
+		t.Fatal(err)
+	}
+	rows := receiptRows(t, b.get(t, "receipts/912345602/a.csv.receipt.csv"))
+	if len(rows) != 4 {
+		t.Errorf("receipt of the newer upload has %d rows, want 4", len(rows))
+	}
+}

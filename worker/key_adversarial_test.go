@@ -214,6 +214,16 @@ func newMemObjects() *memObjects { return &memObjects{objects: map[string][]byte
 
 func etagOf(b []byte) string { s := md5.Sum(b); return hex.EncodeToString(s[:]) }
 
+func (m *memObjects) Head(ctx context.Context, key string) (s3store.Object, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, ok := m.objects[key]
+	if !ok {
+		return s3store.Object{}, fmt.Errorf("head: %w", s3store.ErrNotFound)
+	}
+	return s3store.Object{Key: key, Size: int64(len(b)), ETag: etagOf(b)}, nil
+}
+
 func (m *memObjects) Download(ctx context.Context, key, ifMatchETag string, w io.Writer) (s3store.Object, error) {
 	m.mu.Lock()
 	b, ok := m.objects[key]

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -56,6 +57,13 @@ func ObjectVersion(versionID, etag string, modified time.Time) string {
 		return versionID
 	}
 	return etag + "@" + strconv.FormatInt(modified.UTC().Unix(), 10)
+}
+
+// versionETag returns the ETag inside a version made by ObjectVersion, and
+// false for an S3 version id.
+func versionETag(version string) (string, bool) {
+	etag, _, ok := strings.Cut(version, "@")
+	return etag, ok && etag != ""
 }
 
 // VersionOf is the version of an upload as every sighting sees it: the
