@@ -160,9 +160,15 @@ func (h *Handler) process(ctx context.Context, p IngestPayload, progress progres
 	case KeyNoSubmitter:
 		return h.quarantine(ctx, p, pk)
 	}
+	id, name := JobID(p.Bucket, p.Key, p.Version), receipt.SafeName(pk.Name)
+	if pk.Verdict == KeyBadName {
+		// Its derived name could equal a real file's (a/b.csv and a_b.csv):
+		// the job id keeps the receipt and failed/ copy apart.
+		name = receipt.SafeName(id + "-" + pk.Name)
+	}
 	job, err := h.store.BeginJob(ctx, lessee.Job{
-		ID: JobID(p.Bucket, p.Key, p.Version), Bucket: p.Bucket, Key: p.Key, Version: p.Version,
-		Submitter: pk.Submitter, Name: receipt.SafeName(pk.Name), Size: p.Size, State: lessee.JobRunning,
+		ID: id, Bucket: p.Bucket, Key: p.Key, Version: p.Version,
+		Submitter: pk.Submitter, Name: name, Size: p.Size, State: lessee.JobRunning,
 	})
 	if err != nil {
 		return fmt.Errorf("begin job: %w", err)
@@ -448,6 +454,11 @@ func (h *Handler) refuseAfter(ctx context.Context, job lessee.Job, r *ingest.Ref
 // under userHeader, or has the standard columns when userHeader is nil.
 func (h *Handler) publish(ctx context.Context, job lessee.Job, userHeader []string, rows func(*receiptWriters) error) error {
 	receiptKey, summaryKey := receipt.Keys(job.Submitter, job.Name)
+	// A summary of an earlier upload with the same name goes first, so that
+	// a summary present always belongs to the receipts beside it.
+	if err := h.objects.Delete(ctx, summaryKey); err != nil && !errors.Is(err, s3store.ErrNotFound) {
+		return fmt.Errorf("delete old summary: %w", err)
+	}
 	csvFile, err := os.CreateTemp(h.cfg.TempDir, spoolPrefix+"receipt-*")
 	if err != nil {
 		return fmt.Errorf("create receipt file: %w", err)

@@ -178,11 +178,12 @@ func TestHandlerRefusesBadKey(t *testing.T) {
 	if err := b.handler.Process(ctx, p); err != nil {
 		t.Fatal(err)
 	}
-	summary := string(b.get(t, "receipts/912345602/sub_x.csv.summary.json"))
+	name := JobID(p.Bucket, p.Key, p.Version) + "-sub_x.csv"
+	summary := string(b.get(t, "receipts/912345602/"+name+".summary.json"))
 	if !strings.Contains(summary, `"code": "INVALID_KEY"`) || !strings.Contains(summary, `"status": "refused"`) {
 		t.Errorf("summary = %s", summary)
 	}
-	if _, err := b.objects.Head(ctx, "failed/912345602/sub_x.csv"); err != nil {
+	if _, err := b.objects.Head(ctx, "failed/912345602/"+name); err != nil {
 		t.Errorf("source not moved to failed/: %v", err)
 	}
 	audit, _ := b.store.Audit(ctx, "")

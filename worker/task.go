@@ -117,9 +117,11 @@ func QueueFor(size int64, opt Options) string {
 	return QueueSmall
 }
 
-// TimeoutFor sizes a task's timeout to its file: five minutes plus one
-// minute per 4 MiB (about 50,000 rows), far above the expected throughput,
-// so only a stuck task times out.
+// TimeoutFor sizes a task's timeout to its file: ten minutes plus two
+// minutes per MiB, at most six hours. An attempt re-reads the whole file and
+// may have to write the whole receipt, and an XLSX of a few MiB can hold a
+// million rows, so this is generous: only a stuck task should time out, and
+// a timed-out attempt runs on beside its retry until it notices.
 func TimeoutFor(size int64) time.Duration {
-	return 5*time.Minute + time.Duration(size/(4<<20))*time.Minute
+	return min(10*time.Minute+time.Duration(size/(1<<20))*2*time.Minute, 6*time.Hour)
 }

@@ -56,15 +56,19 @@ func (c *clientFlags) objects(ctx context.Context) (*s3store.Client, error) {
 // submitOptions are the flags of lessee submit.
 type submitOptions struct {
 	clientFlags
-	As      string
-	Name    string
-	Wait    bool
-	Timeout time.Duration
-	Poll    time.Duration
+	OperatorUser     string
+	OperatorPassword string
+	As               string
+	Name             string
+	Wait             bool
+	Timeout          time.Duration
+	Poll             time.Duration
 }
 
 func (o *submitOptions) register(fs *flag.FlagSet) {
 	o.clientFlags.register(fs)
+	fs.StringVar(&o.OperatorUser, "operator-user", "", "operator user for the progress API, when the service requires one")
+	fs.StringVar(&o.OperatorPassword, "operator-password", "", "operator password for the progress API")
 	fs.StringVar(&o.As, "as", "", "organisation number of the submitter (required)")
 	fs.StringVar(&o.Name, "name", "", "object name in the inbox (default: the file's base name)")
 	fs.BoolVar(&o.Wait, "wait", false, "wait for the receipt, showing progress, and print the summary")
@@ -132,7 +136,7 @@ func runSubmit(ctx context.Context, args []string, getenv func(string) string, s
 
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	summary, err := waitForSummary(ctx, &o.clientFlags, objects, o.As, o.Name, version, jobID, o.Poll, stderr)
+	summary, err := waitForSummary(ctx, &o, objects, o.As, o.Name, version, jobID, o.Poll, stderr)
 	if err != nil {
 		return err
 	}
@@ -145,7 +149,7 @@ func runSubmit(ctx context.Context, args []string, getenv func(string) string, s
 
 // waitForSummary polls for the summary of this upload's version, showing
 // the job's progress from the service's API while it runs.
-func waitForSummary(ctx context.Context, c *clientFlags, objects *s3store.Client, submitter, name, version, jobID string,
+func waitForSummary(ctx context.Context, c *submitOptions, objects *s3store.Client, submitter, name, version, jobID string,
 	poll time.Duration, stderr io.Writer) (receipt.Summary, error) {
 	_, summaryKey := receipt.Keys(submitter, name)
 	bar := progressbar.NewOptions(-1,
@@ -171,7 +175,7 @@ func waitForSummary(ctx context.Context, c *clientFlags, objects *s3store.Client
 		} else if !errors.Is(err, s3store.ErrNotFound) && ctx.Err() == nil {
 			fmt.Fprintf(stderr, "\rwaiting: %v\n", err)
 		}
-		if p, err := fetchProgress(ctx, c.Server, jobID); err == nil {
+		if p, err := fetchProgress(ctx, c, jobID); err == nil {
 			if p.RowsTotal > 0 && p.RowsTotal != total {
 				total = p.RowsTotal
 				bar.ChangeMax(total)
@@ -194,13 +198,16 @@ type jobProgress struct {
 	RowsDone  int    `json:"rows_done"`
 }
 
-func fetchProgress(ctx context.Context, server, jobID string) (jobProgress, error) {
+func fetchProgress(ctx context.Context, c *submitOptions, jobID string) (jobProgress, error) {
 	var p jobProgress
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(server, "/")+"/api/jobs/"+jobID, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(c.Server, "/")+"/api/jobs/"+jobID, nil)
 	if err != nil {
 		return p, err
+	}
+	if c.OperatorUser != "" {
+		req.SetBasicAuth(c.OperatorUser, c.OperatorPassword)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
