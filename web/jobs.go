@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -159,7 +160,19 @@ func (s *Server) apiReceipt(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, errorBody{Error: "the job has no receipt yet"})
 		return
 	}
-	key, _ := receipt.Keys(j.Submitter, j.Name)
+	key, summaryKey := receipt.Keys(j.Submitter, j.Name)
+	// A later upload with the same name replaces the receipt: serve it only
+	// if the summary beside it is this job's.
+	var summary bytes.Buffer
+	if _, err := s.objects.Download(r.Context(), summaryKey, "", &summary); err == nil {
+		var sm struct {
+			JobID string `json:"job_id"`
+		}
+		if json.Unmarshal(summary.Bytes(), &sm) == nil && sm.JobID != j.ID {
+			writeJSON(w, http.StatusNotFound, errorBody{Error: "a later upload with the same name replaced this receipt"})
+			return
+		}
+	}
 	if _, err := s.objects.Head(r.Context(), key); err != nil {
 		if errors.Is(err, s3store.ErrNotFound) {
 			writeJSON(w, http.StatusNotFound, errorBody{Error: "the receipt is no longer stored"})

@@ -155,6 +155,7 @@ func runEndToEnd(t *testing.T, e *e2e) {
 		}
 	})
 
+	firstJob := ""
 	t.Run("ReceiptLinkedFromJobPage", func(t *testing.T) {
 		var buf bytes.Buffer
 		if _, err := e.objects.Download(ctx, "receipts/"+nordlys+"/all-outcomes.csv.receipt.csv", "", &buf); err != nil {
@@ -182,6 +183,7 @@ func runEndToEnd(t *testing.T, e *e2e) {
 		}
 		html, _ := io.ReadAll(page.Body)
 		page.Body.Close()
+		firstJob = id
 		if id == "" || !strings.Contains(string(html), `href="/api/jobs/`+id+`/receipt"`) {
 			t.Fatalf("job page does not link the receipt of job %q", id)
 		}
@@ -236,6 +238,16 @@ func runEndToEnd(t *testing.T, e *e2e) {
 		}
 		if len(after) != len(before) {
 			t.Errorf("audit entries: %d before re-upload, %d after", len(before), len(after))
+		}
+		// The first upload's receipt was replaced; its job must not serve
+		// the new one.
+		resp, err := http.Get("http://" + e.svc.httpAddr + "/api/jobs/" + firstJob + "/receipt")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if firstJob != "" && resp.StatusCode != http.StatusNotFound {
+			t.Errorf("the replaced job's receipt link answers %d, want 404", resp.StatusCode)
 		}
 	})
 
