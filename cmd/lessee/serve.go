@@ -222,6 +222,7 @@ type service struct {
 	sftpAddr   string // bound SFTP address, if SFTP is on
 	s3Endpoint string // URL of the S3 endpoint in use
 	redisOpt   asynq.RedisConnOpt
+	redis      redis.UniversalClient // health checks and scan repairs
 	store      *sqlstore.Store
 	objects    *s3store.Client
 
@@ -281,7 +282,7 @@ func (s *service) start(parent context.Context) error {
 	case cfg.RedisCluster != "":
 		opt := asynq.RedisClusterClientOpt{Addrs: strings.Split(cfg.RedisCluster, ",")}
 		s.redisOpt = opt
-		if err := s.retry(ctx, "redis cluster", cfg.RedisCluster, func(context.Context) error { return pingRedis(opt) }); err != nil {
+		if err := s.retry(ctx, "redis cluster", cfg.RedisCluster, func(ctx context.Context) error { return pingRedis(ctx, opt) }); err != nil {
 			return err
 		}
 	case cfg.RedisURL == "":
@@ -298,7 +299,7 @@ func (s *service) start(parent context.Context) error {
 			return fmt.Errorf("--redis-url: %w", err)
 		}
 		s.redisOpt = opt
-		if err := s.retry(ctx, "redis", displayEndpoint(cfg.RedisURL), func(context.Context) error { return pingRedis(opt) }); err != nil {
+		if err := s.retry(ctx, "redis", displayEndpoint(cfg.RedisURL), func(ctx context.Context) error { return pingRedis(ctx, opt) }); err != nil {
 			return err
 		}
 	}
@@ -349,6 +350,12 @@ func (s *service) start(parent context.Context) error {
 	// Worker and scan.
 	limits := ingest.DefaultLimits()
 	limits.MaxBytes, limits.MaxRows = cfg.MaxFileBytes, cfg.MaxRows
+	rc, ok := s.redisOpt.MakeRedisClient().(redis.UniversalClient)
+	if !ok {
+		return fmt.Errorf("unsupported redis options %T", s.redisOpt)
+	}
+	s.redis = rc
+	s.closers = append(s.closers, func() { rc.Close() })
 	insp := asynq.NewInspector(s.redisOpt)
 	s.closers = append(s.closers, func() { insp.Close() })
 	reg := web.NewRegistry(insp)
@@ -370,10 +377,7 @@ func (s *service) start(parent context.Context) error {
 		})
 		scanner := worker.NewScanner(objects, client, cfg.Bucket, taskOpt, cfg.ScanInterval, s.log)
 		scanner.RecoverArchived(insp)
-		if rc, ok := s.redisOpt.MakeRedisClient().(redis.UniversalClient); ok {
-			s.closers = append(s.closers, func() { rc.Close() })
-			scanner.RepairWith(rc)
-		}
+		scanner.RepairWith(s.redis)
 		s.group.Go(func() error { scanner.Run(ctx); return nil })
 	}
 
@@ -470,14 +474,16 @@ func (s *service) healthz(w http.ResponseWriter, r *http.Request) {
 	checks := map[string]error{
 		"database": s.store.Ping(ctx),
 		"s3":       s.objects.Ping(ctx),
-		"redis":    pingRedis(s.redisOpt),
+		"redis":    s.redis.Ping(ctx).Err(),
 	}
 	status := http.StatusOK
 	var b strings.Builder
 	for _, name := range []string{"database", "redis", "s3"} {
 		if err := checks[name]; err != nil {
+			// Health is unauthenticated: the detail goes to the log only.
 			status = http.StatusServiceUnavailable
-			fmt.Fprintf(&b, "%s: %v\n", name, err)
+			fmt.Fprintf(&b, "%s: unavailable\n", name)
+			s.log.Warn("health check failed", "dependency", name, "err", err)
 		} else {
 			fmt.Fprintf(&b, "%s: ok\n", name)
 		}
@@ -488,11 +494,13 @@ func (s *service) healthz(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, b.String())
 }
 
-func pingRedis(opt asynq.RedisConnOpt) error {
-	insp := asynq.NewInspector(opt)
-	defer insp.Close()
-	_, err := insp.Queues()
-	return err
+func pingRedis(ctx context.Context, opt asynq.RedisConnOpt) error {
+	rc, ok := opt.MakeRedisClient().(redis.UniversalClient)
+	if !ok {
+		return fmt.Errorf("unsupported redis options %T", opt)
+	}
+	defer rc.Close()
+	return rc.Ping(ctx).Err()
 }
 
 // wait blocks until the service stops and returns the first error.
