@@ -13,6 +13,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -419,8 +420,8 @@ func (h *Handler) refuse(ctx context.Context, job lessee.Job, r *ingest.Refusal)
 // submitter exactly which rows were applied.
 func (h *Handler) refuseAfter(ctx context.Context, job lessee.Job, r *ingest.Refusal, storedRows bool) error {
 	job.State, job.Code, job.Message = lessee.JobRefused, r.Code, r.Message
-	if r.Line > 0 {
-		job.Message = fmt.Sprintf("row %d: %s", r.Line, r.Message)
+	if prefix := fmt.Sprintf("row %d: ", r.Line); r.Line > 0 && !strings.HasPrefix(r.Message, prefix) {
+		job.Message = prefix + r.Message
 	}
 	if job.Size > 0 || job.SHA256 != "" || job.Format != "" {
 		// Keep what is known of the file (size, hash, format) with the job.

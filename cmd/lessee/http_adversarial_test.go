@@ -175,7 +175,18 @@ func TestPersonalDataNotExposed(t *testing.T) {
 	if s := e.waitSummary(t, nordlys, "12128822249.csv"); s["status"] != "completed" {
 		t.Fatalf("summary %v", s)
 	}
-	if s := e.waitSummary(t, nordlys, "sub_24126834558.csv"); s["code"] != "INVALID_KEY" {
+	// A refused bad name is keyed by its job id: <job>-sub_<name>.
+	badName := ""
+	waitFor(t, 30*time.Second, func() bool {
+		e.objects.List(ctx, "receipts/"+nordlys+"/", func(o s3store.Object) error {
+			if strings.HasSuffix(o.Key, "-sub_24126834558.csv.summary.json") {
+				badName = strings.TrimSuffix(strings.TrimPrefix(o.Key, "receipts/"+nordlys+"/"), ".summary.json")
+			}
+			return nil
+		})
+		return badName != ""
+	})
+	if s := e.waitSummary(t, nordlys, badName); s["code"] != "INVALID_KEY" {
 		t.Fatalf("summary %v", s)
 	}
 	if s := e.waitSummary(t, nordlys, "lessee 121288 22249.csv"); s["code"] != "MISSING_COLUMN" {
