@@ -353,7 +353,9 @@ func (h *Handler) readChunks(ctx context.Context, table ingest.Table, vjob valid
 }
 
 // complete publishes the receipt and summary of a processed file, then
-// finishes the job and archives the source. path is the spooled upload, from
+// finishes the job and archives the source. path is the spooled upload; ""
+// (when giving up without it) gives an XLSX upload the standard receipt
+// columns instead of its own. path is the spooled upload, from
 // which an XLSX receipt takes the user's rows.
 func (h *Handler) complete(ctx context.Context, job lessee.Job, path string) error {
 	stored, err := h.store.Job(ctx, job.ID)
@@ -371,7 +373,7 @@ func (h *Handler) complete(ctx context.Context, job lessee.Job, path string) err
 	rows := func(w *receiptWriters) error {
 		return h.store.Results(ctx, job.ID, w.Write)
 	}
-	if stored.Format == lessee.FormatXLSX {
+	if stored.Format == lessee.FormatXLSX && path != "" {
 		// A third pass over the file, in step with the stored results: both
 		// stream in row order, so neither side is held in memory.
 		table, info, err := ingest.Open(ctx, path, h.cfg.Limits)
@@ -677,6 +679,11 @@ func (h *Handler) giveUp(ctx context.Context, p IngestPayload, cause error) erro
 	}
 	if finished(job.State) {
 		return nil
+	}
+	if job.RowsTotal > 0 && job.RowsDone == job.RowsTotal {
+		// Every row has its result; only publishing failed. Publish the
+		// full receipt rather than throw the results away.
+		return h.complete(ctx, job, "")
 	}
 	if job.RowsDone > 0 {
 		// Rows with results are listed first: those marked applied are in

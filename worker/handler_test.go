@@ -332,3 +332,34 @@ func TestHandlerLeavesNewerUploadInInbox(t *testing.T) {
 		t.Errorf("receipt of the newer upload has %d rows, want 4", len(rows))
 	}
 }
+
+// failingPuts fails every object write, as an S3 outage would.
+type failingPuts struct{ objectStore }
+
+func (failingPuts) Put(context.Context, string, io.ReadSeeker, int64, string) error {
+	return io.ErrUnexpectedEOF
+}
+
+// TestHandlerGiveUpAfterAllRowsPublishesFullReceipt: when every row has its
+// result and only publishing failed, giving up publishes the full receipt.
+func TestHandlerGiveUpAfterAllRowsPublishesFullReceipt(t *testing.T) {
+	ctx := context.Background()
+	b := setup(t, sqlstoretest.SQLite(t))
+	p := b.put(t, "inbox/912345602/all-outcomes.csv", "changes/all-outcomes.csv")
+	objects := b.handler.objects
+	b.handler.objects = failingPuts{objects}
+	if err := b.handler.Process(ctx, p); err == nil {
+		t.Fatal("expected the publish to fail")
+	}
+	b.handler.objects = objects
+	if err := b.handler.giveUp(ctx, p, io.ErrUnexpectedEOF); err != nil {
+		t.Fatal(err)
+	}
+	summary := string(b.get(t, "receipts/912345602/all-outcomes.csv.summary.json"))
+	if !strings.Contains(summary, `"status": "completed"`) {
+		t.Errorf("summary = %s; want completed", summary)
+	}
+	if rows := receiptRows(t, b.get(t, "receipts/912345602/all-outcomes.csv.receipt.csv")); len(rows) != 22 {
+		t.Errorf("receipt has %d rows, want 22", len(rows))
+	}
+}
