@@ -106,6 +106,13 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("ingest payload without bucket or key: %w", asynq.SkipRetry)
 	}
 	log := h.log.With("job_id", JobID(p.Bucket, p.Key, p.Version), "key", p.Key)
+	if p.GiveUp {
+		log.Error("giving up on a file whose attempts never finished")
+		if err := h.giveUp(ctx, p, errors.New("every attempt ended without finishing")); err != nil {
+			return errors.New(ident.MaskText(err.Error()))
+		}
+		return nil
+	}
 	err := h.process(ctx, p, taskProgress(t))
 	if err == nil {
 		return nil
@@ -161,18 +168,9 @@ func (h *Handler) process(ctx context.Context, p IngestPayload, progress progres
 	case KeyNoSubmitter:
 		return h.quarantine(ctx, p, pk)
 	}
-	id, name := JobID(p.Bucket, p.Key, p.Version), receipt.SafeName(pk.Name)
-	if pk.Verdict == KeyBadName {
-		// Its derived name could equal a real file's (a/b.csv and a_b.csv):
-		// the job id keeps the receipt and failed/ copy apart.
-		name = receipt.SafeName(id + "-" + pk.Name)
-	}
-	job, err := h.store.BeginJob(ctx, lessee.Job{
-		ID: id, Bucket: p.Bucket, Key: p.Key, Version: p.Version,
-		Submitter: pk.Submitter, Name: name, Size: p.Size, State: lessee.JobRunning,
-	})
+	job, err := h.beginJob(ctx, p, pk)
 	if err != nil {
-		return fmt.Errorf("begin job: %w", err)
+		return err
 	}
 	log := h.log.With("job_id", job.ID, "key", p.Key, "submitter", job.Submitter)
 	if finished(job.State) {
@@ -252,6 +250,25 @@ type stageTimes struct {
 type parsedChunk struct {
 	rows  []lessee.Row
 	start int // index of the first row
+}
+
+// beginJob records the job of an upload with a valid submitter, or returns
+// the stored one.
+func (h *Handler) beginJob(ctx context.Context, p IngestPayload, pk ParsedKey) (lessee.Job, error) {
+	id, name := JobID(p.Bucket, p.Key, p.Version), receipt.SafeName(pk.Name)
+	if pk.Verdict == KeyBadName {
+		// Its derived name could equal a real file's (a/b.csv and a_b.csv):
+		// the job id keeps the receipt and failed/ copy apart.
+		name = receipt.SafeName(id + "-" + pk.Name)
+	}
+	job, err := h.store.BeginJob(ctx, lessee.Job{
+		ID: id, Bucket: p.Bucket, Key: p.Key, Version: p.Version,
+		Submitter: pk.Submitter, Name: name, Size: p.Size, State: lessee.JobRunning,
+	})
+	if err != nil {
+		return job, fmt.Errorf("begin job: %w", err)
+	}
+	return job, nil
 }
 
 // applyRows validates and applies the rows after the job's checkpoint, one
@@ -673,7 +690,8 @@ func (h *Handler) giveUp(ctx context.Context, p IngestPayload, cause error) erro
 	if pk.Verdict != KeyOK {
 		return nil
 	}
-	job, err := h.store.Job(ctx, JobID(p.Bucket, p.Key, p.Version))
+	// The job may not exist yet if no attempt got that far.
+	job, err := h.beginJob(ctx, p, pk)
 	if err != nil {
 		return err
 	}

@@ -2,9 +2,11 @@ package worker
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -86,6 +88,63 @@ func TestScannerRepairsTaskLostWithRedis(t *testing.T) {
 	queues, err := insp.Queues()
 	if err != nil || len(queues) != 2 {
 		t.Errorf("queues registered after the scan: %v, %v; want small and large", queues, err)
+	}
+}
+
+// TestScannerGivesUpOnPoisonFile: a file whose task keeps being archived
+// (its worker dies on every attempt) gets fresh retries twice, then a task
+// that records it as failed.
+func TestScannerGivesUpOnPoisonFile(t *testing.T) {
+	ctx := context.Background()
+	b := setup(t, sqlstoretest.SQLite(t))
+	mr := miniredis.RunT(t)
+	opt := asynq.RedisClientOpt{Addr: mr.Addr()}
+	client := asynq.NewClient(opt)
+	defer client.Close()
+	insp := asynq.NewInspector(opt)
+	defer insp.Close()
+	rc := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	defer rc.Close()
+	scanner := NewScanner(b.objects, client, testBucket, DefaultOptions(), time.Hour, slog.New(slog.DiscardHandler))
+	scanner.RecoverArchived(insp)
+	scanner.RepairWith(rc)
+
+	p := b.put(t, "inbox/912345602/poison.csv", "changes/all-outcomes.csv")
+	id := JobID(p.Bucket, p.Key, p.Version)
+	if _, err := scanner.ScanOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for round := 1; round <= maxRecoveries+1; round++ {
+		if err := insp.ArchiveTask(QueueSmall, id); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := scanner.ScanOnce(ctx); err != nil || n != 1 {
+			t.Fatalf("round %d: enqueued %d (%v)", round, n, err)
+		}
+		info, err := insp.GetTaskInfo(QueueSmall, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got IngestPayload
+		if err := json.Unmarshal(info.Payload, &got); err != nil {
+			t.Fatal(err)
+		}
+		if want := round > maxRecoveries; got.GiveUp != want {
+			t.Fatalf("round %d: GiveUp = %v, want %v", round, got.GiveUp, want)
+		}
+		if got.GiveUp {
+			task := asynq.NewTask(TypeIngestFile, info.Payload)
+			if err := b.handler.ProcessTask(ctx, task); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	summary := string(b.get(t, "receipts/912345602/poison.csv.summary.json"))
+	if !strings.Contains(summary, `"code": "PROCESSING_FAILED"`) {
+		t.Errorf("summary = %s", summary)
+	}
+	if _, err := b.objects.Head(ctx, "failed/912345602/poison.csv"); err != nil {
+		t.Errorf("poison file not moved to failed/: %v", err)
 	}
 }
 

@@ -182,13 +182,26 @@ func (s *Scanner) retryArchived(ctx context.Context, p IngestPayload) (bool, err
 	if err != nil || info.State != asynq.TaskStateArchived {
 		return false, nil // queued, running, retrying or retained: leave it
 	}
+	if s.redis != nil {
+		key := "lessee:recovered:" + id
+		n, err := s.redis.Incr(ctx, key).Result()
+		if err != nil {
+			return false, fmt.Errorf("count recoveries of %s: %w", id, err)
+		}
+		s.redis.Expire(ctx, key, 7*24*time.Hour)
+		p.GiveUp = n > maxRecoveries
+	}
 	s.log.Warn("file's task was archived while the file is still in the inbox; enqueueing it again",
-		"job_id", id, "key", p.Key, "last_error", info.LastErr)
+		"job_id", id, "key", p.Key, "last_error", info.LastErr, "give_up", p.GiveUp)
 	if err := s.archive.DeleteTask(queue, id); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
 		return false, fmt.Errorf("delete archived task %s: %w", id, err)
 	}
 	return Enqueue(ctx, s.queue, p, s.opt)
 }
+
+// maxRecoveries is how often the scan gives an archived file's task a new
+// set of retries before it has the handler record the file as failed.
+const maxRecoveries = 2
 
 // Enqueue enqueues the task of one object version. It reports false when
 // the task already exists (the same upload seen before).

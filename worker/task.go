@@ -30,6 +30,11 @@ type IngestPayload struct {
 	Version string `json:"version"`
 	ETag    string `json:"etag"`
 	Size    int64  `json:"size"`
+	// GiveUp asks the handler to record the file as failed at once: the
+	// scan sets it for a file whose task kept being archived (its worker
+	// died on every attempt), so one poisonous file cannot occupy the
+	// workers for good.
+	GiveUp bool `json:"give_up,omitempty"`
 }
 
 // Options tune the tasks the scan enqueues.
