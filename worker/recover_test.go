@@ -17,15 +17,35 @@ import (
 	"github.com/fleetreg/lessee/storage/sqlstore/sqlstoretest"
 )
 
+// scanRig is a scanner over the handler bundle's bucket, with a real Asynq
+// client, inspector and Redis client on miniredis.
+type scanRig struct {
+	*testBundle
+	mr      *miniredis.Miniredis
+	insp    *asynq.Inspector
+	redis   *redis.Client
+	scanner *Scanner
+}
+
+func newScanRig(t *testing.T) *scanRig {
+	t.Helper()
+	mr := miniredis.RunT(t)
+	opt := asynq.RedisClientOpt{Addr: mr.Addr()}
+	client := asynq.NewClient(opt)
+	t.Cleanup(func() { client.Close() })
+	insp := asynq.NewInspector(opt)
+	t.Cleanup(func() { insp.Close() })
+	rc := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { rc.Close() })
+	b := setup(t, sqlstoretest.SQLite(t))
+	return &scanRig{testBundle: b, mr: mr, insp: insp, redis: rc,
+		scanner: NewScanner(b.objects, client, testBucket, DefaultOptions(), time.Hour, slog.New(slog.DiscardHandler))}
+}
+
 func TestScannerRecoversArchivedTask(t *testing.T) {
 	ctx := context.Background()
-	b := setup(t, sqlstoretest.SQLite(t))
-	redis := asynq.RedisClientOpt{Addr: miniredis.RunT(t).Addr()}
-	client := asynq.NewClient(redis)
-	defer client.Close()
-	insp := asynq.NewInspector(redis)
-	defer insp.Close()
-	scanner := NewScanner(b.objects, client, testBucket, DefaultOptions(), time.Hour, slog.New(slog.DiscardHandler))
+	r := newScanRig(t)
+	b, insp, scanner := r.testBundle, r.insp, r.scanner
 
 	p := b.put(t, "inbox/912345602/a.csv", "changes/all-outcomes.csv")
 	if n, err := scanner.ScanOnce(ctx); err != nil || n != 1 {
@@ -59,16 +79,8 @@ func TestScannerRecoversArchivedTask(t *testing.T) {
 // register the queues again for asynqmon.
 func TestScannerRepairsTaskLostWithRedis(t *testing.T) {
 	ctx := context.Background()
-	b := setup(t, sqlstoretest.SQLite(t))
-	mr := miniredis.RunT(t)
-	opt := asynq.RedisClientOpt{Addr: mr.Addr()}
-	client := asynq.NewClient(opt)
-	defer client.Close()
-	insp := asynq.NewInspector(opt)
-	defer insp.Close()
-	rc := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	defer rc.Close()
-	scanner := NewScanner(b.objects, client, testBucket, DefaultOptions(), time.Hour, slog.New(slog.DiscardHandler))
+	r := newScanRig(t)
+	b, mr, insp, rc, scanner := r.testBundle, r.mr, r.insp, r.redis, r.scanner
 	scanner.RecoverArchived(insp)
 
 	p := b.put(t, "inbox/912345602/a.csv", "changes/all-outcomes.csv")
@@ -96,16 +108,8 @@ func TestScannerRepairsTaskLostWithRedis(t *testing.T) {
 // that records it as failed.
 func TestScannerGivesUpOnPoisonFile(t *testing.T) {
 	ctx := context.Background()
-	b := setup(t, sqlstoretest.SQLite(t))
-	mr := miniredis.RunT(t)
-	opt := asynq.RedisClientOpt{Addr: mr.Addr()}
-	client := asynq.NewClient(opt)
-	defer client.Close()
-	insp := asynq.NewInspector(opt)
-	defer insp.Close()
-	rc := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	defer rc.Close()
-	scanner := NewScanner(b.objects, client, testBucket, DefaultOptions(), time.Hour, slog.New(slog.DiscardHandler))
+	r := newScanRig(t)
+	b, insp, rc, scanner := r.testBundle, r.insp, r.redis, r.scanner
 	scanner.RecoverArchived(insp)
 	scanner.RepairWith(rc)
 

@@ -36,7 +36,7 @@ type e2e struct {
 }
 
 // startService runs `lessee serve` in-process with every listener on a
-// free port and returns when it is ready.
+// free port, scanning every 100 ms, and returns when it is ready.
 func startService(t *testing.T, cfg serveConfig) *e2e {
 	t.Helper()
 	// Tests pass either a zero config with only service URLs or one made
@@ -46,33 +46,47 @@ func startService(t *testing.T, cfg serveConfig) *e2e {
 		base = defaultServeConfig()
 		base.DatabaseURL, base.RedisURL = cfg.DatabaseURL, cfg.RedisURL
 	}
-	base.Data = t.TempDir()
-	base.Listen, base.S3Listen = "127.0.0.1:0", "127.0.0.1:0"
 	base.ScanInterval = 100 * time.Millisecond
+	e, _ := launchService(t, base)
+	return e
+}
+
+// launchService runs `lessee serve` in-process with cfg, its data in a
+// temporary directory and every listener on a free port. stop ends it
+// before the test does (it also runs at cleanup); the service's log is
+// shown when the test fails while it runs.
+func launchService(t *testing.T, cfg serveConfig) (e *e2e, stop func()) {
+	t.Helper()
+	cfg.Data = t.TempDir()
+	cfg.Listen, cfg.S3Listen = "127.0.0.1:0", "127.0.0.1:0"
 	logs := &lockedBuffer{}
 	log, err := newLogger(logs, "json", "debug")
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := &service{cfg: base, log: log}
+	svc := &service{cfg: cfg, log: log}
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := svc.start(ctx); err != nil {
 		cancel()
 		svc.close()
 		t.Fatalf("start service: %v", err)
 	}
-	t.Cleanup(func() {
-		cancel()
-		svc.close()
-		if t.Failed() {
-			t.Logf("service logs:\n%s", logs.String())
-		}
-	})
-	objects, err := s3store.NewClient(ctx, s3store.Config{Endpoint: svc.s3Endpoint, AccessKey: defaultAccessKey, SecretKey: defaultSecretKey, Bucket: base.Bucket})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			svc.close()
+			if t.Failed() {
+				t.Logf("service log (tail):\n%s", tail([]byte(logs.String()), 30000))
+			}
+		})
+	}
+	t.Cleanup(stop)
+	objects, err := s3store.NewClient(ctx, s3store.Config{Endpoint: svc.s3Endpoint, AccessKey: defaultAccessKey, SecretKey: defaultSecretKey, Bucket: cfg.Bucket})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &e2e{svc: svc, objects: objects, logs: logs}
+	return &e2e{svc: svc, objects: objects, logs: logs}, stop
 }
 
 func TestEndToEndEmbedded(t *testing.T) {

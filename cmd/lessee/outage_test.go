@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,7 +23,6 @@ import (
 
 	"github.com/fleetreg/lessee"
 	"github.com/fleetreg/lessee/gen"
-	"github.com/fleetreg/lessee/storage/s3store"
 	"github.com/fleetreg/lessee/worker"
 )
 
@@ -118,7 +116,7 @@ func TestOutageRecovery(t *testing.T) {
 	cfg := defaultServeConfig()
 	cfg.DatabaseURL, cfg.ChunkSize, cfg.ScanInterval = refURL, outageChunk, 100*time.Millisecond
 	refStart := time.Now()
-	ref, stopRef := startServiceScanning(t, cfg)
+	ref, stopRef := launchService(t, cfg)
 	refEnv := &outageEnv{t: t, e: ref, db: openDB(t, refURL)}
 	for _, f := range files {
 		refEnv.upload(f)
@@ -171,7 +169,7 @@ func runOutages(t *testing.T, pg *privatePostgres, rds *privateRedis, dbURL stri
 	cfg.S3AccessKey, cfg.S3SecretKey = defaultAccessKey, defaultSecretKey
 	cfg.ChunkSize = outageChunk
 	cfg.ScanInterval = time.Duration(envInt(t, "LESSEE_OUTAGE_SCAN_MS", 2000)) * time.Millisecond
-	svc, _ := startServiceScanning(t, cfg)
+	svc, _ := launchService(t, cfg)
 	env := &outageEnv{t: t, e: svc, db: openDB(t, dbURL)}
 	ropt, err := redis.ParseURL(rds.url(0))
 	if err != nil {
@@ -370,45 +368,6 @@ func logSummary(logs string) string {
 	}
 	fmt.Fprintf(&b, "; failed inbox scans: %d; given up: %d", scans, giveUps)
 	return b.String()
-}
-
-// startServiceScanning is startService keeping cfg's scan interval (the
-// default, 2 s): startService scans every 100 ms, which hides how long a
-// file waits for the scan after Redis lost its queue. stop ends the
-// service before the test does; the service's log is shown only when the
-// test fails while it runs.
-func startServiceScanning(t *testing.T, cfg serveConfig) (e *e2e, stop func()) {
-	t.Helper()
-	cfg.Data = t.TempDir()
-	cfg.Listen, cfg.S3Listen = "127.0.0.1:0", "127.0.0.1:0"
-	logs := &lockedBuffer{}
-	log, err := newLogger(logs, "json", "debug")
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := &service{cfg: cfg, log: log}
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := svc.start(ctx); err != nil {
-		cancel()
-		svc.close()
-		t.Fatalf("start service: %v", err)
-	}
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			svc.close()
-			if t.Failed() {
-				t.Logf("service log (tail):\n%s", tail([]byte(logs.String()), 30000))
-			}
-		})
-	}
-	t.Cleanup(stop)
-	objects, err := s3store.NewClient(ctx, s3store.Config{Endpoint: svc.s3Endpoint, AccessKey: defaultAccessKey, SecretKey: defaultSecretKey, Bucket: cfg.Bucket})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &e2e{svc: svc, objects: objects, logs: logs}, stop
 }
 
 // independentSubmitters returns up to n fleet owners with the lessee API
