@@ -236,13 +236,6 @@ func (s *Store) ListJobs(ctx context.Context, limit int) ([]lessee.Job, error) {
 		ORDER BY started DESC, id DESC LIMIT ?`, limit)
 }
 
-// UnfinishedJobs returns every job not yet completed or refused, oldest
-// first: what a restarted worker must pick up again.
-func (s *Store) UnfinishedJobs(ctx context.Context) ([]lessee.Job, error) {
-	return s.listJobs(ctx, "unfinished jobs", `SELECT `+jobColumns+` FROM jobs
-		WHERE state IN ('queued', 'running') ORDER BY started, id`)
-}
-
 func (s *Store) listJobs(ctx context.Context, op, query string, args ...any) ([]lessee.Job, error) {
 	var rows []jobRow
 	if err := s.db.SelectContext(ctx, &rows, s.db.Rebind(query), args...); err != nil {
