@@ -328,6 +328,31 @@ type Keys struct {
 	VINs       []string
 	RegNumbers []string
 	OrgNrs     []string // submitter and every fleet owner acted for
+
+	// Since holds, by VIN and by registration number, the earliest date
+	// any row of the chunk gives for that vehicle. A period that ended
+	// before it is neither open on nor ending on any of those rows' dates,
+	// so it cannot decide them and need not be loaded: a vehicle with years
+	// of history costs its open periods, not all of them. A vehicle
+	// without an entry (or with the zero date) needs its whole history.
+	Since map[string]Date
+}
+
+// HistoryFrom returns the earliest date the periods of a vehicle with this
+// VIN and registration number must be loaded from: periods that ended
+// before it may be left out. The zero Date means all of them.
+func (k Keys) HistoryFrom(vin, registrationNumber string) Date {
+	a, aok := k.Since[vin]
+	b, bok := k.Since[registrationNumber]
+	switch {
+	case !aok && !bok:
+		return ""
+	case !aok:
+		return b
+	case !bok:
+		return a
+	}
+	return min(a, b)
 }
 
 // JobState is where a file is in its processing.

@@ -12,7 +12,7 @@ import (
 // every fleet owner acted for. Each list is sorted, so that storage locks rows
 // in one order and concurrent chunks cannot deadlock.
 func KeysFor(job Job, rows []lessee.Row) lessee.Keys {
-	var k lessee.Keys
+	k := lessee.Keys{Since: map[string]lessee.Date{}}
 	if job.Submitter != "" {
 		k.OrgNrs = append(k.OrgNrs, job.Submitter)
 	}
@@ -20,11 +20,14 @@ func KeysFor(job Job, rows []lessee.Row) lessee.Keys {
 		if r.Problem != nil {
 			continue
 		}
+		since := earliestDate(r.Change)
 		if v := r.Change.VIN; v != "" {
 			k.VINs = append(k.VINs, v)
+			k.Since[v] = earlier(k.Since, v, since)
 		}
 		if reg := r.Change.RegistrationNumber; reg != "" {
 			k.RegNumbers = append(k.RegNumbers, reg)
+			k.Since[reg] = earlier(k.Since, reg, since)
 		}
 		if f := r.Change.OnBehalfOf; f != "" {
 			k.OrgNrs = append(k.OrgNrs, f)
@@ -35,6 +38,26 @@ func KeysFor(job Job, rows []lessee.Row) lessee.Keys {
 		*l = slices.Compact(*l)
 	}
 	return k
+}
+
+// earliestDate is the earliest date a change gives, or the zero Date (all
+// history) when it gives none.
+func earliestDate(c lessee.Change) lessee.Date {
+	switch {
+	case c.StartDate.IsZero():
+		return c.EndDate
+	case c.EndDate.IsZero():
+		return c.StartDate
+	}
+	return min(c.StartDate, c.EndDate)
+}
+
+// earlier returns the earlier of since[key] (when present) and d.
+func earlier(since map[string]lessee.Date, key string, d lessee.Date) lessee.Date {
+	if prev, ok := since[key]; ok {
+		return min(prev, d)
+	}
+	return d
 }
 
 // Decide judges rows in order and returns one Outcome per row, with the row's

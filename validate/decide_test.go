@@ -543,6 +543,11 @@ func TestKeysFor(t *testing.T) {
 		VINs:       []string{vin1, vin2},
 		RegNumbers: []string{"AB12345", "GH12345"},
 		OrgNrs:     []string{orgS, orgF},
+		// The earliest date of each vehicle's rows; the remove ends on the
+		// processing date.
+		Since: map[string]lessee.Date{
+			vin1: "2026-01-01", vin2: "2026-01-01", "AB12345": "2026-01-01", "GH12345": job.ProcessingDate,
+		},
 	}
 	if got := KeysFor(job, rs); !reflect.DeepEqual(got, want) {
 		t.Fatalf("KeysFor = %+v\nwant      %+v", got, want)

@@ -229,7 +229,8 @@ func (s *Store) loadState(ctx context.Context, w *chunkTx, keys lessee.Keys) (*l
 }
 
 // loadVehiclesPG finds and locks the vehicles named by VIN or registration
-// number and loads their lessee periods, through pgx itself: these are the
+// number and loads the lessee periods that can matter to the chunk (see
+// lessee.Keys.Since), through pgx itself: these are the
 // chunk's largest reads, and database/sql's generic scanning cost more than
 // the queries. With ORDER BY, FOR UPDATE locks rows in sorted order, so two
 // chunks locking the same vehicles queue instead of deadlocking.
@@ -241,8 +242,12 @@ func (w *chunkTx) loadVehiclesPG(ctx context.Context, keys lessee.Keys) ([]vehic
 	var vehicles []vehicleRow
 	var periods []periodRow
 	err := w.pgx(func(c *pgx.Conn) error {
+		// Not "vin = ANY($1) OR registration_number = ANY($2)": PostgreSQL
+		// answers that OR with a scan of every vehicle.
 		rows, err := c.Query(ctx, `SELECT vin, registration_number, owner_orgnr, owner_since FROM vehicles
-			WHERE vin = ANY($1) OR registration_number = ANY($2) ORDER BY vin FOR UPDATE`, vins, regs)
+			WHERE vin IN (SELECT unnest($1::text[])
+				UNION ALL SELECT vin FROM vehicles WHERE registration_number = ANY($2::text[]))
+			ORDER BY vin FOR UPDATE`, vins, regs)
 		if err != nil {
 			return fmt.Errorf("load vehicles: %w", err)
 		}
@@ -254,12 +259,8 @@ func (w *chunkTx) loadVehiclesPG(ctx context.Context, keys lessee.Keys) ([]vehic
 		if err != nil {
 			return fmt.Errorf("load vehicles: %w", err)
 		}
-		found := make([]string, len(vehicles))
-		for i, v := range vehicles {
-			found[i] = v.VIN
-		}
-		rows, err = c.Query(ctx, `SELECT id, vin, lessee_id, lessee_name, start_date, COALESCE(end_date, '')
-			FROM lessee_periods WHERE vin = ANY($1)`, found)
+		found, since := historyKeys(keys, vehicles)
+		rows, err = c.Query(ctx, periodsQueryPG, found, since)
 		if err != nil {
 			return fmt.Errorf("load lessee periods: %w", err)
 		}
@@ -291,16 +292,60 @@ func loadVehiclesSQLite(ctx context.Context, tx *sqlx.Tx, keys lessee.Keys) ([]v
 	}
 	slices.SortFunc(vehicles, func(a, b vehicleRow) int { return cmpString(a.VIN, b.VIN) })
 	vehicles = slices.CompactFunc(vehicles, func(a, b vehicleRow) bool { return a.VIN == b.VIN })
-	vins := make([]string, len(vehicles))
-	for i, v := range vehicles {
-		vins[i] = v.VIN
-	}
+	vins, since := historyKeys(keys, vehicles)
 	var periods []periodRow
-	if err := selectIn(ctx, tx, &periods, `SELECT id, vin, lessee_id, lessee_name, start_date, end_date
-		FROM lessee_periods WHERE vin IN (?)`, vins); err != nil {
-		return nil, nil, fmt.Errorf("load lessee periods: %w", err)
+	const per = maxParams / 2
+	for len(vins) > 0 {
+		n := min(per, len(vins))
+		args := make([]any, 0, 2*n)
+		for i := range n {
+			args = append(args, vins[i], since[i])
+		}
+		var part []periodRow
+		if err := tx.SelectContext(ctx, &part, periodsQuerySQLite(n), args...); err != nil {
+			return nil, nil, fmt.Errorf("load lessee periods: %w", err)
+		}
+		periods = append(periods, part...)
+		vins, since = vins[n:], since[n:]
 	}
 	return vehicles, periods, nil
+}
+
+// The periods queries take pairs of a VIN and the date its periods are
+// needed from. The COALESCE is the expression of lessee_periods_vin_end_idx
+// (an open period's end reads as the last date there is), spelt exactly so
+// for the index to serve the queries.
+const (
+	periodsQueryPG = `SELECT p.id, p.vin, p.lessee_id, p.lessee_name, p.start_date, COALESCE(p.end_date, '')
+		FROM unnest($1::text[], $2::text[]) AS k(vin, since)
+		JOIN lessee_periods AS p ON p.vin = k.vin AND COALESCE(p.end_date, '9999-12-31') >= k.since`
+	periodsSelectSQLite = `SELECT p.id, p.vin, p.lessee_id, p.lessee_name, p.start_date, p.end_date
+		FROM k JOIN lessee_periods AS p ON p.vin = k.vin AND COALESCE(p.end_date, '9999-12-31') >= k.since`
+)
+
+// periodsQuerySQLite is the periods query for n pairs of parameters.
+func periodsQuerySQLite(n int) string {
+	var b strings.Builder
+	b.WriteString(`WITH k(vin, since) AS (VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?)")
+	}
+	b.WriteString(") ")
+	b.WriteString(periodsSelectSQLite)
+	return b.String()
+}
+
+// historyKeys returns the VIN of each vehicle and the date its periods are
+// needed from (see lessee.Keys.Since); "" asks for all of them.
+func historyKeys(keys lessee.Keys, vehicles []vehicleRow) (vins, since []string) {
+	vins, since = make([]string, len(vehicles)), make([]string, len(vehicles))
+	for i, v := range vehicles {
+		vins[i], since[i] = v.VIN, string(keys.HistoryFrom(v.VIN, v.RegistrationNumber))
+	}
+	return vins, since
 }
 
 // sortPeriods orders periods by vehicle, then start date, then id, so each

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -343,4 +344,80 @@ func cmpDate(a, b lessee.Date) int {
 		return 1
 	}
 	return 0
+}
+
+// TestApplyChunkHistoryFrom checks that a chunk is given the periods still
+// open on, or ending on or after, each vehicle's Keys.HistoryFrom date, and
+// every period of a vehicle the keys give no date for.
+func TestApplyChunkHistoryFrom(t *testing.T) {
+	sqlstoretest.Run(t, func(t *testing.T, s *sqlstore.Store) {
+		ctx := context.Background()
+		importRegistry(t, s)
+		job := beginJob(t, s, "job-h")
+		history := []row{
+			{lessee.OpAdd, vin2, person, "2024-01-01"},
+			{lessee.OpRemove, vin2, "", "2024-02-01"},
+			{lessee.OpAdd, vin2, lesseeOrg, "2024-03-01"},
+			{lessee.OpRemove, vin2, "", "2024-04-01"},
+			{lessee.OpAdd, vin2, person, "2024-05-01"},
+		}
+		for i, r := range history { // one chunk each: the decider sees stored periods only
+			if err := s.ApplyChunk(ctx, job.ID, i, keysFor([]row{r}), decider(job.ID, i, []row{r}, nil)); err != nil {
+				t.Fatalf("history row %d: %v", i, err)
+			}
+		}
+		starts := func(ps []lessee.Period) []lessee.Date {
+			var out []lessee.Date
+			for _, p := range ps {
+				out = append(out, p.Start)
+			}
+			return out
+		}
+		for _, tc := range []struct {
+			name  string
+			since map[string]lessee.Date
+			want  map[string][]lessee.Date // starts of the periods given, by VIN
+		}{
+			{"no dates: all", nil,
+				map[string][]lessee.Date{vin1: {"2023-01-01"}, vin2: {"2024-01-01", "2024-03-01", "2024-05-01"}, vin3: {"2022-01-01"}}},
+			{"by VIN", map[string]lessee.Date{vin2: "2024-03-15", vin3: "2023-01-01", vin1: "2030-01-01"},
+				map[string][]lessee.Date{vin1: {"2023-01-01"}, vin2: {"2024-03-01", "2024-05-01"}, vin3: nil}},
+			{"ending on the date", map[string]lessee.Date{vin2: "2024-04-01", vin3: "2022-12-31"},
+				map[string][]lessee.Date{vin1: {"2023-01-01"}, vin2: {"2024-03-01", "2024-05-01"}, vin3: {"2022-01-01"}}},
+			{"the earlier of VIN and registration number", map[string]lessee.Date{vin2: "2024-04-15", "AB54321": "2024-02-15"},
+				map[string][]lessee.Date{vin1: {"2023-01-01"}, vin2: {"2024-03-01", "2024-05-01"}, vin3: {"2022-01-01"}}},
+			{"registration number only", map[string]lessee.Date{"AB54321": "2024-06-01"},
+				map[string][]lessee.Date{vin1: {"2023-01-01"}, vin2: {"2024-05-01"}, vin3: {"2022-01-01"}}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				j, err := s.Job(ctx, job.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				keys := lessee.Keys{VINs: []string{vin1, vin2, vin3}, OrgNrs: []string{fleetOwner}, Since: tc.since}
+				probe := []row{{lessee.OpAdd, vinMissing, person, "2024-06-01"}} // rejected: writes nothing else
+				var seen *lessee.State
+				if err := s.ApplyChunk(ctx, job.ID, j.RowsDone, keys, decider(job.ID, j.RowsDone, probe, &seen)); err != nil {
+					t.Fatal(err)
+				}
+				for vin, want := range tc.want {
+					if got := starts(seen.Vehicles[vin].Periods); !slices.Equal(got, want) {
+						t.Errorf("%s: periods starting %v, want %v", vin, got, want)
+					}
+				}
+			})
+		}
+		plan, err := s.PeriodsPlan(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The end date must be part of the index search, not a filter on
+		// every period of the vehicle.
+		pgSearch := strings.Contains(plan, "lessee_periods_vin_end_idx") &&
+			strings.Contains(plan, "Index Cond: ((vin = k.vin) AND (COALESCE(end_date, '9999-12-31'::text) >= k.since))")
+		sqliteSearch := strings.Contains(plan, "USING INDEX lessee_periods_vin_end_idx (vin=? AND <expr>>?)")
+		if !pgSearch && !sqliteSearch {
+			t.Errorf("the periods query does not search lessee_periods_vin_end_idx by VIN and end date:\n%s", plan)
+		}
+	})
 }

@@ -1,0 +1,39 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// PeriodsPlan returns the database's plan for the query that loads a
+// chunk's lessee periods, for one vehicle. On PostgreSQL sequential scans
+// are disabled first, so that the plan shows whether an index can serve the
+// query at all, whatever a small test table's statistics favour.
+func (s *Store) PeriodsPlan(ctx context.Context) (string, error) {
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = tx.Rollback() }()
+	var lines []string
+	if s.dialect == DialectPostgres {
+		if _, err := tx.ExecContext(ctx, "SET LOCAL enable_seqscan = off"); err != nil {
+			return "", err
+		}
+		err = tx.SelectContext(ctx, &lines, "EXPLAIN "+periodsQueryPG, []string{"V"}, []string{"2024-01-01"})
+	} else {
+		var rows []struct {
+			ID, Parent, NotUsed int
+			Detail              string
+		}
+		err = tx.SelectContext(ctx, &rows, "EXPLAIN QUERY PLAN "+periodsQuerySQLite(1), "V", "2024-01-01")
+		for _, r := range rows {
+			lines = append(lines, r.Detail)
+		}
+	}
+	if err != nil {
+		return "", fmt.Errorf("explain: %w", err)
+	}
+	return strings.Join(lines, "\n"), nil
+}
