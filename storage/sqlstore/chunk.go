@@ -525,10 +525,19 @@ func (w *chunkTx) closePeriods(ctx context.Context, closes []*periodWrite) error
 					ends[i] = (*string)(&p.end)
 				}
 			}
+			// Matched on id alone, so that PostgreSQL finds each period by
+			// its primary key (given "AND p.vin = v.vin" it chose the VIN
+			// index and read the vehicle's whole history per row); the
+			// vehicle is checked on the rows returned instead.
 			query = `UPDATE lessee_periods AS p SET end_date = v.end_date
 				FROM unnest($1::text[], $2::text[], $3::text[]) AS v(id, vin, end_date)
-				WHERE p.id = v.id AND p.vin = v.vin`
+				WHERE p.id = v.id
+				RETURNING p.vin = v.vin`
 			args = []any{ids, vins, ends}
+			if err := w.updateChecked(ctx, query, args, len(batch), batch[0].line); err != nil {
+				return err
+			}
+			continue
 		} else {
 			var b strings.Builder
 			b.WriteString(`WITH v(id, vin, end_date) AS (VALUES `)
@@ -554,6 +563,34 @@ func (w *chunkTx) closePeriods(ctx context.Context, closes []*periodWrite) error
 		if n != int64(len(batch)) {
 			return fmt.Errorf("close lessee periods: %d of %d found (first at row %d): %w", n, len(batch), batch[0].line, ErrNotFound)
 		}
+	}
+	return nil
+}
+
+// updateChecked runs a closePeriods update that returns, per period
+// updated, whether its vehicle matched, and fails with ErrNotFound unless
+// all want periods were updated on their vehicles.
+func (w *chunkTx) updateChecked(ctx context.Context, query string, args []any, want, firstLine int) error {
+	rows, err := w.tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return fmt.Errorf("close lessee periods: %w", err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var sameVehicle bool
+		if err := rows.Scan(&sameVehicle); err != nil {
+			return fmt.Errorf("close lessee periods: %w", err)
+		}
+		if sameVehicle {
+			n++
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("close lessee periods: %w", err)
+	}
+	if n != want {
+		return fmt.Errorf("close lessee periods: %d of %d found (first at row %d): %w", n, want, firstLine, ErrNotFound)
 	}
 	return nil
 }

@@ -189,6 +189,25 @@ func TestApplyChunkErrors(t *testing.T) {
 				t.Fatalf("err = %v, want ErrNotFound", err)
 			}
 		})
+		t.Run("ErrClosePeriodOfAnotherVehicle", func(t *testing.T) {
+			// vin1's period exists, but the close names vin3: refused, so a
+			// wrong VIN can never end another vehicle's lessee period.
+			err := s.ApplyChunk(ctx, job.ID, 0, keysFor(rows), func(st *lessee.State) []lessee.Outcome {
+				out := decider(job.ID, 0, rows, nil)(st)
+				out = append(out, lessee.Outcome{
+					Index: 1, Line: 3, Status: lessee.StatusApplied, ChangeID: "x", VIN: vin3,
+					Mutation: lessee.Mutation{Kind: lessee.MutClose, VIN: vin3,
+						Period: lessee.Period{ID: "import-" + vin1 + "-2023-01-01", End: "2024-05-01"}},
+				})
+				return out
+			})
+			if !errors.Is(err, sqlstore.ErrNotFound) {
+				t.Fatalf("err = %v, want ErrNotFound", err)
+			}
+			if got := vehicle(t, s, vin1).Periods; len(got) != 1 || !got[0].End.IsZero() {
+				t.Errorf("vehicle 1 periods = %+v", got)
+			}
+		})
 		// Nothing of the failed chunks was written.
 		if j, _ := s.Job(ctx, job.ID); j.RowsDone != 0 || j.Applied != 0 {
 			t.Errorf("job = %+v", j)
