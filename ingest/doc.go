@@ -16,6 +16,10 @@
 //     Open plus a loop over Next, so the two passes agree by construction:
 //     after a successful Scan, Next yields exactly Info.Rows records.
 //
+// ScanSpooled is Scan that also writes an XLSX file's records to a record
+// spool, which OpenSpool reads back as the same Table for the later passes:
+// parsing a workbook costs tens of times what reading the spool does.
+//
 // # Format
 //
 // The format comes from the bytes, never the name: a ZIP signature means

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -187,5 +188,32 @@ func FuzzXLSX(f *testing.F) {
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkPasses(t, dir, data)
+	})
+}
+
+// FuzzOpenSpool reads arbitrary bytes as a record spool: an error or
+// records, never a panic or a runaway allocation.
+func FuzzOpenSpool(f *testing.F) {
+	spool := filepath.Join(f.TempDir(), "seed")
+	if _, err := ScanSpooled(context.Background(), "../testdata/corpus/inbox/912345602/libreoffice-all-outcomes.xlsx", DefaultLimits(), spool); err != nil {
+		f.Fatal(err)
+	}
+	seed, err := os.ReadFile(spool)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(seed)
+	f.Add([]byte(spoolMagic))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		tab, _, err := readSpool(context.Background(), io.NopCloser(bytes.NewReader(b)))
+		if err != nil {
+			return
+		}
+		defer tab.Close()
+		for {
+			if _, err := tab.Next(); err != nil {
+				return
+			}
+		}
 	})
 }

@@ -2,9 +2,7 @@ package ingest
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 
 	"github.com/fleetreg/lessee"
@@ -104,6 +102,8 @@ type Info struct {
 	Delimiter      rune   // CSV only
 	Encoding       string // CSV only: UTF-8, UTF-16LE, UTF-16BE or windows-1252
 	HeaderLine     int    // spreadsheet row of the header
+	// Spool is the record spool ScanSpooled wrote, or "" when it wrote none.
+	Spool string `json:"-"`
 }
 
 // Table yields data records in file order. Blank rows are skipped; Index
@@ -142,23 +142,7 @@ func Scan(ctx context.Context, path string, limits Limits) (Info, error) {
 	if err != nil {
 		return info, err
 	}
-	n := 0
-	for {
-		_, err := t.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			_ = t.Close()
-			return Info{Format: info.Format}, err
-		}
-		n++
-	}
-	if err := t.Close(); err != nil {
-		return Info{}, fmt.Errorf("close %s: %w", info.Format, err)
-	}
-	info.Rows = n
-	return info, nil
+	return scanTable(t, info, nil)
 }
 
 // Open detects the format, reads the header and returns a Table positioned at

@@ -215,7 +215,11 @@ func (h *Handler) process(ctx context.Context, p IngestPayload, progress progres
 			Message: fmt.Sprintf("organisation %s has not accepted the lessee API agreement or the third-party agreement", job.Submitter)})
 	}
 
-	info, err := ingest.Scan(ctx, spool.Name(), h.cfg.Limits)
+	// An XLSX file's records are spooled by the first pass: the second pass
+	// and the receipt read them back instead of parsing the workbook again.
+	records := spool.Name() + ".records"
+	defer os.Remove(records)
+	info, err := ingest.ScanSpooled(ctx, spool.Name(), h.cfg.Limits, records)
 	var refusal *ingest.Refusal
 	if errors.As(err, &refusal) {
 		job.Format = info.Format
@@ -229,13 +233,28 @@ func (h *Handler) process(ctx context.Context, p IngestPayload, progress progres
 	}
 	log.Info("processing file", "format", job.Format, "rows", job.RowsTotal, "resume_at", job.RowsDone)
 
-	times, err := h.applyRows(ctx, job, spool.Name(), progress)
+	src := upload{path: spool.Name(), records: info.Spool}
+	times, err := h.applyRows(ctx, job, src, progress)
 	if err != nil {
 		return err
 	}
 	log.Info("rows applied", "rows", job.RowsTotal-job.RowsDone, "read_ms", times.read.Milliseconds(),
 		"validate_ms", times.validate.Milliseconds(), "apply_ms", times.apply.Milliseconds())
-	return h.complete(ctx, job, spool.Name())
+	return h.complete(ctx, job, src)
+}
+
+// upload is where a spooled upload's records are read from: the record
+// spool of its first pass when there is one, else the file itself.
+type upload struct {
+	path    string // the spooled upload; "" when giving up without it
+	records string // its record spool, or ""
+}
+
+func (h *Handler) openUpload(ctx context.Context, u upload) (ingest.Table, ingest.Info, error) {
+	if u.records != "" {
+		return ingest.OpenSpool(ctx, u.records)
+	}
+	return ingest.Open(ctx, u.path, h.cfg.Limits)
 }
 
 // stageTimes adds up where a file's time went, for the "rows applied" and
@@ -276,9 +295,9 @@ func (h *Handler) beginJob(ctx context.Context, p IngestPayload, pk ParsedKey) (
 // the current one is applied; chunks are applied one at a time in file
 // order, so per-vehicle order is kept, and at most three chunks are in
 // memory.
-func (h *Handler) applyRows(ctx context.Context, job lessee.Job, path string, progress progressFunc) (stageTimes, error) {
+func (h *Handler) applyRows(ctx context.Context, job lessee.Job, src upload, progress progressFunc) (stageTimes, error) {
 	var times stageTimes
-	table, _, err := ingest.Open(ctx, path, h.cfg.Limits)
+	table, _, err := h.openUpload(ctx, src)
 	if err != nil {
 		return times, fmt.Errorf("open file: %w", err)
 	}
@@ -370,11 +389,10 @@ func (h *Handler) readChunks(ctx context.Context, table ingest.Table, vjob valid
 }
 
 // complete publishes the receipt and summary of a processed file, then
-// finishes the job and archives the source. path is the spooled upload; ""
-// (when giving up without it) gives an XLSX upload the standard receipt
-// columns instead of its own. path is the spooled upload, from
-// which an XLSX receipt takes the user's rows.
-func (h *Handler) complete(ctx context.Context, job lessee.Job, path string) error {
+// finishes the job and archives the source. src is the spooled upload, from
+// which an XLSX receipt takes the user's rows; without it (when giving up)
+// an XLSX upload gets the standard receipt columns instead of its own.
+func (h *Handler) complete(ctx context.Context, job lessee.Job, src upload) error {
 	stored, err := h.store.Job(ctx, job.ID)
 	if err != nil {
 		return fmt.Errorf("reload job: %w", err)
@@ -390,10 +408,10 @@ func (h *Handler) complete(ctx context.Context, job lessee.Job, path string) err
 	rows := func(w *receiptWriters) error {
 		return h.store.Results(ctx, job.ID, w.Write)
 	}
-	if stored.Format == lessee.FormatXLSX && path != "" {
-		// A third pass over the file, in step with the stored results: both
-		// stream in row order, so neither side is held in memory.
-		table, info, err := ingest.Open(ctx, path, h.cfg.Limits)
+	if stored.Format == lessee.FormatXLSX && src.path != "" {
+		// A third pass over the records, in step with the stored results:
+		// both stream in row order, so neither side is held in memory.
+		table, info, err := h.openUpload(ctx, src)
 		if err != nil {
 			return fmt.Errorf("reopen file: %w", err)
 		}
@@ -701,7 +719,7 @@ func (h *Handler) giveUp(ctx context.Context, p IngestPayload, cause error) erro
 	if job.RowsTotal > 0 && job.RowsDone == job.RowsTotal {
 		// Every row has its result; only publishing failed. Publish the
 		// full receipt rather than throw the results away.
-		return h.complete(ctx, job, "")
+		return h.complete(ctx, job, upload{})
 	}
 	if job.RowsDone > 0 {
 		// Rows with results are listed first: those marked applied are in
