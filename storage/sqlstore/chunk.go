@@ -753,48 +753,88 @@ const resultPage = 10000
 
 // Results calls fn with the stored outcomes of a job in row order: Index,
 // Line, Echo, Status, Code, Message and ChangeID are filled. An error from
-// fn stops the iteration and is returned as is.
+// fn stops the iteration and is returned as is. The next page is read
+// while fn works through the current one, so that writing a receipt waits
+// for the database only once.
 func (s *Store) Results(ctx context.Context, jobID string, fn func(lessee.Outcome) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	reading := make(chan struct{})
+	defer func() {
+		cancel()
+		<-reading // no query of this call outlives it
+	}()
+	type page struct {
+		rows []resultRow
+		err  error
+	}
+	pages := make(chan page, 1)
+	free := make(chan []resultRow, 2) // pages fn is done with, to read into again
+	free <- make([]resultRow, 0, resultPage)
+	free <- make([]resultRow, 0, resultPage)
+	go func() {
+		defer close(reading)
+		defer close(pages)
+		after := -1
+		for {
+			var buf []resultRow
+			select {
+			case buf = <-free:
+			case <-ctx.Done():
+				return
+			}
+			rows, err := s.resultPage(ctx, jobID, after, buf[:0])
+			select {
+			case pages <- page{rows, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil || len(rows) < resultPage {
+				return
+			}
+			after = rows[len(rows)-1].Index
+		}
+	}()
+	for p := range pages {
+		if p.err != nil {
+			return fmt.Errorf("results of job %s: %w", jobID, p.err)
+		}
+		for _, r := range p.rows {
+			if err := fn(r.outcome()); err != nil {
+				return err
+			}
+		}
+		free <- p.rows
+	}
+	return ctx.Err()
+}
+
+// resultPage reads the results after row index after, appending to page.
+func (s *Store) resultPage(ctx context.Context, jobID string, after int, page []resultRow) ([]resultRow, error) {
 	const query = `SELECT row_index, row_line, reference, operation, registration_number, vin, lessee,
 		status, code, message, change_id
 		FROM row_results WHERE job_id = ? AND row_index > ? ORDER BY row_index LIMIT ?`
-	page := make([]resultRow, 0, resultPage)
-	after := -1
-	for {
-		page = page[:0]
-		var err error
-		if s.dialect == DialectPostgres {
-			page, err = s.resultsPG(ctx, s.db.Rebind(query), jobID, after, page)
-		} else {
-			err = s.db.SelectContext(ctx, &page, s.db.Rebind(query), jobID, after, resultPage)
-		}
-		if err != nil {
-			return fmt.Errorf("results of job %s: %w", jobID, err)
-		}
-		for _, r := range page {
-			o := lessee.Outcome{
-				Index: r.Index,
-				Line:  r.Line,
-				Echo: lessee.Echo{
-					Reference:          r.Reference,
-					Operation:          r.Operation,
-					RegistrationNumber: r.RegistrationNumber,
-					VIN:                r.VIN,
-					Lessee:             r.Lessee,
-				},
-				Status:   lessee.Status(r.Status),
-				Code:     lessee.Code(r.Code),
-				Message:  r.Message,
-				ChangeID: r.ChangeID,
-			}
-			if err := fn(o); err != nil {
-				return err
-			}
-			after = r.Index
-		}
-		if len(page) < resultPage {
-			return nil
-		}
+	if s.dialect == DialectPostgres {
+		return s.resultsPG(ctx, s.db.Rebind(query), jobID, after, page)
+	}
+	err := s.db.SelectContext(ctx, &page, s.db.Rebind(query), jobID, after, resultPage)
+	return page, err
+}
+
+func (r resultRow) outcome() lessee.Outcome {
+	return lessee.Outcome{
+		Index: r.Index,
+		Line:  r.Line,
+		Echo: lessee.Echo{
+			Reference:          r.Reference,
+			Operation:          r.Operation,
+			RegistrationNumber: r.RegistrationNumber,
+			VIN:                r.VIN,
+			Lessee:             r.Lessee,
+		},
+		Status:   lessee.Status(r.Status),
+		Code:     lessee.Code(r.Code),
+		Message:  r.Message,
+		ChangeID: r.ChangeID,
 	}
 }
 

@@ -251,12 +251,12 @@ func TestResultsPaging(t *testing.T) {
 			calls := 0
 			err := s.Results(ctx, job.ID, func(lessee.Outcome) error {
 				calls++
-				if calls == 1500 {
+				if calls == 10500 { // in the second page, while the third is read
 					return stop
 				}
 				return nil
 			})
-			if !errors.Is(err, stop) || calls != 1500 {
+			if !errors.Is(err, stop) || calls != 10500 {
 				t.Errorf("err = %v after %d calls", err, calls)
 			}
 		})
