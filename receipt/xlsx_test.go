@@ -3,6 +3,8 @@ package receipt
 import (
 	"bytes"
 	"errors"
+	"io"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -227,5 +229,48 @@ func TestWriteXLSXReceiptStopsOnError(t *testing.T) {
 func TestXLSXKey(t *testing.T) {
 	if got, want := XLSXKey("912345602", "fil.xlsx"), "receipts/912345602/fil.xlsx.receipt.xlsx"; got != want {
 		t.Errorf("XLSXKey = %q, want %q", got, want)
+	}
+}
+
+// maxWrite records the largest single Write it was given.
+type maxWrite struct {
+	total, largest int
+}
+
+func (m *maxWrite) Write(b []byte) (int, error) {
+	m.total += len(b)
+	m.largest = max(m.largest, len(b))
+	return len(b), nil
+}
+
+// TestXLSXFinishStreams checks that a large receipt reaches its writer in
+// small pieces as it is zipped, not as one workbook assembled in memory and
+// written at the end (excelize's own WriteTo), and that the streamed
+// workbook opens with every line.
+func TestXLSXFinishStreams(t *testing.T) {
+	const lines = 60000
+	w, err := NewXLSXWriter(XLSXOptions{TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range lines {
+		o := lessee.Outcome{Index: i, Line: i + 2, Status: lessee.StatusRejected, Code: lessee.CodeVehicleNotFound,
+			Message: "no vehicle has this VIN or registration number",
+			Echo:    lessee.Echo{Reference: "R" + strings.Repeat("x", 40), VIN: "WVWZZZ1JZXW000001", Operation: "add"}}
+		if err := w.Write(o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var counted maxWrite
+	var buf bytes.Buffer
+	if err := w.Finish(io.MultiWriter(&counted, &buf)); err != nil {
+		t.Fatal(err)
+	}
+	if counted.total < 1<<20 || counted.largest > 256<<10 {
+		t.Errorf("workbook of %d bytes written with a largest write of %d bytes", counted.total, counted.largest)
+	}
+	_, rows := openReceipt(t, buf.Bytes())
+	if len(rows) != lines+1 || rows[lines][0] != strconv.Itoa(lines+1) || rows[lines][6] != string(lessee.StatusRejected) {
+		t.Fatalf("%d rows; last %q", len(rows), rows[len(rows)-1])
 	}
 }

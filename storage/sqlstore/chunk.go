@@ -754,8 +754,8 @@ const resultPage = 10000
 // Results calls fn with the stored outcomes of a job in row order: Index,
 // Line, Echo, Status, Code, Message and ChangeID are filled. An error from
 // fn stops the iteration and is returned as is. The next page is read
-// while fn works through the current one, so that writing a receipt waits
-// for the database only once.
+// while fn works through the current one, so that a receipt waits for the
+// database only for its first page.
 func (s *Store) Results(ctx context.Context, jobID string, fn func(lessee.Outcome) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	reading := make(chan struct{})
