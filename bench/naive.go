@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"io"
 	"strconv"
 	"time"
@@ -42,7 +43,13 @@ func Naive(ctx context.Context, databaseURL, path, submitter string, rows int) (
 	}
 
 	start := time.Now()
-	table, _, err := ingest.Open(ctx, path, ingest.DefaultLimits())
+	// It reads only the first rows, but Open refuses a file over the size
+	// limit outright, as the service would without the bench's own limit.
+	limits := ingest.DefaultLimits()
+	if st, err := os.Stat(path); err == nil {
+		limits.MaxBytes = max(limits.MaxBytes, st.Size())
+	}
+	table, _, err := ingest.Open(ctx, path, limits)
 	if err != nil {
 		return Measure{}, fmt.Errorf("naive: %w", err)
 	}
