@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hibiken/asynq"
 
@@ -67,7 +68,7 @@ func TestWebhookEndToEnd(t *testing.T) {
 	if summary["status"] != "completed" {
 		t.Fatalf("summary status %v", summary["status"])
 	}
-	post() // the source is archived by now: nothing to enqueue
+	post() // its task exists (running or done) and the source may be archived: nothing to enqueue
 
 	var jobs []web.JobView
 	if err := json.Unmarshal(webGet(t, ts.URL+"/api/jobs"), &jobs); err != nil {
@@ -91,18 +92,27 @@ func TestWebhookEndToEnd(t *testing.T) {
 		t.Errorf("receipt key %q", j.Receipt)
 	}
 
-	tasks := 0
-	for _, q := range []string{worker.QueueSmall, worker.QueueLarge} {
-		done, err := insp.ListCompletedTasks(q)
-		if err != nil && !strings.Contains(err.Error(), "not found") {
-			t.Fatal(err)
-		}
-		for _, task := range done {
-			var p worker.IngestPayload
-			if json.Unmarshal(task.Payload, &p) == nil && p.Key == key {
-				tasks++
+	// The summary is published before the task ends (the job is finished
+	// and the source archived after it), so wait for asynq to record it.
+	completedTasks := func() int {
+		tasks := 0
+		for _, q := range []string{worker.QueueSmall, worker.QueueLarge} {
+			done, err := insp.ListCompletedTasks(q)
+			if err != nil && !strings.Contains(err.Error(), "not found") {
+				t.Fatal(err)
+			}
+			for _, task := range done {
+				var p worker.IngestPayload
+				if json.Unmarshal(task.Payload, &p) == nil && p.Key == key {
+					tasks++
+				}
 			}
 		}
+		return tasks
+	}
+	tasks := completedTasks()
+	for deadline := time.Now().Add(10 * time.Second); tasks == 0 && time.Now().Before(deadline); tasks = completedTasks() {
+		time.Sleep(50 * time.Millisecond)
 	}
 	if tasks != 1 {
 		t.Errorf("%d completed tasks for %s, want 1", tasks, key)
