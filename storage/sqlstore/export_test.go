@@ -37,3 +37,27 @@ func (s *Store) PeriodsPlan(ctx context.Context) (string, error) {
 	}
 	return strings.Join(lines, "\n"), nil
 }
+
+// MigrateTo migrates s up or down to version.
+func (s *Store) MigrateTo(ctx context.Context, version int64) error {
+	p, err := s.migrations(ctx)
+	if err != nil {
+		return err
+	}
+	current, err := p.GetDBVersion(ctx)
+	if err != nil {
+		return err
+	}
+	if version < current {
+		_, err = p.DownTo(ctx, version)
+	} else {
+		_, err = p.UpTo(ctx, version)
+	}
+	return err
+}
+
+// Exec runs one statement, for tests that check what the schema refuses.
+func (s *Store) Exec(ctx context.Context, query string, args ...any) error {
+	_, err := s.db.ExecContext(ctx, s.db.Rebind(query), args...)
+	return err
+}

@@ -153,13 +153,25 @@ func (s *Store) Dialect() string { return s.dialect }
 // repeatedly and, on PostgreSQL, from several processes at once: migrators
 // of one schema queue on a session advisory lock.
 func (s *Store) Migrate(ctx context.Context) error {
+	p, err := s.migrations(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+// migrations returns the goose provider of package schemas for s.
+func (s *Store) migrations(ctx context.Context) (*goose.Provider, error) {
 	dialect := goose.DialectSQLite3
 	opts := []goose.ProviderOption{goose.WithDisableGlobalRegistry(true)}
 	if s.dialect == DialectPostgres {
 		dialect = goose.DialectPostgres
 		var schema string
 		if err := s.db.GetContext(ctx, &schema, "SELECT current_schema()"); err != nil {
-			return fmt.Errorf("migrate: current schema: %w", err)
+			return nil, fmt.Errorf("migrate: current schema: %w", err)
 		}
 		// One lock per schema: migrators of one schema exclude each other,
 		// test schemas in one database do not.
@@ -170,18 +182,15 @@ func (s *Store) Migrate(ctx context.Context) error {
 			lock.WithLockTimeout(1, 300),
 		)
 		if err != nil {
-			return fmt.Errorf("migrate: %w", err)
+			return nil, fmt.Errorf("migrate: %w", err)
 		}
 		opts = append(opts, goose.WithSessionLocker(locker))
 	}
 	p, err := goose.NewProvider(dialect, s.db.DB, schemas.FS, opts...)
 	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
+		return nil, fmt.Errorf("migrate: %w", err)
 	}
-	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	return nil
+	return p, nil
 }
 
 // forUpdate is the row-locking suffix: SQLite has none and needs none, its

@@ -3,9 +3,11 @@ package sqlstore_test
 import (
 	"context"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"testing"
 
+	"github.com/fleetreg/lessee"
 	"github.com/fleetreg/lessee/storage/sqlstore"
 	"github.com/fleetreg/lessee/storage/sqlstore/sqlstoretest"
 )
@@ -103,4 +105,66 @@ func TestMigrateConcurrent(t *testing.T) {
 			t.Errorf("migrator %d: %v", i, err)
 		}
 	}
+}
+
+// TestMigrationHotPath takes the schema down to before 00004_hot_path and
+// up again with data in it: the rows survive both ways, and the foreign keys
+// it drops come back with the down migration.
+func TestMigrationHotPath(t *testing.T) {
+	sqlstoretest.Run(t, func(t *testing.T, s *sqlstore.Store) {
+		ctx := context.Background()
+		if err := s.MigrateTo(ctx, 3); err != nil {
+			t.Fatalf("down to 3: %v", err)
+		}
+		importRegistry(t, s)
+		job := beginJob(t, s, "job-m")
+		rows := []row{
+			{lessee.OpRemove, vin1, "", "2024-05-01"},
+			{lessee.OpAdd, vin2, person, "2024-05-01"},
+			{lessee.OpAdd, vinMissing, person, "2024-05-01"},
+		}
+		if err := s.ApplyChunk(ctx, job.ID, 0, keysFor(rows), decider(job.ID, 0, rows, nil)); err != nil {
+			t.Fatal(err)
+		}
+		type snapshot struct {
+			V1, V2, V3 []lessee.Period
+			Results    []lessee.Outcome
+		}
+		take := func() snapshot {
+			return snapshot{vehicle(t, s, vin1).Periods, vehicle(t, s, vin2).Periods, vehicle(t, s, vin3).Periods, results(t, s, job.ID)}
+		}
+		orphanPeriod := func() error {
+			return s.Exec(ctx, `INSERT INTO lessee_periods (id, vin, lessee_id, start_date) VALUES (?, ?, ?, ?)`,
+				"orphan", vinMissing, person, "2024-01-01")
+		}
+		if orphanPeriod() == nil {
+			t.Fatal("before 00004, a period of an unknown vehicle was stored")
+		}
+		want := take()
+		if len(want.V1) != 1 || len(want.V2) != 1 || len(want.V3) != 1 || len(want.Results) != 3 {
+			t.Fatalf("unexpected data before migrating: %+v", want)
+		}
+
+		if err := s.MigrateTo(ctx, 4); err != nil {
+			t.Fatalf("up to 4: %v", err)
+		}
+		if got := take(); !reflect.DeepEqual(got, want) {
+			t.Errorf("after up:\n%+v\nwant\n%+v", got, want)
+		}
+		if err := s.MigrateTo(ctx, 3); err != nil {
+			t.Fatalf("down to 3 again: %v", err)
+		}
+		if got := take(); !reflect.DeepEqual(got, want) {
+			t.Errorf("after down:\n%+v\nwant\n%+v", got, want)
+		}
+		if orphanPeriod() == nil {
+			t.Error("after down, a period of an unknown vehicle was stored: the foreign key is gone")
+		}
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatalf("up again: %v", err)
+		}
+		if got := take(); !reflect.DeepEqual(got, want) {
+			t.Errorf("after up again:\n%+v\nwant\n%+v", got, want)
+		}
+	})
 }
