@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -102,6 +103,20 @@ var wantStatus = [][2]string{
 	{"rejected", "NO_ACTIVE_LESSEE"}, {"rejected", "INVALID_OPERATION"}, {"rejected", "RAGGED_ROW"},
 }
 
+// checkNoSpoolFiles asserts that the handler left nothing in its
+// temporary directory: upload, record spool and receipts are all removed,
+// after a failed attempt as after a finished one.
+func checkNoSpoolFiles(t *testing.T, b *testBundle) {
+	t.Helper()
+	left, err := os.ReadDir(b.handler.cfg.TempDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range left {
+		t.Errorf("left in the temporary directory: %s", e.Name())
+	}
+}
+
 func TestHandlerXLSXReceiptRepeatsUserRows(t *testing.T) {
 	const key = "inbox/912345602/leietakere.xlsx"
 	t.Run("OK", func(t *testing.T) {
@@ -110,6 +125,7 @@ func TestHandlerXLSXReceiptRepeatsUserRows(t *testing.T) {
 			t.Fatal(err)
 		}
 		checkOriginalReceipt(t, b, "leietakere.xlsx")
+		checkNoSpoolFiles(t, b)
 	})
 	t.Run("ResumedAfterFailure", func(t *testing.T) {
 		// The retry finds the first chunk's results stored and must still
@@ -126,6 +142,7 @@ func TestHandlerXLSXReceiptRepeatsUserRows(t *testing.T) {
 			t.Fatal(err)
 		}
 		checkOriginalReceipt(t, b, "leietakere.xlsx")
+		checkNoSpoolFiles(t, b)
 	})
 	t.Run("RefusalKeepsStandardColumns", func(t *testing.T) {
 		b := setup(t, sqlstoretest.SQLite(t))
