@@ -256,15 +256,21 @@ func runOutages(t *testing.T, pg *privatePostgres, rds *privateRedis, dbURL stri
 		tl.mark("uploaded %s while PostgreSQL is down", files[2].name)
 		time.Sleep(2 * time.Second)
 		pg.start()
-		tl.mark("PostgreSQL started again")
-		resumed("PostgreSQL", at, time.Now())
+		back := time.Now()
+		// Measured from here, not from the crash: a chunk committing as
+		// PostgreSQL went down is not the file moving on.
+		p, _ := env.job(big)
+		tl.mark("PostgreSQL started again; %s at %d rows done", big.name, p.RowsDone)
+		after = resumed("PostgreSQL", p.RowsDone, back)
 	}
 
-	// S3: stopped about a second before the last chunk and kept down
-	// for 3 s and until the rows are all applied, so that the receipt
-	// upload meets the outage.
+	// S3: stopped about a second before the last chunk, and not before the
+	// attempt that resumed after PostgreSQL has applied two chunks (so it
+	// has the file; a retry that must download it would wait for S3), and
+	// kept down for 3 s and until the rows are all applied, so that the
+	// receipt upload meets the outage.
 	ahead := max(outageChunk, int(rate))
-	if at := reach(big.rows-ahead, "before the S3 outage"); at >= 0 {
+	if at := reach(min(big.rows, max(big.rows-ahead, after+2*outageChunk)), "before the S3 outage"); at >= 0 {
 		s3.stop()
 		down := time.Now()
 		tl.mark("S3 endpoint stopped at %d rows done", at)
