@@ -19,7 +19,7 @@ import (
 // workers.
 func TestSmallFileFinishesWhileLargeFileRuns(t *testing.T) {
 	if testing.Short() {
-		t.Skip("processes a 100,000-row file")
+		t.Skip("processes a 250,000-row file")
 	}
 	cfg := defaultServeConfig()
 	cfg.ChunkSize = 500
@@ -28,7 +28,7 @@ func TestSmallFileFinishesWhileLargeFileRuns(t *testing.T) {
 
 	var big bytes.Buffer
 	big.WriteString("operation,registration_number,lessee_id,start_date,reference\n")
-	for i := range 100_000 {
+	for i := range 250_000 { // several seconds of work, so that the small file has time to overtake it
 		fmt.Fprintf(&big, "add,ZZ%05d,12128822249,2026-01-01,big-%d\n", i, i)
 	}
 	const nordlys = "912345602"
