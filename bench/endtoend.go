@@ -141,19 +141,7 @@ func statusKB(status []byte, name string) (int64, error) {
 
 // upload puts a local file at key.
 func (c *child) upload(ctx context.Context, key, path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	if err := c.s3.Put(ctx, key, f, st.Size(), "application/octet-stream"); err != nil {
-		return fmt.Errorf("upload %s: %w", key, err)
-	}
-	return nil
+	return c.s3.PutFile(ctx, key, path, "application/octet-stream")
 }
 
 // jobState is the part of a job row the bench watches.

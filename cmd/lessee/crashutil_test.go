@@ -276,17 +276,8 @@ func (r *rig) dumpLog() {
 // upload puts a local file at key through the S3 endpoint.
 func (r *rig) upload(key, path string) {
 	r.t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
+	if err := r.objects.PutFile(context.Background(), key, path, "text/csv"); err != nil {
 		r.t.Fatal(err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	if err := r.objects.Put(context.Background(), key, f, st.Size(), "text/csv"); err != nil {
-		r.t.Fatalf("upload %s: %v", key, err)
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -111,17 +110,8 @@ func runSubmit(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return err
 	}
-	f, err := os.Open(path)
-	if err != nil {
+	if err := objects.PutFile(ctx, key, path, "application/octet-stream"); err != nil {
 		return err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	if err := objects.Put(ctx, key, f, st.Size(), "application/octet-stream"); err != nil {
-		return fmt.Errorf("upload %s: %w", key, err)
 	}
 	head, err := objects.Head(ctx, key)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -250,6 +251,23 @@ func (c *Client) Put(ctx context.Context, key string, body io.ReadSeeker, size i
 	})
 	if err != nil {
 		return fmt.Errorf("put %s (multipart): %w", key, err)
+	}
+	return nil
+}
+
+// PutFile uploads the local file at path as key.
+func (c *Client) PutFile(ctx context.Context, key, path, contentType string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("upload %s: %w", key, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("upload %s: %w", key, err)
+	}
+	if err := c.Put(ctx, key, f, st.Size(), contentType); err != nil {
+		return fmt.Errorf("upload %s: %w", key, err)
 	}
 	return nil
 }

@@ -570,3 +570,29 @@ func TestCopySource(t *testing.T) {
 		}
 	}
 }
+
+func TestClientPutFile(t *testing.T) {
+	_, url := startServer(t, t.TempDir())
+	c := newTestClient(t, url)
+	ctx := context.Background()
+	if err := c.EnsureBucket(ctx); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "changes.csv")
+	data := []byte("operation,vin\nadd,WVWZZZ1JZXW000001\n")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const key = "inbox/923609016/changes.csv"
+	if err := c.PutFile(ctx, key, path, "text/csv"); err != nil {
+		t.Fatal(err)
+	}
+	var got bytes.Buffer
+	if _, err := c.Download(ctx, key, "", &got); err != nil || !bytes.Equal(got.Bytes(), data) {
+		t.Fatalf("downloaded %q, %v; want %q", got.Bytes(), err, data)
+	}
+	err := c.PutFile(ctx, "inbox/923609016/missing.csv", filepath.Join(t.TempDir(), "missing.csv"), "text/csv")
+	if !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), "inbox/923609016/missing.csv") {
+		t.Errorf("PutFile of a missing file: %v", err)
+	}
+}
