@@ -128,35 +128,38 @@ func (s *Server) apiJobs(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, views)
 }
 
-// apiJob serves GET /api/jobs/{id}.
-func (s *Server) apiJob(w http.ResponseWriter, r *http.Request) {
+// pathJob loads the job named by the {id} of the request path, or answers
+// 404 or 500 itself and returns false. api names the caller in the log.
+func (s *Server) pathJob(w http.ResponseWriter, r *http.Request, api string) (lessee.Job, bool) {
 	j, err := s.jobs.Job(r.Context(), r.PathValue("id"))
 	switch {
 	case errors.Is(err, sqlstore.ErrNotFound):
 		writeJSON(w, http.StatusNotFound, errorBody{Error: "job not found"})
-		return
+		return j, false
 	case err != nil:
-		s.log.Error("job api: load job", "err", ident.MaskText(err.Error()))
+		s.log.Error(api+": load job", "err", ident.MaskText(err.Error()))
 		writeJSON(w, http.StatusInternalServerError, errorBody{Error: "could not load the job"})
-		return
+		return j, false
 	}
-	writeJSON(w, http.StatusOK, NewJobView(j, s.now()))
+	return j, true
+}
+
+// apiJob serves GET /api/jobs/{id}.
+func (s *Server) apiJob(w http.ResponseWriter, r *http.Request) {
+	if j, ok := s.pathJob(w, r, "job api"); ok {
+		writeJSON(w, http.StatusOK, NewJobView(j, s.now()))
+	}
 }
 
 // apiReceipt serves GET /api/jobs/{id}/receipt: the receipt CSV of a
 // finished job, streamed from object storage, so the job page can link to
 // it without giving operators bucket credentials.
 func (s *Server) apiReceipt(w http.ResponseWriter, r *http.Request) {
-	j, err := s.jobs.Job(r.Context(), r.PathValue("id"))
-	switch {
-	case errors.Is(err, sqlstore.ErrNotFound):
-		writeJSON(w, http.StatusNotFound, errorBody{Error: "job not found"})
+	j, ok := s.pathJob(w, r, "receipt api")
+	if !ok {
 		return
-	case err != nil:
-		s.log.Error("receipt api: load job", "err", ident.MaskText(err.Error()))
-		writeJSON(w, http.StatusInternalServerError, errorBody{Error: "could not load the job"})
-		return
-	case j.Submitter == "" || (j.State != lessee.JobCompleted && j.State != lessee.JobRefused):
+	}
+	if j.Submitter == "" || (j.State != lessee.JobCompleted && j.State != lessee.JobRefused) {
 		writeJSON(w, http.StatusNotFound, errorBody{Error: "the job has no receipt yet"})
 		return
 	}
