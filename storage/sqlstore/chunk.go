@@ -290,7 +290,7 @@ func loadVehiclesSQLite(ctx context.Context, tx *sqlx.Tx, keys lessee.Keys) ([]v
 	if err := selectIn(ctx, tx, &vehicles, cols+` WHERE registration_number IN (?)`, keys.RegNumbers); err != nil {
 		return nil, nil, fmt.Errorf("load vehicles: %w", err)
 	}
-	slices.SortFunc(vehicles, func(a, b vehicleRow) int { return cmpString(a.VIN, b.VIN) })
+	slices.SortFunc(vehicles, func(a, b vehicleRow) int { return strings.Compare(a.VIN, b.VIN) })
 	vehicles = slices.CompactFunc(vehicles, func(a, b vehicleRow) bool { return a.VIN == b.VIN })
 	vins, since := historyKeys(keys, vehicles)
 	var periods []periodRow
@@ -353,23 +353,13 @@ func historyKeys(keys lessee.Keys, vehicles []vehicleRow) (vins, since []string)
 func sortPeriods(ps []periodRow) {
 	slices.SortFunc(ps, func(a, b periodRow) int {
 		if a.VIN != b.VIN {
-			return cmpString(a.VIN, b.VIN)
+			return strings.Compare(a.VIN, b.VIN)
 		}
 		if a.Start != b.Start {
-			return cmpString(a.Start, b.Start)
+			return strings.Compare(a.Start, b.Start)
 		}
-		return cmpString(a.ID, b.ID)
+		return strings.Compare(a.ID, b.ID)
 	})
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // loadEnterprises fills st with the enterprises of orgnrs, their terms, and
@@ -387,7 +377,7 @@ func loadEnterprises(ctx context.Context, q queryer, st *lessee.State, orgnrs []
 		FROM terms_acceptances WHERE orgnr IN (?)`, orgnrs); err != nil {
 		return fmt.Errorf("load terms: %w", err)
 	}
-	slices.SortFunc(terms, func(a, b termsRow) int { return cmpString(a.AcceptedAt, b.AcceptedAt) })
+	slices.SortFunc(terms, func(a, b termsRow) int { return strings.Compare(a.AcceptedAt, b.AcceptedAt) })
 	for _, t := range terms {
 		e := st.Enterprises[t.OrgNr]
 		if e == nil {
@@ -411,13 +401,13 @@ func loadEnterprises(ctx context.Context, q queryer, st *lessee.State, orgnrs []
 		return fmt.Errorf("load delegations: %w", err)
 	}
 	slices.SortFunc(dels, func(a, b delegationRow) int {
-		if c := cmpString(a.FleetOwner, b.FleetOwner); c != 0 {
+		if c := strings.Compare(a.FleetOwner, b.FleetOwner); c != 0 {
 			return c
 		}
-		if c := cmpString(a.Delegate, b.Delegate); c != 0 {
+		if c := strings.Compare(a.Delegate, b.Delegate); c != 0 {
 			return c
 		}
-		return cmpString(a.ValidFrom, b.ValidFrom)
+		return strings.Compare(a.ValidFrom, b.ValidFrom)
 	})
 	dels = slices.CompactFunc(dels, func(a, b delegationRow) bool {
 		return a.FleetOwner == b.FleetOwner && a.Delegate == b.Delegate && a.ValidFrom == b.ValidFrom

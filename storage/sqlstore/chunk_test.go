@@ -1,6 +1,7 @@
 package sqlstore_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -313,7 +314,7 @@ func TestApplyChunkConcurrent(t *testing.T) {
 			t.Errorf("%d audit entries, want %d", n, rounds)
 		}
 		if got := vehicle(t, s, vin2).Periods; len(got) != rounds/2 || !slices.IsSortedFunc(got, func(a, b lessee.Period) int {
-			return cmpDate(a.Start, b.Start)
+			return cmp.Compare(a.Start, b.Start)
 		}) {
 			t.Errorf("vehicle 2 periods = %+v", got)
 		}
@@ -353,16 +354,6 @@ func TestApplyChunkCrossJobs(t *testing.T) {
 			t.Errorf("%d audit entries for vehicle 1, want 1", n)
 		}
 	})
-}
-
-func cmpDate(a, b lessee.Date) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // TestApplyChunkHistoryFrom checks that a chunk is given the periods still

@@ -627,7 +627,7 @@ func writeRegistry(ctx context.Context, tx *sqlx.Tx, in registryFiles) (ImportSt
 	// VIN order, the order ApplyChunk locks vehicles in, so that an import
 	// and a chunk queue on PostgreSQL rather than deadlock.
 	vehicles := slices.Clone(in.vehicles)
-	slices.SortFunc(vehicles, func(a, b vehicleIn) int { return cmpString(a.VIN, b.VIN) })
+	slices.SortFunc(vehicles, func(a, b vehicleIn) int { return strings.Compare(a.VIN, b.VIN) })
 	for _, v := range vehicles {
 		rows = append(rows, []any{v.VIN, v.RegistrationNumber, v.Owner, v.OwnerSince})
 		if p := v.lessee; p != nil {
