@@ -5,6 +5,7 @@
 package lessee
 
 import (
+	"strconv"
 	"time"
 )
 
@@ -162,8 +163,7 @@ type RawRow struct {
 // person can act on. It is a value that goes into the receipt, not a Go error.
 type Problem struct {
 	Code    Code
-	Field   string // canonical column name, or "" for the row as a whole
-	Message string
+	Message string // begins with the canonical column name it concerns
 }
 
 // Change is a syntactically valid row: identifiers checked and normalised,
@@ -221,6 +221,18 @@ type Enterprise struct {
 func (e *Enterprise) Accepted(a Agreement, t time.Time) bool {
 	for _, acc := range e.Terms {
 		if acc.Agreement == a && !acc.AcceptedAt.After(t) {
+			return true
+		}
+	}
+	return false
+}
+
+// AcceptedAny reports whether the enterprise accepted any agreement at or
+// before t. An enterprise that has not may submit nothing at all: its
+// whole file is refused.
+func (e *Enterprise) AcceptedAny(t time.Time) bool {
+	for _, acc := range e.Terms {
+		if !acc.AcceptedAt.After(t) {
 			return true
 		}
 	}
@@ -287,8 +299,8 @@ func NewState() *State {
 	}
 }
 
-// Outcome is the decision for one row, with what to write if it applies.
-type Outcome struct {
+// Result is what a receipt reports for one row, as stored with the job.
+type Result struct {
 	Index    int
 	Line     int
 	Echo     Echo
@@ -296,31 +308,49 @@ type Outcome struct {
 	Code     Code // empty unless rejected
 	Message  string
 	ChangeID string // set when applied
-
-	// Set when applied: the vehicle and the lessee state before and after.
-	VIN        string
-	OnBehalfOf string
-	Before     *Period // the open period before the change, if any
-	After      *Period // the period as it stands after the change
-	// Mutation says what storage must write.
-	Mutation Mutation
 }
 
-// MutationKind is the write an applied row needs.
-type MutationKind uint8
+// Outcome is the decision for one row: its Result and, when applied, the
+// change it makes, which the audit log records.
+type Outcome struct {
+	Result
 
-// Mutation kinds.
-const (
-	MutNone  MutationKind = iota
-	MutOpen               // insert Period
-	MutClose              // set End on the period with ID
-)
+	// Set when applied.
+	Operation          Operation // the change made
+	VIN                string    // the vehicle's
+	RegistrationNumber string    // the vehicle's, as registered
+	OnBehalfOf         string    // the fleet owner acted for
+	Before             *Period   // the period in force before the change, if any
+	After              *Period   // the period as it stands after the change
+}
 
-// Mutation is the registry write an applied row needs.
-type Mutation struct {
-	Kind   MutationKind
+// PeriodWrite is one lessee period a chunk writes, in its final state
+// after every row of the chunk.
+type PeriodWrite struct {
 	VIN    string
-	Period Period // for MutOpen the new period; for MutClose the period after closing
+	Period Period
+	Line   int // row of the last outcome that changed it
+}
+
+// Writes are the registry writes of a chunk: what storage persists.
+type Writes struct {
+	Opened []PeriodWrite // periods the chunk opened: insert
+	Closed []PeriodWrite // periods that existed before it: set End
+}
+
+// Decision is the judgement of a chunk of rows: one Outcome per row and the
+// writes that carry the applied ones into the registry.
+type Decision struct {
+	Outcomes []Outcome
+	Writes   Writes
+}
+
+// ChangeID names the change an applied row makes: the job id, a dash and the
+// row's 0-based data record index ("job42-7"). It depends on nothing else, so
+// a retried job names its changes alike and storage can deduplicate on it.
+// A period opened by a row has the row's change id as its id.
+func ChangeID(jobID string, index int) string {
+	return jobID + "-" + strconv.Itoa(index)
 }
 
 // Keys names what a chunk of rows needs loaded from the registry.
@@ -400,4 +430,25 @@ type Job struct {
 	ProcessingDate Date // fixed at first start so retries decide alike
 	Started        time.Time
 	Finished       time.Time
+}
+
+// Object describes a stored object: what a listing or HEAD tells.
+type Object struct {
+	Key       string
+	Size      int64
+	ETag      string // without quotes
+	VersionID string
+	// LastModified comes from the store: a listing may give milliseconds
+	// while HEAD and GET give whole seconds.
+	LastModified time.Time
+}
+
+// Upload names one uploaded object version to process. Every sighting of
+// an upload (scan, event, SFTP, submit) names it alike; see package intake.
+type Upload struct {
+	Bucket  string `json:"bucket"`
+	Key     string `json:"key"`
+	Version string `json:"version"`
+	ETag    string `json:"etag"`
+	Size    int64  `json:"size"`
 }

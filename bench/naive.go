@@ -105,10 +105,10 @@ func naiveRow(ctx context.Context, tx pgx.Tx, job validate.Job, row lessee.Row, 
 			}
 		}
 	}
-	o := validate.Decide(validate.Config{}, job, st, []lessee.Row{row})[0]
+	d := validate.Decide(validate.Config{}, job, st, []lessee.Row{row})
+	o := d.Outcomes[0]
 	if o.Status == lessee.StatusApplied {
-		o.ChangeID = validate.ChangeID(job.ID, o.Index)
-		if err := naiveWrite(ctx, tx, job, st, o, stamp); err != nil {
+		if err := naiveWrite(ctx, tx, job, d.Writes, o, stamp); err != nil {
 			return err
 		}
 	}
@@ -251,32 +251,17 @@ func periodJSON(p *lessee.Period) string {
 }
 
 // naiveWrite writes an applied row's registry change and audit entry.
-func naiveWrite(ctx context.Context, tx pgx.Tx, job validate.Job, st *lessee.State, o lessee.Outcome, stamp string) error {
-	m := o.Mutation
-	vin := m.VIN
-	if vin == "" {
-		vin = o.VIN
-	}
-	var end *string
-	if m.Period.End != "" {
-		e := string(m.Period.End)
-		end = &e
-	}
-	op := "add"
-	switch m.Kind {
-	case lessee.MutOpen:
-		id := m.Period.ID
-		if id == "" {
-			id = o.ChangeID
-		}
+func naiveWrite(ctx context.Context, tx pgx.Tx, job validate.Job, w lessee.Writes, o lessee.Outcome, stamp string) error {
+	for _, pw := range w.Opened {
 		if _, err := tx.Exec(ctx, `INSERT INTO lessee_periods (id, vin, lessee_id, lessee_name, start_date, end_date)
-			VALUES ($1, $2, $3, $4, $5, $6)`, id, vin, m.Period.LesseeID, m.Period.LesseeName, string(m.Period.Start), end); err != nil {
+			VALUES ($1, $2, $3, $4, $5, $6)`, pw.Period.ID, pw.VIN, pw.Period.LesseeID, pw.Period.LesseeName,
+			string(pw.Period.Start), nullDate(pw.Period.End)); err != nil {
 			return fmt.Errorf("open period: %w", err)
 		}
-	case lessee.MutClose:
-		op = "remove"
+	}
+	for _, pw := range w.Closed {
 		if _, err := tx.Exec(ctx, `UPDATE lessee_periods SET end_date = $1 WHERE id = $2 AND vin = $3`,
-			end, m.Period.ID, vin); err != nil {
+			nullDate(pw.Period.End), pw.Period.ID, pw.VIN); err != nil {
 			return fmt.Errorf("close period: %w", err)
 		}
 	}
@@ -286,14 +271,7 @@ func naiveWrite(ctx context.Context, tx pgx.Tx, job validate.Job, st *lessee.Sta
 	} else if p := o.Before; p != nil {
 		lesseeID, lesseeName = p.LesseeID, p.LesseeName
 	}
-	reg := o.Echo.RegistrationNumber
-	if v := st.Vehicles[vin]; v != nil {
-		reg = v.RegistrationNumber
-	}
-	onBehalf := o.OnBehalfOf
-	if onBehalf == "" {
-		onBehalf = job.Submitter
-	}
+	vin, reg, op, onBehalf := o.VIN, o.RegistrationNumber, string(o.Operation), o.OnBehalfOf
 	if _, err := tx.Exec(ctx, `INSERT INTO audit_log (change_id, job_id, row_line, submitter, on_behalf_of, file_key,
 		operation, vin, registration_number, lessee_id, lessee_name, before_json, after_json, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
@@ -302,6 +280,15 @@ func naiveWrite(ctx context.Context, tx pgx.Tx, job validate.Job, st *lessee.Sta
 		return fmt.Errorf("audit: %w", err)
 	}
 	return nil
+}
+
+// nullDate is d, or NULL for the zero date.
+func nullDate(d lessee.Date) *string {
+	if d.IsZero() {
+		return nil
+	}
+	s := string(d)
+	return &s
 }
 
 // itoa formats n with thousands separators.

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/fleetreg/lessee"
 	"github.com/fleetreg/lessee/gen"
 	"github.com/fleetreg/lessee/storage/s3store"
 	"github.com/fleetreg/lessee/storage/sqlstore"
@@ -28,18 +29,18 @@ type fileObjects struct {
 }
 
 // Head finds nothing: the profile's upload is never moved.
-func (f *fileObjects) Head(context.Context, string) (s3store.Object, error) {
-	return s3store.Object{}, s3store.ErrNotFound
+func (f *fileObjects) Head(context.Context, string) (lessee.Object, error) {
+	return lessee.Object{}, s3store.ErrNotFound
 }
 
-func (f *fileObjects) Download(_ context.Context, key, _ string, w io.Writer) (s3store.Object, error) {
+func (f *fileObjects) Download(_ context.Context, key, _ string, w io.Writer) (lessee.Object, error) {
 	fh, err := os.Open(f.path[key])
 	if err != nil {
-		return s3store.Object{}, s3store.ErrNotFound
+		return lessee.Object{}, s3store.ErrNotFound
 	}
 	defer fh.Close()
 	n, err := io.Copy(w, fh)
-	return s3store.Object{Key: key, Size: n}, err
+	return lessee.Object{Key: key, Size: n}, err
 }
 
 func (f *fileObjects) Put(_ context.Context, key string, body io.ReadSeeker, _ int64, _ string) error {
@@ -103,7 +104,7 @@ func BenchmarkWorkerPath(b *testing.B) {
 		h := worker.NewHandler(objs, s, worker.Config{ChunkSize: chunk, Validate: validate.Config{}, TempDir: dir},
 			slog.New(slog.NewTextHandler(io.Discard, nil)))
 		b.StartTimer()
-		if err := h.Process(ctx, worker.IngestPayload{Bucket: "lessee", Key: key, Version: "v" + strconv.Itoa(i), Size: int64(buf.Len())}); err != nil {
+		if err := h.Process(ctx, worker.IngestPayload{Upload: lessee.Upload{Bucket: "lessee", Key: key, Version: "v" + strconv.Itoa(i), Size: int64(buf.Len())}}); err != nil {
 			b.Fatal(err)
 		}
 		b.StopTimer()

@@ -340,7 +340,7 @@ func TestChangesOutcomesMatchIntent(t *testing.T) {
 
 // process runs a change file through ingest, validate and sqlstore in
 // chunks, as the worker does, and returns the stored outcomes.
-func process(t *testing.T, s *sqlstore.Store, path, submitter string) []lessee.Outcome {
+func process(t *testing.T, s *sqlstore.Store, path, submitter string) []lessee.Result {
 	t.Helper()
 	ctx := context.Background()
 	job, err := s.BeginJob(ctx, lessee.Job{ID: "gen-test", Key: "inbox/" + submitter + "/changes.csv", Submitter: submitter})
@@ -359,7 +359,7 @@ func process(t *testing.T, s *sqlstore.Store, path, submitter string) []lessee.O
 		if len(rows) == 0 {
 			return
 		}
-		err := s.ApplyChunk(ctx, job.ID, done, validate.KeysFor(vjob, rows), func(st *lessee.State) []lessee.Outcome {
+		err := s.ApplyChunk(ctx, job.ID, done, validate.KeysFor(vjob, rows), func(st *lessee.State) lessee.Decision {
 			return validate.Decide(validate.Config{}, vjob, st, rows)
 		})
 		if err != nil {
@@ -382,8 +382,8 @@ func process(t *testing.T, s *sqlstore.Store, path, submitter string) []lessee.O
 		}
 	}
 	flush()
-	var out []lessee.Outcome
-	if err := s.Results(ctx, job.ID, func(o lessee.Outcome) error {
+	var out []lessee.Result
+	if err := s.Results(ctx, job.ID, func(o lessee.Result) error {
 		out = append(out, o)
 		return nil
 	}); err != nil {

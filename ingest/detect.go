@@ -77,7 +77,7 @@ func sniff(f *os.File) (kind, error) {
 	return kindText, nil
 }
 
-func refuseBinary() *Refusal {
+func refuseBinary() *lessee.Error {
 	return refuse(lessee.CodeUnsupportedFormat, 0,
 		"the file is not text (it holds NUL bytes) and not an .xlsx workbook; upload .xlsx or CSV")
 }

@@ -60,7 +60,7 @@
 //
 // # Refusals
 //
-// A file-level failure is a *Refusal with a lessee code, a row or line where
+// A file-level failure is a *lessee.Error with a lessee code, a row or line where
 // it applies, and a message for the person who uploaded the file:
 //
 //   - UNSUPPORTED_FORMAT: not CSV or XLSX (legacy .xls, PDF, images, other

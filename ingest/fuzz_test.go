@@ -45,7 +45,7 @@ func checkPasses(t *testing.T, dir string, data []byte) {
 	limits := fuzzLimits()
 	info, err := Scan(ctx, p, limits)
 	if err != nil {
-		var r *Refusal
+		var r *lessee.Error
 		if !errors.As(err, &r) {
 			t.Fatalf("Scan failed without a refusal: %v", err)
 		}
@@ -133,7 +133,7 @@ func FuzzHeader(f *testing.F) {
 		cells := strings.Split(line, ";")
 		h, err := mapHeader(cells, 1, DefaultLimits())
 		if err != nil {
-			var r *Refusal
+			var r *lessee.Error
 			if !errors.As(err, &r) {
 				t.Fatalf("mapHeader failed without a refusal: %v", err)
 			}

@@ -151,7 +151,7 @@ func (h *header) columnName(i int) string {
 	return fmt.Sprintf("%d", i+1)
 }
 
-func cellTooLarge(line int, col string, size int, limits Limits) *Refusal {
+func cellTooLarge(line int, col string, size int, limits Limits) *lessee.Error {
 	return refuse(lessee.CodeCellTooLarge, line,
 		"row %d, column %s: the cell has %d bytes; the limit is %d", line, col, size, limits.MaxCellBytes)
 }

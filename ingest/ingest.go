@@ -66,21 +66,12 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
-// Refusal is a file-level refusal: the whole file is refused with Code and no
-// row is applied. Message is written for the person who uploaded the file; it
-// never quotes a cell value, only header names (masked) and positions.
-type Refusal struct {
-	Code    lessee.Code
-	Line    int // spreadsheet row (header = 1) or text line it concerns; 0 if none
-	Message string
-}
-
-func (r *Refusal) Error() string {
-	return fmt.Sprintf("%s: %s", r.Code, r.Message)
-}
-
-func refuse(code lessee.Code, line int, format string, args ...any) *Refusal {
-	return &Refusal{Code: code, Line: line, Message: fmt.Sprintf(format, args...)}
+// refuse returns a file-level refusal: the whole file is refused with code
+// and no row is applied. The message is written for the person who uploaded
+// the file; it never quotes a cell value, only header names (masked) and
+// positions.
+func refuse(code lessee.Code, line int, format string, args ...any) *lessee.Error {
+	return lessee.Refusef(code, line, format, args...)
 }
 
 // Info is what the first pass learns about a file.
@@ -110,7 +101,7 @@ type Info struct {
 // counts only the records yielded.
 type Table interface {
 	// Next returns the next record, io.EOF after the last one, or an error:
-	// a *Refusal when the file breaks a rule further down than the header.
+	// a *lessee.Error when the file breaks a rule further down than the header.
 	Next() (lessee.RawRow, error)
 	Close() error
 }
@@ -135,7 +126,7 @@ var (
 // Scan reads the whole file once without keeping it in memory: it detects the
 // format from the bytes, decodes, reads the header, checks every limit and
 // counts the data records. A file that cannot be read as a table yields a
-// *Refusal as the error, with an Info that holds only the Format, when the
+// *lessee.Error as the error, with an Info that holds only the Format, when the
 // bytes showed one (so that an XLSX upload can get an XLSX receipt).
 func Scan(ctx context.Context, path string, limits Limits) (Info, error) {
 	t, info, err := Open(ctx, path, limits)

@@ -68,12 +68,12 @@ func equalInfo(a, b Info) bool {
 		a.Delimiter == b.Delimiter && a.Encoding == b.Encoding && a.HeaderLine == b.HeaderLine
 }
 
-// wantRefusal asserts err is a *Refusal with code and, if line > 0, line.
-func wantRefusal(t *testing.T, err error, code lessee.Code, line int) *Refusal {
+// wantRefusal asserts err is a *lessee.Error with code and, if line > 0, line.
+func wantRefusal(t *testing.T, err error, code lessee.Code, line int) *lessee.Error {
 	t.Helper()
-	var r *Refusal
+	var r *lessee.Error
 	if !errors.As(err, &r) {
-		t.Fatalf("error = %v, want a *Refusal with %s", err, code)
+		t.Fatalf("error = %v, want a *lessee.Error with %s", err, code)
 	}
 	if r.Code != code {
 		t.Fatalf("refusal = %s (%s), want %s", r.Code, r.Message, code)

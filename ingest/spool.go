@@ -118,7 +118,6 @@ func (sw *spoolWriter) write(raw lessee.RawRow, orig []string) error {
 	if p := raw.Problem; p != nil {
 		b = append(b, 1)
 		b = appendString(b, string(p.Code))
-		b = appendString(b, p.Field)
 		b = appendString(b, p.Message)
 	} else {
 		b = append(b, 0)
@@ -255,7 +254,7 @@ func (t *spoolTable) next() (lessee.RawRow, error) {
 	if hasProblem == 1 {
 		var p lessee.Problem
 		var code string
-		for _, s := range []*string{&code, &p.Field, &p.Message} {
+		for _, s := range []*string{&code, &p.Message} {
 			if *s, err = t.string(); err != nil {
 				return lessee.RawRow{}, err
 			}

@@ -6,15 +6,11 @@
 package receipt
 
 import (
-	"crypto/sha256"
 	"encoding/csv"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
-	"path"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/fleetreg/lessee"
@@ -56,7 +52,7 @@ func NewCSVWriter(w io.Writer) (*CSVWriter, error) {
 }
 
 // Write appends the line of one row outcome.
-func (c *CSVWriter) Write(o lessee.Outcome) error {
+func (c *CSVWriter) Write(o lessee.Result) error {
 	r := c.record
 	r[0] = strconv.Itoa(o.Line)
 	r[1] = Neutralise(o.Echo.Reference)
@@ -136,7 +132,7 @@ type Summary struct {
 	IgnoredColumns []string       `json:"ignored_columns"`
 	Receipt        string         `json:"receipt"`
 	// ReceiptXLSX is the key of the XLSX receipt an XLSX upload also gets
-	// (see XLSXKey); the caller sets it, after writing that receipt.
+	// (see objectkey.ReceiptXLSX); the caller sets it, after writing that receipt.
 	ReceiptXLSX    string    `json:"receipt_xlsx,omitempty"`
 	Started        time.Time `json:"started"`
 	Finished       time.Time `json:"finished"`
@@ -187,46 +183,4 @@ func (s Summary) Marshal() ([]byte, error) {
 		return nil, fmt.Errorf("marshal summary: %w", err)
 	}
 	return append(b, '\n'), nil
-}
-
-// Keys returns the object keys of the receipt CSV and the summary JSON of the
-// file called name uploaded by submitter.
-func Keys(submitter, name string) (receiptCSV, summaryJSON string) {
-	base := path.Join("receipts", submitter, name)
-	return base + ".receipt.csv", base + ".summary.json"
-}
-
-// SafeName turns an object name into one that is safe to use as the last
-// element of a derived key (receipt, archive): no slashes, no control or
-// bidirectional-override characters, no "..", at most 255 bytes. Names the
-// inbox accepts pass through unchanged.
-func SafeName(name string) string {
-	var b strings.Builder
-	for _, r := range name {
-		switch {
-		case r < 0x20 || (r >= 0x7f && r < 0xa0) || r == '/' || r == '\\' || r == '\u2028' || r == '\u2029' || bidiControl(r):
-			b.WriteByte('_')
-		default:
-			b.WriteRune(r)
-		}
-	}
-	s := strings.ReplaceAll(b.String(), "..", "__")
-	if s == "" || s == "." {
-		s = "_"
-	}
-	if len(s) > maxNameBytes {
-		// Keep distinct long names distinct: cut, then add a hash of the whole.
-		sum := sha256.Sum256([]byte(name))
-		s = strings.ToValidUTF8(s[:maxNameBytes-17], "") + "-" + hex.EncodeToString(sum[:8])
-	}
-	return s
-}
-
-// maxNameBytes is the longest name the inbox accepts.
-const maxNameBytes = 255
-
-// bidiControl reports the Unicode bidirectional embedding, override and
-// isolate controls, which make a name display differently from what it is.
-func bidiControl(r rune) bool {
-	return (r >= '\u202a' && r <= '\u202e') || (r >= '\u2066' && r <= '\u2069') || r == '\u200e' || r == '\u200f'
 }

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"github.com/fleetreg/lessee"
 )
@@ -18,7 +17,7 @@ func TestCSVWriter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	outcomes := []lessee.Outcome{
+	outcomes := []lessee.Result{
 		{Line: 2, Echo: lessee.Echo{Reference: "=HYPERLINK(\"x\")", Operation: "add", RegistrationNumber: "AB12345", Lessee: "*********45"}, Status: lessee.StatusApplied, Message: "lessee added", ChangeID: "j-0"},
 		{Line: 4, Echo: lessee.Echo{Reference: "r;2", Operation: "remove", VIN: "WVWZZZ1JZXW000001"}, Status: lessee.StatusRejected, Code: lessee.CodeNoActiveLessee, Message: "-no lessee\nto remove"},
 	}
@@ -94,34 +93,5 @@ func TestSummaryKeys(t *testing.T) {
 	}
 	if _, ok := m["code"]; ok {
 		t.Errorf("completed summary should have no code: %s", b)
-	}
-}
-
-func TestSafeName(t *testing.T) {
-	for _, in := range []string{"a/b.csv", "../../etc/passwd", "x\x00y", strings.Repeat("æ", 150), "", "."} {
-		got := SafeName(in)
-		if strings.ContainsAny(got, "/\\\x00") || strings.Contains(got, "..") || got == "" || !utf8.ValidString(got) || len(got) > 255 {
-			t.Errorf("SafeName(%q) = %q is not safe", in, got)
-		}
-	}
-}
-
-func TestSafeNameKeepsLongNamesDistinct(t *testing.T) {
-	a, b := strings.Repeat("x", 300)+"a.csv", strings.Repeat("x", 300)+"b.csv"
-	if SafeName(a) == SafeName(b) {
-		t.Errorf("two long names share the derived name %q", SafeName(a))
-	}
-	if ok := "Bilær øst (2026).csv"; SafeName(ok) != ok {
-		t.Errorf("SafeName changed an acceptable name: %q", SafeName(ok))
-	}
-	if got := SafeName("invoice\u202egsc.csv"); strings.ContainsRune(got, '\u202e') {
-		t.Errorf("SafeName kept a bidi override: %q", got)
-	}
-}
-
-func TestKeys(t *testing.T) {
-	r, s := Keys("923609016", "januar.csv")
-	if r != "receipts/923609016/januar.csv.receipt.csv" || s != "receipts/923609016/januar.csv.summary.json" {
-		t.Errorf("Keys = %s, %s", r, s)
 	}
 }

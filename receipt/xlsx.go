@@ -14,7 +14,7 @@ import (
 // Writer is what both receipt formats offer: one line per row outcome, or the
 // single line of a refused file.
 type Writer interface {
-	Write(o lessee.Outcome) error
+	Write(o lessee.Result) error
 	WriteRefusal(line int, code lessee.Code, message string) error
 }
 
@@ -162,7 +162,7 @@ func (w *XLSXWriter) put() error {
 // line fills w.vals for one receipt line: the row number (a number, so that
 // the sheet sorts by it), middle cells as text, then status, code, message
 // and change_id.
-func (w *XLSXWriter) line(row int, middle []string, user bool, o lessee.Outcome) error {
+func (w *XLSXWriter) line(row int, middle []string, user bool, o lessee.Result) error {
 	style := w.text
 	if o.Status == lessee.StatusRejected || string(o.Status) == StatusRefused {
 		style = w.bad
@@ -192,7 +192,7 @@ func (w *XLSXWriter) line(row int, middle []string, user bool, o lessee.Outcome)
 // Write appends the line of one row outcome in the standard layout: the
 // outcome's echo of the row. In the original layout it leaves the user's
 // columns empty; use WriteOriginal there.
-func (w *XLSXWriter) Write(o lessee.Outcome) error {
+func (w *XLSXWriter) Write(o lessee.Result) error {
 	if w.original > 0 {
 		return w.line(o.Line, nil, false, o)
 	}
@@ -204,7 +204,7 @@ func (w *XLSXWriter) Write(o lessee.Outcome) error {
 // that row as uploaded (in the original layout; in the standard layout the
 // cells are ignored and the echo written). Cells past the header's width are
 // dropped: the outcome already says the row is ragged.
-func (w *XLSXWriter) WriteOriginal(cells []string, o lessee.Outcome) error {
+func (w *XLSXWriter) WriteOriginal(cells []string, o lessee.Result) error {
 	if w.original == 0 {
 		return w.Write(o)
 	}
@@ -214,7 +214,7 @@ func (w *XLSXWriter) WriteOriginal(cells []string, o lessee.Outcome) error {
 // WriteRefusal writes the single line that tells why a whole file was
 // refused. line is the row the problem was found on, or 0 for the file.
 func (w *XLSXWriter) WriteRefusal(line int, code lessee.Code, message string) error {
-	return w.line(line, nil, false, lessee.Outcome{Status: StatusRefused, Code: code, Message: message})
+	return w.line(line, nil, false, lessee.Result{Status: StatusRefused, Code: code, Message: message})
 }
 
 // Finish completes the workbook and writes it to out. The writer is closed
@@ -248,18 +248,18 @@ func (w *XLSXWriter) Close() error {
 	return nil
 }
 
-// Outcomes is a stream of row outcomes in input order: it calls yield for
-// each and stops at the first error, as sqlstore's Store.Results does.
-type Outcomes func(yield func(lessee.Outcome) error) error
+// Results is a stream of row results in input order: it calls yield for
+// each and stops at the first error.
+type Results func(yield func(lessee.Result) error) error
 
 // WriteXLSXReceipt writes a whole receipt workbook in the standard layout.
-func WriteXLSXReceipt(out io.Writer, opts XLSXOptions, outcomes Outcomes) error {
+func WriteXLSXReceipt(out io.Writer, opts XLSXOptions, results Results) error {
 	w, err := NewXLSXWriter(opts)
 	if err != nil {
 		return err
 	}
 	defer w.Close()
-	if err := outcomes(w.Write); err != nil {
+	if err := results(w.Write); err != nil {
 		return fmt.Errorf("write receipt: %w", err)
 	}
 	return w.Finish(out)
@@ -267,7 +267,7 @@ func WriteXLSXReceipt(out io.Writer, opts XLSXOptions, outcomes Outcomes) error 
 
 // OriginalRows is a stream of the user's rows, each with its outcome, in
 // input order.
-type OriginalRows func(yield func(cells []string, o lessee.Outcome) error) error
+type OriginalRows func(yield func(cells []string, o lessee.Result) error) error
 
 // WriteXLSX writes a whole receipt workbook that repeats the user's columns
 // (see NewXLSXOriginalWriter).
@@ -281,11 +281,4 @@ func WriteXLSX(out io.Writer, opts XLSXOptions, userHeader []string, rows Origin
 		return fmt.Errorf("write receipt: %w", err)
 	}
 	return w.Finish(out)
-}
-
-// XLSXKey returns the object key of the XLSX receipt of the file called name
-// uploaded by submitter, beside the CSV receipt.
-func XLSXKey(submitter, name string) string {
-	csvKey, _ := Keys(submitter, name)
-	return csvKey[:len(csvKey)-len(".csv")] + ".xlsx"
 }

@@ -78,7 +78,7 @@ func checkTextCells(t *testing.T, f *excelize.File, rows [][]string) {
 }
 
 func TestXLSXWriter(t *testing.T) {
-	outcomes := []lessee.Outcome{
+	outcomes := []lessee.Result{
 		{Line: 2, Echo: lessee.Echo{Reference: "=HYPERLINK(\"http://x\")", Operation: "add", RegistrationNumber: "EL10001", Lessee: "*********49"},
 			Status: lessee.StatusApplied, Message: "lessee added", ChangeID: "job-0"},
 		{Line: 3, Echo: lessee.Echo{Reference: "+47 22 00 00 00", Operation: "remove", VIN: "WVWZZZ1KZAW000005"},
@@ -87,7 +87,7 @@ func TestXLSXWriter(t *testing.T) {
 			Status: lessee.StatusUnchanged, Message: "\tsame lessee"},
 	}
 	var buf bytes.Buffer
-	err := WriteXLSXReceipt(&buf, XLSXOptions{TempDir: t.TempDir()}, func(yield func(lessee.Outcome) error) error {
+	err := WriteXLSXReceipt(&buf, XLSXOptions{TempDir: t.TempDir()}, func(yield func(lessee.Result) error) error {
 		for _, o := range outcomes {
 			if err := yield(o); err != nil {
 				return err
@@ -132,18 +132,18 @@ func TestXLSXOriginal(t *testing.T) {
 	userHeader := []string{"Operasjon", "Kjennemerke", "Leietaker", "=Merknad", "Fra dato"}
 	type row struct {
 		cells []string
-		o     lessee.Outcome
+		o     lessee.Result
 	}
 	rows := []row{
 		{[]string{"add", "EL10001", "12128822249", "ok", "2026-01-01"},
-			lessee.Outcome{Line: 2, Status: lessee.StatusApplied, Message: "lessee added", ChangeID: "j-0"}},
+			lessee.Result{Line: 2, Status: lessee.StatusApplied, Message: "lessee added", ChangeID: "j-0"}},
 		{[]string{"add", "EL10002", "912345602", "-5", "01.13.2026", "extra"},
-			lessee.Outcome{Line: 4, Status: lessee.StatusRejected, Code: lessee.CodeRaggedRow, Message: "row has 6 fields, header has 5"}},
+			lessee.Result{Line: 4, Status: lessee.StatusRejected, Code: lessee.CodeRaggedRow, Message: "row has 6 fields, header has 5"}},
 		{[]string{"remove", "EL10003"},
-			lessee.Outcome{Line: 5, Status: lessee.StatusUnchanged, Message: "already ended"}},
+			lessee.Result{Line: 5, Status: lessee.StatusUnchanged, Message: "already ended"}},
 	}
 	var buf bytes.Buffer
-	err := WriteXLSX(&buf, XLSXOptions{}, userHeader, func(yield func([]string, lessee.Outcome) error) error {
+	err := WriteXLSX(&buf, XLSXOptions{}, userHeader, func(yield func([]string, lessee.Result) error) error {
 		for _, r := range rows {
 			if err := yield(r.cells, r.o); err != nil {
 				return err
@@ -200,7 +200,7 @@ func TestXLSXRefusal(t *testing.T) {
 			if err := w.Finish(&buf); err != nil {
 				t.Fatal(err)
 			}
-			if err := w.Write(lessee.Outcome{}); err == nil {
+			if err := w.Write(lessee.Result{}); err == nil {
 				t.Error("Write after Finish succeeded")
 			}
 			f, rows := openReceipt(t, buf.Bytes())
@@ -217,18 +217,12 @@ func TestXLSXRefusal(t *testing.T) {
 func TestWriteXLSXReceiptStopsOnError(t *testing.T) {
 	boom := errors.New("boom")
 	var buf bytes.Buffer
-	err := WriteXLSXReceipt(&buf, XLSXOptions{}, func(yield func(lessee.Outcome) error) error { return boom })
+	err := WriteXLSXReceipt(&buf, XLSXOptions{}, func(yield func(lessee.Result) error) error { return boom })
 	if !errors.Is(err, boom) {
 		t.Fatalf("err = %v, want boom", err)
 	}
 	if buf.Len() != 0 {
 		t.Errorf("wrote %d bytes of a failed receipt", buf.Len())
-	}
-}
-
-func TestXLSXKey(t *testing.T) {
-	if got, want := XLSXKey("912345602", "fil.xlsx"), "receipts/912345602/fil.xlsx.receipt.xlsx"; got != want {
-		t.Errorf("XLSXKey = %q, want %q", got, want)
 	}
 }
 
@@ -254,7 +248,7 @@ func TestXLSXFinishStreams(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range lines {
-		o := lessee.Outcome{Index: i, Line: i + 2, Status: lessee.StatusRejected, Code: lessee.CodeVehicleNotFound,
+		o := lessee.Result{Index: i, Line: i + 2, Status: lessee.StatusRejected, Code: lessee.CodeVehicleNotFound,
 			Message: "no vehicle has this VIN or registration number",
 			Echo:    lessee.Echo{Reference: "R" + strings.Repeat("x", 40), VIN: "WVWZZZ1JZXW000001", Operation: "add"}}
 		if err := w.Write(o); err != nil {

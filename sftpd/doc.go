@@ -28,7 +28,7 @@
 // the inbox scan never sees a partial file. A connection lost before the
 // close, a write beyond Config.MaxFileBytes or a file with gaps (a resumed
 // upload: resume is not supported) stores nothing. Names follow the inbox
-// naming rule of package worker (worker.ParseKey); a name it would refuse is
+// naming rule of package objectkey (objectkey.Parse); a name it would refuse is
 // refused at open, so the user learns it at once. Clients that upload to a
 // temporary name and rename it afterwards (WinSCP's "transfer resume") must
 // have that turned off.

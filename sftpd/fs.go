@@ -15,12 +15,9 @@ import (
 
 	"github.com/pkg/sftp"
 
-	"github.com/fleetreg/lessee/storage/s3store"
-	"github.com/fleetreg/lessee/worker"
+	"github.com/fleetreg/lessee"
+	"github.com/fleetreg/lessee/objectkey"
 )
-
-// The bucket prefix receipts are read from: receipts/<orgnr>/<name>.
-const receiptsPrefix = "receipts/"
 
 // Errors sent to the client. They carry SFTP status codes and say what is
 // allowed; they never name bucket keys of other organisations.
@@ -93,10 +90,10 @@ type session struct {
 }
 
 func (sess *session) inboxKey(name string) string {
-	return worker.InboxPrefix + sess.orgnr + "/" + name
+	return objectkey.InboxKey(sess.orgnr, name)
 }
 
-func (sess *session) receiptsDir() string { return receiptsPrefix + sess.orgnr + "/" }
+func (sess *session) receiptsDir() string { return objectkey.ReceiptsOf(sess.orgnr) }
 
 func (sess *session) refuse(op, p string, err error) error {
 	sess.log.Info("sftp: refused", "op", op, "path", p, "reason", err.Error())
@@ -129,7 +126,7 @@ func (sess *session) Fileread(r *sftp.Request) (io.ReaderAt, error) {
 	if err != nil {
 		f.Close()
 		os.Remove(f.Name())
-		if errors.Is(err, s3store.ErrNotFound) {
+		if lessee.ErrorCode(err) == lessee.ENOTFOUND {
 			return nil, sess.refuse("get", r.Filepath, errNoSuch)
 		}
 		sess.log.Error("sftp: download receipt", "file", t.name, "err", err)
@@ -162,7 +159,7 @@ func (sess *session) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 		return nil, sess.refuse("put", r.Filepath, errDenied)
 	}
 	key := sess.inboxKey(t.name)
-	if pk := worker.ParseKey(key); pk.Verdict != worker.KeyOK {
+	if pk := objectkey.Parse(key); pk.Verdict != objectkey.OK {
 		return nil, sess.refuse("put", r.Filepath, fmt.Errorf("%w: %s", sftp.ErrSSHFxPermissionDenied, pk.Reason))
 	}
 	sess.mu.Lock()
@@ -282,6 +279,12 @@ func (u *upload) Close() error {
 		return errStore
 	}
 	log.Info("sftp: upload stored", "key", u.key, "size", size, "duration", time.Since(u.started).Round(time.Millisecond).String())
+	if in := u.sess.srv.cfg.Intake; in != nil {
+		// The file is stored; if queueing it fails, the inbox scan will.
+		if _, err := in.Seen(ctx, u.key); err != nil {
+			log.Warn("sftp: upload stored but not queued; the inbox scan will find it", "key", u.key, "err", err)
+		}
+	}
 	return nil
 }
 
@@ -350,7 +353,7 @@ func (sess *session) list(p string, t target) (sftp.ListerAt, error) {
 	case kindRoot:
 		return listerAt{dirInfo("inbox", modeInboxDir), dirInfo("receipts", modeReadDir)}, nil
 	case kindInbox:
-		return sess.listPrefix(worker.InboxPrefix+sess.orgnr+"/", modePendingUp)
+		return sess.listPrefix(objectkey.InboxOf(sess.orgnr), modePendingUp)
 	case kindReceipts:
 		return sess.listPrefix(sess.receiptsDir(), modeReceipt)
 	}
@@ -366,7 +369,7 @@ func (sess *session) listPrefix(prefix string, mode fs.FileMode) (sftp.ListerAt,
 	ctx, cancel := context.WithTimeout(sess.ctx, time.Minute)
 	defer cancel()
 	var out listerAt
-	err := sess.srv.objects.List(ctx, prefix, func(o s3store.Object) error {
+	err := sess.srv.objects.List(ctx, prefix, func(o lessee.Object) error {
 		name := strings.TrimPrefix(o.Key, prefix)
 		if name != "" && !strings.Contains(name, "/") {
 			out = append(out, &fileInfo{name: name, size: o.Size, mode: mode, mtime: o.LastModified})
@@ -392,7 +395,7 @@ func (sess *session) stat(t target) (os.FileInfo, error) {
 	case kindReceipts:
 		return dirInfo("receipts", modeReadDir), nil
 	case kindInboxFile:
-		prefix, mode = worker.InboxPrefix+sess.orgnr+"/", modePendingUp
+		prefix, mode = objectkey.InboxOf(sess.orgnr), modePendingUp
 	default:
 		prefix, mode = sess.receiptsDir(), modeReceipt
 	}
@@ -410,7 +413,7 @@ func (sess *session) listPrefixExact(prefix, name string, mode fs.FileMode) (os.
 	key := prefix + name
 	var found *fileInfo
 	errStop := errors.New("stop")
-	err := sess.srv.objects.List(ctx, key, func(o s3store.Object) error {
+	err := sess.srv.objects.List(ctx, key, func(o lessee.Object) error {
 		if o.Key == key {
 			found = &fileInfo{name: name, size: o.Size, mode: mode, mtime: o.LastModified}
 			return errStop

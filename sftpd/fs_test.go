@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fleetreg/lessee/worker"
+	"github.com/fleetreg/lessee/objectkey"
 )
 
 func TestResolve(t *testing.T) {
@@ -88,7 +88,7 @@ func FuzzResolve(f *testing.F) {
 			t.Fatalf("resolve(%q): key %q is not directly under the user's prefix", p, key)
 		}
 		if got.kind == kindInboxFile {
-			if pk := worker.ParseKey(key); pk.Verdict == worker.KeyOK && pk.Submitter != orgA {
+			if pk := objectkey.Parse(key); pk.Verdict == objectkey.OK && pk.Submitter != orgA {
 				t.Fatalf("resolve(%q): key %q parses as submitter %s", p, key, pk.Submitter)
 			}
 		}

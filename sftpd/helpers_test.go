@@ -19,6 +19,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/fleetreg/lessee"
 	"github.com/fleetreg/lessee/storage/s3store"
 )
 
@@ -193,7 +194,7 @@ func (b *testBundle) get(t *testing.T, key string) string {
 func (b *testBundle) keys(t *testing.T) []string {
 	t.Helper()
 	var keys []string
-	err := b.objects.List(context.Background(), "", func(o s3store.Object) error {
+	err := b.objects.List(context.Background(), "", func(o lessee.Object) error {
 		keys = append(keys, o.Key)
 		return nil
 	})

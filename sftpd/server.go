@@ -16,7 +16,8 @@ import (
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/crypto/ssh"
 
-	"github.com/fleetreg/lessee/storage/s3store"
+	"github.com/fleetreg/lessee"
+	"github.com/fleetreg/lessee/intake"
 )
 
 // ObjectStore is what the SFTP server needs from the bucket.
@@ -24,12 +25,19 @@ type ObjectStore interface {
 	// Put stores body (size bytes) at key, complete or not at all.
 	Put(ctx context.Context, key string, body io.ReadSeeker, size int64, contentType string) error
 	// List calls fn for every object under prefix, in key order.
-	List(ctx context.Context, prefix string, fn func(s3store.Object) error) error
-	// Download writes the object at key to w; s3store.ErrNotFound if missing.
-	Download(ctx context.Context, key, ifMatchETag string, w io.Writer) (s3store.Object, error)
+	List(ctx context.Context, prefix string, fn func(lessee.Object) error) error
+	// Download writes the object at key to w; an error with code
+	// lessee.ENOTFOUND if missing.
+	Download(ctx context.Context, key, ifMatchETag string, w io.Writer) (lessee.Object, error)
 }
 
-var _ ObjectStore = (*s3store.Client)(nil)
+// Intake queues an upload as soon as it is stored; *intake.Intake
+// satisfies it.
+type Intake interface {
+	Seen(ctx context.Context, key string) (intake.Sighting, error)
+}
+
+var _ Intake = (*intake.Intake)(nil)
 
 // Defaults and fixed limits.
 const (
@@ -60,6 +68,9 @@ type Config struct {
 	// MaxAuthTries is the number of authentication attempts per connection;
 	// 0 means DefaultMaxAuthTries.
 	MaxAuthTries int
+	// Intake, if set, is told of every stored upload, so that it is queued
+	// at once rather than at the next inbox scan.
+	Intake Intake
 }
 
 // Server is an SFTP server over an ObjectStore.

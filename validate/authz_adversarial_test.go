@@ -165,7 +165,7 @@ func TestAuthorizationAdversarial(t *testing.T) {
 			if rs[0].Problem != nil {
 				t.Fatalf("the row itself is invalid: %+v", rs[0].Problem)
 			}
-			out := Decide(Config{}, job, fx.state, rs)
+			out := Decide(Config{}, job, fx.state, rs).Outcomes
 			checkShape(t, rs, out)
 			o := out[0]
 			if o.Status != tt.status || o.Code != tt.code {

@@ -3,6 +3,7 @@ package validate
 import (
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/fleetreg/lessee"
 )
@@ -61,27 +62,71 @@ func earlier(since map[string]lessee.Date, key string, d lessee.Date) lessee.Dat
 }
 
 // Decide judges rows in order and returns one Outcome per row, with the row's
-// Index, Line and Echo. A row with a Problem is rejected with its code. Other
-// rows pass, in order, the authority checks (terms, fleet-owner role,
-// delegation), the vehicle checks (exists, registration number and VIN agree,
-// owned by the fleet owner on the effective date) and the lessee state. An
-// applied row changes st in place, so later rows see it.
+// Index, Line and Echo, and the registry writes of the applied ones. A row
+// with a Problem is rejected with its code. Other rows pass, in order, the
+// authority checks (terms, fleet-owner role, delegation), the vehicle checks
+// (exists, registration number and VIN agree, owned by the fleet owner on the
+// effective date) and the lessee state. An applied row changes st in place,
+// so later rows see it; the writes are the final state of every period the
+// rows opened or closed, so storage only persists them.
 //
 // Messages never name another enterprise's vehicle owner or another lessee.
-func Decide(cfg Config, job Job, st *lessee.State, rows []lessee.Row) []lessee.Outcome {
+func Decide(cfg Config, job Job, st *lessee.State, rows []lessee.Row) lessee.Decision {
 	if st == nil {
 		st = lessee.NewState()
 	}
 	out := make([]lessee.Outcome, 0, len(rows))
+	var w writes
 	for _, r := range rows {
-		o := lessee.Outcome{Index: r.Index, Line: r.Line, Echo: r.Echo}
+		o := lessee.Outcome{Result: lessee.Result{Index: r.Index, Line: r.Line, Echo: r.Echo}}
 		if r.Problem != nil {
 			o.Status, o.Code, o.Message = lessee.StatusRejected, r.Problem.Code, r.Problem.Message
 			out = append(out, o)
 			continue
 		}
-		decideRow(job, st, r, &o)
+		decideRow(job, st, r, &o, &w)
 		out = append(out, o)
+	}
+	return lessee.Decision{Outcomes: out, Writes: w.final(st)}
+}
+
+// writes records which periods a chunk's rows opened and closed, in the
+// order they were first touched.
+type writes struct {
+	touched []touch
+	byID    map[string]int // period id -> index in touched
+}
+
+type touch struct {
+	vin, id string
+	opened  bool // opened by the chunk: an insert, not an update
+	line    int  // row of the last change
+}
+
+func (w *writes) note(vin, id string, opened bool, line int) {
+	if i, ok := w.byID[id]; ok {
+		w.touched[i].line = line
+		return
+	}
+	if w.byID == nil {
+		w.byID = map[string]int{}
+	}
+	w.byID[id] = len(w.touched)
+	w.touched = append(w.touched, touch{vin: vin, id: id, opened: opened, line: line})
+}
+
+// final reads each touched period as it stands in st after every row.
+func (w *writes) final(st *lessee.State) lessee.Writes {
+	var out lessee.Writes
+	for _, t := range w.touched {
+		v := st.Vehicles[t.vin]
+		i := slices.IndexFunc(v.Periods, func(p lessee.Period) bool { return p.ID == t.id })
+		pw := lessee.PeriodWrite{VIN: t.vin, Period: v.Periods[i], Line: t.line}
+		if t.opened {
+			out.Opened = append(out.Opened, pw)
+		} else {
+			out.Closed = append(out.Closed, pw)
+		}
 	}
 	return out
 }
@@ -96,7 +141,7 @@ func rejectf(code lessee.Code, format string, args ...any) *reject {
 	return &reject{code: code, msg: fmt.Sprintf(format, args...)}
 }
 
-func decideRow(job Job, st *lessee.State, r lessee.Row, o *lessee.Outcome) {
+func decideRow(job Job, st *lessee.State, r lessee.Row, o *lessee.Outcome, w *writes) {
 	ch := r.Change
 	f := ch.OnBehalfOf
 	if f == "" {
@@ -112,9 +157,9 @@ func decideRow(job Job, st *lessee.State, r lessee.Row, o *lessee.Outcome) {
 	if rej == nil {
 		switch ch.Operation {
 		case lessee.OpAdd:
-			rej = add(job, v, r, f, o)
+			rej = add(job, v, r, f, o, w)
 		case lessee.OpRemove:
-			rej = remove(job, v, r, f, o)
+			rej = remove(job, v, r, f, o, w)
 		default:
 			rej = rejectf(lessee.CodeInvalidOperation, "operation: is not a known operation; write add or remove")
 		}
@@ -288,7 +333,7 @@ func until(end lessee.Date) string {
 	return "to " + string(end)
 }
 
-func add(job Job, v *lessee.Vehicle, r lessee.Row, f string, o *lessee.Outcome) *reject {
+func add(job Job, v *lessee.Vehicle, r lessee.Row, f string, o *lessee.Outcome, w *writes) *reject {
 	ch := r.Change
 	if i := openPeriod(v, ch.StartDate); i >= 0 {
 		p := v.Periods[i]
@@ -308,19 +353,20 @@ func add(job Job, v *lessee.Vehicle, r lessee.Row, f string, o *lessee.Outcome) 
 		return nil
 	}
 	p := lessee.Period{
-		ID:         ChangeID(job.ID, r.Index),
+		ID:         lessee.ChangeID(job.ID, r.Index),
 		LesseeID:   ch.LesseeID,
 		LesseeName: ch.LesseeName,
 		Start:      ch.StartDate,
 		End:        ch.EndDate,
 	}
 	v.Periods = append(v.Periods, p)
-	applied(job, r, v, f, nil, p, lessee.MutOpen, o)
+	w.note(v.VIN, p.ID, true, r.Line)
+	applied(job, r, v, f, lessee.OpAdd, nil, p, o)
 	o.Message = fmt.Sprintf("lessee added from %s %s", p.Start, until(p.End))
 	return nil
 }
 
-func remove(job Job, v *lessee.Vehicle, r lessee.Row, f string, o *lessee.Outcome) *reject {
+func remove(job Job, v *lessee.Vehicle, r lessee.Row, f string, o *lessee.Outcome, w *writes) *reject {
 	ch := r.Change
 	d := ch.EndDate
 	open := openPeriod(v, d)
@@ -330,7 +376,7 @@ func remove(job Job, v *lessee.Vehicle, r lessee.Row, f string, o *lessee.Outcom
 	// that, a period already ending on d makes the row unchanged, so that a
 	// file doing remove then add on one day runs again harmlessly.
 	if matches && v.Periods[open].Start.Before(d) {
-		return closePeriod(job, v, open, r, f, o)
+		return closePeriod(job, v, open, r, f, o, w)
 	}
 	if i := endedOn(v, d, ch.LesseeID); i >= 0 {
 		o.Status = lessee.StatusUnchanged
@@ -350,21 +396,35 @@ func remove(job Job, v *lessee.Vehicle, r lessee.Row, f string, o *lessee.Outcom
 	return rejectf(lessee.CodeNoActiveLessee, "the vehicle has no active lessee on %s; there is nothing to remove", d)
 }
 
-func closePeriod(job Job, v *lessee.Vehicle, i int, r lessee.Row, f string, o *lessee.Outcome) *reject {
+func closePeriod(job Job, v *lessee.Vehicle, i int, r lessee.Row, f string, o *lessee.Outcome, w *writes) *reject {
 	before := v.Periods[i]
 	v.Periods[i].End = r.Change.EndDate
-	applied(job, r, v, f, &before, v.Periods[i], lessee.MutClose, o)
+	w.note(v.VIN, before.ID, false, r.Line)
+	applied(job, r, v, f, lessee.OpRemove, &before, v.Periods[i], o)
 	o.Message = fmt.Sprintf("lessee removed with end date %s", r.Change.EndDate)
 	return nil
 }
 
 // applied fills o for a row that changes the registry.
-func applied(job Job, r lessee.Row, v *lessee.Vehicle, f string, before *lessee.Period, after lessee.Period, kind lessee.MutationKind, o *lessee.Outcome) {
+func applied(job Job, r lessee.Row, v *lessee.Vehicle, f string, op lessee.Operation, before *lessee.Period, after lessee.Period, o *lessee.Outcome) {
 	o.Status = lessee.StatusApplied
-	o.ChangeID = ChangeID(job.ID, r.Index)
+	o.ChangeID = lessee.ChangeID(job.ID, r.Index)
+	o.Operation = op
 	o.VIN = v.VIN
+	o.RegistrationNumber = v.RegistrationNumber
 	o.OnBehalfOf = f
 	o.Before = before
 	o.After = &after
-	o.Mutation = lessee.Mutation{Kind: kind, VIN: v.VIN, Period: after}
+}
+
+// CheckSubmitter is the file-level authority check: a submitter that has
+// accepted no agreement at all by now (nil: unknown to the registry) has
+// its whole file refused with TERMS_NOT_ACCEPTED. Each row then meets the
+// check of the agreement it needs (see Decide).
+func CheckSubmitter(e *lessee.Enterprise, orgnr string, now time.Time) *lessee.Error {
+	if e != nil && e.AcceptedAny(now) {
+		return nil
+	}
+	return lessee.Refusef(lessee.CodeTermsNotAccepted, 0,
+		"organisation %s has not accepted the lessee API agreement or the third-party agreement", orgnr)
 }

@@ -93,19 +93,19 @@ func checkShape(tb testing.TB, rows []lessee.Row, out []lessee.Outcome) {
 		}
 		switch o.Status {
 		case lessee.StatusApplied:
-			if o.Code != "" || o.ChangeID != ChangeID("job1", r.Index) || o.VIN == "" || o.OnBehalfOf == "" ||
-				o.After == nil || o.Mutation.Kind == lessee.MutNone || o.Mutation.VIN != o.VIN || o.Mutation.Period != *o.After {
+			if o.Code != "" || o.ChangeID != lessee.ChangeID("job1", r.Index) || o.VIN == "" || o.OnBehalfOf == "" ||
+				o.After == nil || (o.Operation != lessee.OpAdd && o.Operation != lessee.OpRemove) {
 				tb.Errorf("row %d: incomplete applied outcome %+v", i, o)
 			}
-			if o.Mutation.Kind == lessee.MutClose && (o.Before == nil || o.Before.ID != o.After.ID) {
+			if o.Operation == lessee.OpRemove && (o.Before == nil || o.Before.ID != o.After.ID) {
 				tb.Errorf("row %d: close without the period before", i)
 			}
 		case lessee.StatusUnchanged:
-			if o.Code != "" || o.ChangeID != "" || o.Mutation.Kind != lessee.MutNone {
+			if o.Code != "" || o.ChangeID != "" || o.Operation != "" || o.After != nil {
 				tb.Errorf("row %d: unchanged outcome carries a change: %+v", i, o)
 			}
 		case lessee.StatusRejected:
-			if o.Code == "" || o.ChangeID != "" || o.Mutation.Kind != lessee.MutNone {
+			if o.Code == "" || o.ChangeID != "" || o.Operation != "" || o.After != nil {
 				tb.Errorf("row %d: bad rejected outcome %+v", i, o)
 			}
 		default:
@@ -251,7 +251,7 @@ func TestDecide(t *testing.T) {
 				job.Submitter = tt.submitter
 			}
 			rs := rows(t, job, tt.row)
-			out := Decide(Config{}, job, fx.state, rs)
+			out := Decide(Config{}, job, fx.state, rs).Outcomes
 			checkShape(t, rs, out)
 			o := out[0]
 			if o.Status != tt.status || o.Code != tt.code || !strings.Contains(o.Message, tt.msg) {
@@ -270,10 +270,14 @@ func TestDecideMutations(t *testing.T) {
 	t.Run("OKAddOpens", func(t *testing.T) {
 		fx := newFixture()
 		rs := rows(t, testJob(), with(addRow(vin1, person1, "2026-01-01"), lessee.ColLesseeName, "Nordmann"))
-		o := Decide(Config{}, testJob(), fx.state, rs)[0]
+		d := Decide(Config{}, testJob(), fx.state, rs)
+		o := d.Outcomes[0]
 		want := lessee.Period{ID: "job1-0", LesseeID: person1, LesseeName: "Nordmann", Start: "2026-01-01"}
-		if o.Mutation != (lessee.Mutation{Kind: lessee.MutOpen, VIN: vin1, Period: want}) || o.Before != nil || *o.After != want {
+		if o.Operation != lessee.OpAdd || o.Before != nil || *o.After != want {
 			t.Fatalf("outcome %+v", o)
+		}
+		if wantW := (lessee.Writes{Opened: []lessee.PeriodWrite{{VIN: vin1, Period: want, Line: o.Line}}}); !reflect.DeepEqual(d.Writes, wantW) {
+			t.Fatalf("writes %+v, want %+v", d.Writes, wantW)
 		}
 		if o.OnBehalfOf != orgS || o.VIN != vin1 {
 			t.Fatalf("OnBehalfOf, VIN = %s, %s", o.OnBehalfOf, o.VIN)
@@ -285,12 +289,16 @@ func TestDecideMutations(t *testing.T) {
 	t.Run("OKRemoveCloses", func(t *testing.T) {
 		fx := newFixture()
 		rs := rows(t, testJob(), removeRow(vin4, "", "2026-02-01"))
-		o := Decide(Config{}, testJob(), fx.state, rs)[0]
+		d := Decide(Config{}, testJob(), fx.state, rs)
+		o := d.Outcomes[0]
 		before := lessee.Period{ID: "p4", LesseeID: person1, Start: "2025-06-01"}
 		after := before
 		after.End = "2026-02-01"
-		if *o.Before != before || *o.After != after || o.Mutation != (lessee.Mutation{Kind: lessee.MutClose, VIN: vin4, Period: after}) {
+		if *o.Before != before || *o.After != after || o.Operation != lessee.OpRemove {
 			t.Fatalf("outcome %+v", o)
+		}
+		if wantW := (lessee.Writes{Closed: []lessee.PeriodWrite{{VIN: vin4, Period: after, Line: o.Line}}}); !reflect.DeepEqual(d.Writes, wantW) {
+			t.Fatalf("writes %+v, want %+v", d.Writes, wantW)
 		}
 		if got := fx.state.Vehicles[vin4].Periods; !reflect.DeepEqual(got, []lessee.Period{after}) {
 			t.Fatalf("state periods %+v", got)
@@ -306,7 +314,7 @@ func TestDecideMutations(t *testing.T) {
 		job := testJob()
 		job.Submitter = orgT
 		rs := rows(t, job, with(addRow(vin2, person1, "2026-01-01"), lessee.ColOnBehalfOf, orgF))
-		if o := Decide(Config{}, job, fx.state, rs)[0]; o.Status != lessee.StatusApplied || o.OnBehalfOf != orgF {
+		if o := Decide(Config{}, job, fx.state, rs).Outcomes[0]; o.Status != lessee.StatusApplied || o.OnBehalfOf != orgF {
 			t.Fatalf("outcome %+v", o)
 		}
 	})
@@ -316,7 +324,7 @@ func TestDecideFileOrder(t *testing.T) {
 	t.Run("OKRemoveThenAdd", func(t *testing.T) {
 		fx := newFixture()
 		rs := rows(t, testJob(), removeRow(vin4, person1, "2026-01-01"), addRow(vin4, person2, "2026-01-01"))
-		out := Decide(Config{}, testJob(), fx.state, rs)
+		out := Decide(Config{}, testJob(), fx.state, rs).Outcomes
 		checkShape(t, rs, out)
 		if out[0].Status != lessee.StatusApplied || out[1].Status != lessee.StatusApplied {
 			t.Fatalf("outcomes %+v", out)
@@ -332,7 +340,7 @@ func TestDecideFileOrder(t *testing.T) {
 	t.Run("ErrAddThenRemoveOrderMatters", func(t *testing.T) {
 		fx := newFixture()
 		rs := rows(t, testJob(), addRow(vin4, person2, "2026-01-01"), removeRow(vin4, person1, "2026-01-01"))
-		out := Decide(Config{}, testJob(), fx.state, rs)
+		out := Decide(Config{}, testJob(), fx.state, rs).Outcomes
 		if out[0].Code != lessee.CodeLesseeConflict || out[1].Status != lessee.StatusApplied {
 			t.Fatalf("outcomes %+v", out)
 		}
@@ -340,7 +348,7 @@ func TestDecideFileOrder(t *testing.T) {
 	t.Run("OKAddTwiceSame", func(t *testing.T) {
 		fx := newFixture()
 		rs := rows(t, testJob(), addRow(vin1, person1, "2026-01-01"), addRow(vin1, person1, "2026-01-01"))
-		out := Decide(Config{}, testJob(), fx.state, rs)
+		out := Decide(Config{}, testJob(), fx.state, rs).Outcomes
 		checkShape(t, rs, out)
 		if out[0].Status != lessee.StatusApplied || out[1].Status != lessee.StatusUnchanged {
 			t.Fatalf("outcomes %+v", out)
@@ -349,7 +357,7 @@ func TestDecideFileOrder(t *testing.T) {
 	t.Run("ErrAddTwiceOtherLessee", func(t *testing.T) {
 		fx := newFixture()
 		rs := rows(t, testJob(), addRow(vin1, person1, "2026-01-01"), addRow(vin1, person2, "2026-02-01"))
-		out := Decide(Config{}, testJob(), fx.state, rs)
+		out := Decide(Config{}, testJob(), fx.state, rs).Outcomes
 		if out[0].Status != lessee.StatusApplied || out[1].Code != lessee.CodeLesseeConflict {
 			t.Fatalf("outcomes %+v", out)
 		}
@@ -360,7 +368,7 @@ func TestDecideFileOrder(t *testing.T) {
 	t.Run("OKRejectedRowInBetween", func(t *testing.T) {
 		fx := newFixture()
 		rs := rows(t, testJob(), addRow(vin1, person1, "2026-01-01"), addRow(vin1, "bad", "2026-01-01"), removeRow(vin1, person1, "2026-02-01"))
-		out := Decide(Config{}, testJob(), fx.state, rs)
+		out := Decide(Config{}, testJob(), fx.state, rs).Outcomes
 		checkShape(t, rs, out)
 		if out[0].Status != lessee.StatusApplied || out[1].Code != lessee.CodeInvalidLesseeID || out[2].Status != lessee.StatusApplied {
 			t.Fatalf("outcomes %+v", out)
@@ -390,7 +398,7 @@ func TestDecideRerun(t *testing.T) {
 				job.Submitter = orgT
 			}
 			rs := rows(t, job, file...)
-			first := Decide(Config{}, job, fx.state, rs)
+			first := Decide(Config{}, job, fx.state, rs).Outcomes
 			checkShape(t, rs, first)
 			applied := 0
 			for _, o := range first {
@@ -403,7 +411,7 @@ func TestDecideRerun(t *testing.T) {
 			}
 			snapshot := clonePeriods(fx.state)
 			job.ID = "job2"
-			second := Decide(Config{}, job, fx.state, rs)
+			second := Decide(Config{}, job, fx.state, rs).Outcomes
 			for i, o := range second {
 				want := first[i].Status
 				if want == lessee.StatusApplied {
@@ -487,7 +495,7 @@ func TestDecideTenantIsolation(t *testing.T) {
 			job := testJob()
 			job.Submitter = tt.submitter
 			rs := rows(t, job, tt.row)
-			o := Decide(Config{}, job, fx.state, rs)[0]
+			o := Decide(Config{}, job, fx.state, rs).Outcomes[0]
 			if o.Status != lessee.StatusRejected || o.Code != tt.code {
 				t.Fatalf("outcome %s %s %q; want rejected %s", o.Status, o.Code, o.Message, tt.code)
 			}
@@ -502,12 +510,12 @@ func TestDecideTenantIsolation(t *testing.T) {
 }
 
 func TestChangeID(t *testing.T) {
-	if got := ChangeID("job1", 7); got != "job1-7" {
+	if got := lessee.ChangeID("job1", 7); got != "job1-7" {
 		t.Fatalf("ChangeID = %q", got)
 	}
 	file := []cells{removeRow(vin4, person1, "2026-01-01"), addRow(vin4, person2, "2026-01-01"), addRow(vin1, dnumber, "2026-01-01")}
 	run := func() []lessee.Outcome {
-		return Decide(Config{}, testJob(), newFixture().state, rows(t, testJob(), file...))
+		return Decide(Config{}, testJob(), newFixture().state, rows(t, testJob(), file...)).Outcomes
 	}
 	a, b := run(), run()
 	if !reflect.DeepEqual(a, b) {
@@ -524,7 +532,7 @@ func TestChangeID(t *testing.T) {
 
 func TestDecideNilState(t *testing.T) {
 	rs := rows(t, testJob(), addRow(vin1, person1, "2026-01-01"))
-	out := Decide(Config{}, testJob(), nil, rs)
+	out := Decide(Config{}, testJob(), nil, rs).Outcomes
 	if len(out) != 1 || out[0].Code != lessee.CodeTermsNotAccepted {
 		t.Fatalf("outcomes %+v", out)
 	}
@@ -552,4 +560,43 @@ func TestKeysFor(t *testing.T) {
 	if got := KeysFor(job, rs); !reflect.DeepEqual(got, want) {
 		t.Fatalf("KeysFor = %+v\nwant      %+v", got, want)
 	}
+}
+
+// TestDecideWrites: the writes are each touched period in its final state
+// after every row of the chunk, in the order first touched, so storage
+// persists them without folding rows itself.
+func TestDecideWrites(t *testing.T) {
+	t.Parallel()
+	t.Run("OKOpenedThenClosedIsOneInsert", func(t *testing.T) {
+		t.Parallel()
+		rs := rows(t, testJob(), addRow(vin1, person1, "2026-01-01"), removeRow(vin1, person1, "2026-02-01"))
+		d := Decide(Config{}, testJob(), newFixture().state, rs)
+		want := lessee.Writes{Opened: []lessee.PeriodWrite{{VIN: vin1, Line: rs[1].Line,
+			Period: lessee.Period{ID: "job1-0", LesseeID: person1, Start: "2026-01-01", End: "2026-02-01"}}}}
+		if !reflect.DeepEqual(d.Writes, want) {
+			t.Fatalf("writes %+v, want %+v", d.Writes, want)
+		}
+	})
+	t.Run("OKRemoveThenAddIsACloseAndAnInsert", func(t *testing.T) {
+		t.Parallel()
+		rs := rows(t, testJob(), removeRow(vin4, person1, "2026-01-01"), addRow(vin4, person2, "2026-01-01"))
+		d := Decide(Config{}, testJob(), newFixture().state, rs)
+		want := lessee.Writes{
+			Closed: []lessee.PeriodWrite{{VIN: vin4, Line: rs[0].Line,
+				Period: lessee.Period{ID: "p4", LesseeID: person1, Start: "2025-06-01", End: "2026-01-01"}}},
+			Opened: []lessee.PeriodWrite{{VIN: vin4, Line: rs[1].Line,
+				Period: lessee.Period{ID: "job1-1", LesseeID: person2, Start: "2026-01-01"}}},
+		}
+		if !reflect.DeepEqual(d.Writes, want) {
+			t.Fatalf("writes %+v, want %+v", d.Writes, want)
+		}
+	})
+	t.Run("OKNothingAppliedNothingWritten", func(t *testing.T) {
+		t.Parallel()
+		rs := rows(t, testJob(), addRow(vin3, person1, "2026-01-01"), removeRow(vin1, "", "2026-01-01"))
+		d := Decide(Config{}, testJob(), newFixture().state, rs)
+		if len(d.Writes.Opened)+len(d.Writes.Closed) != 0 {
+			t.Fatalf("writes %+v for rejected rows", d.Writes)
+		}
+	})
 }

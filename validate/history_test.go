@@ -83,8 +83,8 @@ func TestDecideWithTrimmedHistory(t *testing.T) {
 				}
 			}
 		}
-		want := Decide(Config{}, job, full, rs)
-		got := Decide(Config{}, job, trimmed, rs)
+		want := Decide(Config{}, job, full, rs).Outcomes
+		got := Decide(Config{}, job, trimmed, rs).Outcomes
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("iteration %d: history %+v\nrows %+v\nwith the trimmed history: %+v\nwith all of it:         %+v",
 				iter, histories, in, got, want)

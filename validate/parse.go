@@ -17,7 +17,6 @@ package validate
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -43,13 +42,6 @@ type Job struct {
 
 // MaxTextLen is the most characters reference and lessee_name may hold.
 const MaxTextLen = 200
-
-// ChangeID names the change an applied row makes: the job id, a dash and the
-// row's 0-based data record index ("job42-7"). It depends on nothing else, so a
-// retried job names its changes alike and storage can deduplicate on it.
-func ChangeID(jobID string, index int) string {
-	return jobID + "-" + strconv.Itoa(index)
-}
 
 // operation maps the accepted spellings of the operation column, in any case.
 func operation(s string) (lessee.Operation, bool) {
@@ -112,7 +104,7 @@ func echo(c [lessee.NumColumns]lessee.Cell) lessee.Echo {
 
 func problem(code lessee.Code, col lessee.Column, format string, args ...any) *lessee.Problem {
 	msg := col.String() + ": " + fmt.Sprintf(format, args...)
-	return &lessee.Problem{Code: code, Field: col.String(), Message: ident.MaskText(msg)}
+	return &lessee.Problem{Code: code, Message: ident.MaskText(msg)}
 }
 
 // invalid reports an identifier that failed its rule, blaming Excel when the

@@ -12,11 +12,11 @@ import (
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
 
+	"github.com/fleetreg/lessee/intake"
 	"github.com/fleetreg/lessee/storage/s3store"
 	"github.com/fleetreg/lessee/worker"
 )
@@ -34,11 +34,11 @@ type bundle struct {
 	objects *s3store.Client
 	queue   *asynq.Client
 	insp    *asynq.Inspector
-	scanner *worker.Scanner
+	intake  *intake.Intake
 	logs    *bytes.Buffer
 }
 
-// setup starts the components; cfg's Bucket and TaskOptions are filled in.
+// setup starts the components; cfg's Bucket is filled in.
 func setup(t *testing.T, cfg Config) *bundle {
 	t.Helper()
 	ctx := context.Background()
@@ -64,14 +64,23 @@ func setup(t *testing.T, cfg Config) *bundle {
 	}
 
 	cfg.Bucket = testBucket
-	cfg.TaskOptions = worker.DefaultOptions()
-	srv := New(cfg, nil, objects, queue, nil, log)
+	in := newIntake(objects, queue, log)
+	srv := New(cfg, nil, objects, in, nil, log)
 	mux := http.NewServeMux()
 	srv.Routes(mux)
-	return &bundle{
-		srv: srv, mux: mux, objects: objects, queue: queue, insp: insp, logs: logs,
-		scanner: worker.NewScanner(objects, queue, testBucket, cfg.TaskOptions, time.Hour, log),
+	return &bundle{srv: srv, mux: mux, objects: objects, queue: queue, insp: insp, logs: logs, intake: in}
+}
+
+// newIntake is the service's intake over objects, queueing with client as
+// the worker's Queue does.
+func newIntake(objects intake.Objects, client interface {
+	EnqueueContext(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
+}, log *slog.Logger) *intake.Intake {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
+	queue := worker.NewQueue(client, worker.DefaultOptions(), log)
+	return intake.New(objects, queue, intake.Config{Bucket: testBucket, MaxPerSubmitter: intake.DefaultMaxPerSubmitter}, log)
 }
 
 // upload stores body at key.

@@ -15,9 +15,7 @@ import (
 
 	"github.com/fleetreg/lessee"
 	"github.com/fleetreg/lessee/ident"
-	"github.com/fleetreg/lessee/receipt"
-	"github.com/fleetreg/lessee/storage/s3store"
-	"github.com/fleetreg/lessee/storage/sqlstore"
+	"github.com/fleetreg/lessee/objectkey"
 )
 
 // Job list limits.
@@ -101,7 +99,7 @@ func NewJobView(j lessee.Job, now time.Time) JobView {
 			v.Finished, end = &f, f
 		}
 		if j.Submitter != "" {
-			rk, sk := receipt.Keys(j.Submitter, j.Name)
+			rk, sk := objectkey.ReceiptCSV(j.Submitter, j.Name), objectkey.Summary(j.Submitter, j.Name)
 			v.Receipt, v.Summary = ident.MaskText(rk), ident.MaskText(sk)
 		}
 	} else if j.RowsTotal > 0 {
@@ -133,7 +131,7 @@ func (s *Server) apiJobs(w http.ResponseWriter, r *http.Request) {
 func (s *Server) pathJob(w http.ResponseWriter, r *http.Request, api string) (lessee.Job, bool) {
 	j, err := s.jobs.Job(r.Context(), r.PathValue("id"))
 	switch {
-	case errors.Is(err, sqlstore.ErrNotFound):
+	case lessee.ErrorCode(err) == lessee.ENOTFOUND:
 		writeJSON(w, http.StatusNotFound, errorBody{Error: "job not found"})
 		return j, false
 	case err != nil:
@@ -163,7 +161,7 @@ func (s *Server) apiReceipt(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, errorBody{Error: "the job has no receipt yet"})
 		return
 	}
-	key, summaryKey := receipt.Keys(j.Submitter, j.Name)
+	key, summaryKey := objectkey.ReceiptCSV(j.Submitter, j.Name), objectkey.Summary(j.Submitter, j.Name)
 	// A later upload with the same name replaces the receipt: serve it only
 	// if the summary beside it is this job's.
 	var summary bytes.Buffer
@@ -177,7 +175,7 @@ func (s *Server) apiReceipt(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if _, err := s.objects.Head(r.Context(), key); err != nil {
-		if errors.Is(err, s3store.ErrNotFound) {
+		if lessee.ErrorCode(err) == lessee.ENOTFOUND {
 			writeJSON(w, http.StatusNotFound, errorBody{Error: "the receipt is no longer stored"})
 			return
 		}

@@ -9,39 +9,30 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/hibiken/asynq"
-
 	"github.com/fleetreg/lessee"
-	"github.com/fleetreg/lessee/storage/s3store"
-	"github.com/fleetreg/lessee/storage/sqlstore"
-	"github.com/fleetreg/lessee/worker"
+	"github.com/fleetreg/lessee/intake"
 )
 
-// JobLister reads jobs; *sqlstore.Store satisfies it.
+// JobLister reads jobs.
 type JobLister interface {
 	ListJobs(ctx context.Context, limit int) ([]lessee.Job, error)
-	// Job returns an error wrapping sqlstore.ErrNotFound for an unknown id.
+	// Job returns an error with code lessee.ENOTFOUND for an unknown id.
 	Job(ctx context.Context, id string) (lessee.Job, error)
 }
 
-// Objects reads objects and their metadata; *s3store.Client satisfies it.
-// A missing object is an error wrapping s3store.ErrNotFound.
+// Objects reads objects and their metadata. A missing object is an error
+// with code lessee.ENOTFOUND.
 type Objects interface {
-	Head(ctx context.Context, key string) (s3store.Object, error)
-	List(ctx context.Context, prefix string, fn func(s3store.Object) error) error
-	Download(ctx context.Context, key, ifMatchETag string, w io.Writer) (s3store.Object, error)
+	Head(ctx context.Context, key string) (lessee.Object, error)
+	Download(ctx context.Context, key, ifMatchETag string, w io.Writer) (lessee.Object, error)
 }
 
-// Enqueuer puts tasks on the queue; *asynq.Client satisfies it.
-type Enqueuer interface {
-	EnqueueContext(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
+// Intake queues the upload an S3 event names; *intake.Intake satisfies it.
+type Intake interface {
+	Seen(ctx context.Context, key string) (intake.Sighting, error)
 }
 
-var (
-	_ JobLister = (*sqlstore.Store)(nil)
-	_ Objects   = (*s3store.Client)(nil)
-	_ Enqueuer  = (*asynq.Client)(nil)
-)
+var _ Intake = (*intake.Intake)(nil)
 
 // Config configures a Server.
 type Config struct {
@@ -52,8 +43,6 @@ type Config struct {
 	// OperatorUser and OperatorPassword, both set, put the job pages, the
 	// API and whatever RequireOperator wraps behind HTTP Basic auth.
 	OperatorUser, OperatorPassword string
-	// TaskOptions must be the scanner's, so both build the same task.
-	TaskOptions worker.Options
 }
 
 // Server serves the webhook, the job list and metrics.
@@ -61,7 +50,7 @@ type Server struct {
 	cfg     Config
 	jobs    JobLister
 	objects Objects
-	queue   Enqueuer
+	intake  Intake
 	metrics http.Handler
 	log     *slog.Logger
 	now     func() time.Time // the clock for running jobs' durations
@@ -69,11 +58,11 @@ type Server struct {
 
 // New returns a server. metrics may be nil (no /metrics route); see
 // MetricsHandler.
-func New(cfg Config, jobs JobLister, objects Objects, queue Enqueuer, metrics http.Handler, log *slog.Logger) *Server {
+func New(cfg Config, jobs JobLister, objects Objects, in Intake, metrics http.Handler, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: cfg, jobs: jobs, objects: objects, queue: queue, metrics: metrics, log: log, now: time.Now}
+	return &Server{cfg: cfg, jobs: jobs, objects: objects, intake: in, metrics: metrics, log: log, now: time.Now}
 }
 
 // Routes registers the server's routes on mux.

@@ -1,18 +1,15 @@
 package web
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/fleetreg/lessee/ident"
-	"github.com/fleetreg/lessee/storage/s3store"
-	"github.com/fleetreg/lessee/worker"
+	"github.com/fleetreg/lessee/intake"
 )
 
 // maxEventBytes bounds a webhook body. One MinIO event is about 1.5 KB and
@@ -141,7 +138,7 @@ func (s *Server) webhookAuthorized(r *http.Request) bool {
 	return got != "" && secretEqual(got, s.cfg.WebhookSecret)
 }
 
-// handleRecord enqueues the upload one record names, if it is one of ours.
+// handleRecord queues the upload one record names, if it is one of ours.
 func (s *Server) handleRecord(r *http.Request, rec *s3Record) error {
 	if !objectCreated(rec.EventName) || rec.S3.Bucket.Name != s.cfg.Bucket {
 		return nil
@@ -152,61 +149,21 @@ func (s *Server) handleRecord(r *http.Request, rec *s3Record) error {
 		s.log.Warn("s3 webhook: record ignored", "err", ident.MaskText(err.Error()))
 		return nil
 	}
-	if !strings.HasPrefix(key, worker.InboxPrefix) || strings.HasSuffix(key, "/") {
-		return nil // receipts, archive, folder markers: not uploads
-	}
-	obj, err := s.objects.Head(r.Context(), key)
-	if errors.Is(err, s3store.ErrNotFound) {
-		// Processed and moved already, or deleted: nothing to do.
-		s.log.Debug("s3 webhook: object gone", "key", ident.MaskText(key))
-		return nil
-	}
-	if err != nil {
+	seen, err := s.intake.Seen(r.Context(), key)
+	switch {
+	case err != nil:
 		return err
-	}
-	if ok, err := s.underCap(r.Context(), key, obj); err != nil {
-		return err
-	} else if !ok {
+	case !seen.Found:
+		// Receipts, archive, folder markers, or processed and moved already.
+		s.log.Debug("s3 webhook: not an upload in the inbox", "key", ident.MaskText(key))
+	case seen.Deferred:
 		// The scan queues it once older files of the submitter are done.
 		s.log.Debug("s3 webhook: submitter has files queued; left to the scan", "key", ident.MaskText(key))
-		return nil
+	default:
+		s.log.Info("s3 webhook: upload seen", "job_id", intake.JobID(seen.Upload.Bucket, seen.Upload.Key, seen.Upload.Version),
+			"key", ident.MaskText(key), "enqueued", seen.Enqueued)
 	}
-	p := worker.IngestPayload{
-		Bucket: s.cfg.Bucket, Key: key, ETag: obj.ETag, Size: obj.Size,
-		Version: worker.VersionOf(obj),
-	}
-	added, err := worker.Enqueue(r.Context(), s.queue, p, s.cfg.TaskOptions)
-	if err != nil {
-		return err
-	}
-	s.log.Info("s3 webhook: upload seen", "job_id", worker.JobID(p.Bucket, p.Key, p.Version),
-		"key", ident.MaskText(key), "enqueued", added)
 	return nil
-}
-
-// underCap applies the scan's per-submitter cap to an event: the upload is
-// queued only if fewer than MaxPerSubmitter of the submitter's inbox files
-// are older, so events cannot let one company's flood jump the queue.
-func (s *Server) underCap(ctx context.Context, key string, obj s3store.Object) (bool, error) {
-	limit := s.cfg.TaskOptions.MaxPerSubmitter
-	sub := worker.ParseKey(key).Submitter
-	if limit <= 0 || sub == "" {
-		return true, nil
-	}
-	// HEAD reports whole seconds, the listing milliseconds.
-	at := obj.LastModified.Truncate(time.Second)
-	older := 0
-	err := s.objects.List(ctx, worker.InboxPrefix+sub+"/", func(o s3store.Object) error {
-		t := o.LastModified.Truncate(time.Second)
-		if o.Key != key && (t.Before(at) || (t.Equal(at) && o.Key < key)) {
-			older++
-		}
-		return nil
-	})
-	if err != nil {
-		return false, fmt.Errorf("list submitter inbox: %w", err)
-	}
-	return older < limit, nil
 }
 
 // decodeJSON reads a size-limited JSON body into v. It returns the HTTP

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
+
+	"github.com/fleetreg/lessee/intake"
 )
 
 // TestHookS3RespectsPerSubmitterCap is the fairness bound of the inbox scan
-// (worker.Options.MaxPerSubmitter files of one submitter queued at once)
+// (intake.Config.MaxPerSubmitter files of one submitter queued at once)
 // applied to the webhook: events for a flood of uploads from one submitter
 // must not queue more of its files than the scan would, or another
 // submitter's file waits behind the whole flood. Today the webhook enqueues
@@ -47,7 +49,7 @@ func TestHookS3RespectsPerSubmitterCap(t *testing.T) {
 	if rec := b.post(t, "/hooks/s3", bearer, body); rec.Code != http.StatusNoContent {
 		t.Fatalf("status %d: %s", rec.Code, rec.Body)
 	}
-	if got, limit := len(b.tasks(t)), b.srv.cfg.TaskOptions.MaxPerSubmitter; got > limit {
+	if got, limit := len(b.tasks(t)), intake.DefaultMaxPerSubmitter; got > limit {
 		t.Errorf("%d of one submitter's files queued by events; the scan's cap is %d", got, limit)
 	}
 }

@@ -16,7 +16,9 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"github.com/fleetreg/lessee/storage/s3store"
+	"github.com/fleetreg/lessee"
+	"github.com/fleetreg/lessee/intake"
+	"github.com/fleetreg/lessee/objectkey"
 	"github.com/fleetreg/lessee/worker"
 )
 
@@ -56,7 +58,7 @@ func TestHookS3OneJobPerUpload(t *testing.T) {
 				t.Fatalf("%d tasks after %d uploads, want one each", len(tasks), i+1)
 			}
 			info := taskFor(t, tasks, u.key)
-			if want := worker.JobID(testBucket, u.key, scanVersionOf(t, b, u.key)); info.ID != want {
+			if want := intake.JobID(testBucket, u.key, scanVersionOf(t, b, u.key)); info.ID != want {
 				t.Errorf("task id %s, want the scan's job id %s", info.ID, want)
 			}
 			if info.Queue != worker.QueueSmall || info.Type != worker.TypeIngestFile {
@@ -65,7 +67,7 @@ func TestHookS3OneJobPerUpload(t *testing.T) {
 		})
 	}
 
-	n, err := b.scanner.ScanOnce(ctx)
+	n, err := b.intake.Scan(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +84,7 @@ func TestHookS3OneJobPerUpload(t *testing.T) {
 func TestHookS3ScanFirst(t *testing.T) {
 	b := setup(t, Config{WebhookSecret: testSecret})
 	b.upload(t, "inbox/912345602/all outcomes 2024.csv", "operation;vin\n")
-	if n, err := b.scanner.ScanOnce(context.Background()); err != nil || n != 1 {
+	if n, err := b.intake.Scan(context.Background()); err != nil || n != 1 {
 		t.Fatalf("scan enqueued %d (%v), want 1", n, err)
 	}
 	if rec := b.post(t, "/hooks/s3", bearer, testdata(t, "minio-put-space.json")); rec.Code != http.StatusNoContent {
@@ -203,20 +205,20 @@ func TestHookS3Versioned(t *testing.T) {
 	b := setup(t, Config{})
 	key := "inbox/912345602/all outcomes 2024.csv"
 	modified := time.Date(2025, 3, 14, 9, 26, 53, 0, time.UTC)
-	head := headerFunc(func(context.Context, string) (s3store.Object, error) {
-		return s3store.Object{Key: key, Size: 1843, ETag: "2a6f1d0c3e9b8a7d6c5b4a3928170f1e",
+	head := headerFunc(func(context.Context, string) (lessee.Object, error) {
+		return lessee.Object{Key: key, Size: 1843, ETag: "2a6f1d0c3e9b8a7d6c5b4a3928170f1e",
 			VersionID: "3HL4kqtJlcpXroDTDmJ-rmSpXd3dIbrHY", LastModified: modified}, nil
 	})
-	srv := New(Config{Bucket: testBucket, WebhookSecret: testSecret, TaskOptions: worker.DefaultOptions()}, nil, head, b.queue, nil, nil)
+	srv := New(Config{Bucket: testBucket, WebhookSecret: testSecret}, nil, head, newIntake(head, b.queue, nil), nil, nil)
 	mux := http.NewServeMux()
 	srv.Routes(mux)
 	if rec := serve(t, mux, http.MethodPost, "/hooks/s3", bearer, testdata(t, "minio-put-space.json")); rec.Code != http.StatusNoContent {
 		t.Fatalf("status %d: %s", rec.Code, rec.Body)
 	}
 	// What the scan derives from the listing of the same object.
-	listed := worker.ObjectVersion("", "2a6f1d0c3e9b8a7d6c5b4a3928170f1e", modified.Add(187*time.Millisecond))
+	listed := intake.ObjectVersion("", "2a6f1d0c3e9b8a7d6c5b4a3928170f1e", modified.Add(187*time.Millisecond))
 	info := taskFor(t, b.tasks(t), key)
-	if want := worker.JobID(testBucket, key, listed); info.ID != want {
+	if want := intake.JobID(testBucket, key, listed); info.ID != want {
 		t.Errorf("task id %s, want the scan's %s", info.ID, want)
 	}
 }
@@ -224,12 +226,12 @@ func TestHookS3Versioned(t *testing.T) {
 // TestHookS3StoreDown checks that a failing store answers 503, so the
 // sender retries, and that the logged error masks identity numbers.
 func TestHookS3StoreDown(t *testing.T) {
-	head := headerFunc(func(_ context.Context, key string) (s3store.Object, error) {
-		return s3store.Object{}, fmt.Errorf("head %s: connection refused", key)
+	head := headerFunc(func(_ context.Context, key string) (lessee.Object, error) {
+		return lessee.Object{}, fmt.Errorf("head %s: connection refused", key)
 	})
 	var logs strings.Builder
-	srv := New(Config{Bucket: testBucket, WebhookSecret: testSecret}, nil, head, enqueueFunc(nil),
-		nil, slog.New(slog.NewTextHandler(&logs, nil)))
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	srv := New(Config{Bucket: testBucket, WebhookSecret: testSecret}, nil, head, newIntake(head, enqueueFunc(nil), log), nil, log)
 	mux := http.NewServeMux()
 	srv.Routes(mux)
 	body := `{"Records":[{"eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"lessee"},"object":{"key":"inbox/912345602/lessee+01017012345.csv"}}}]}`
@@ -274,20 +276,20 @@ func FuzzHookS3(f *testing.F) {
 			f.Add(b)
 		}
 	}
-	head := headerFunc(func(_ context.Context, key string) (s3store.Object, error) {
-		if !strings.HasPrefix(key, worker.InboxPrefix) {
-			return s3store.Object{}, errors.New("head outside the inbox")
+	head := headerFunc(func(_ context.Context, key string) (lessee.Object, error) {
+		if !strings.HasPrefix(key, objectkey.Inbox) {
+			return lessee.Object{}, errors.New("head outside the inbox")
 		}
-		return s3store.Object{Key: key, ETag: "e"}, nil
+		return lessee.Object{Key: key, ETag: "e"}, nil
 	})
-	srv := New(Config{Bucket: testBucket, WebhookSecret: testSecret, TaskOptions: worker.DefaultOptions()}, nil, head,
-		enqueueFunc(func(task *asynq.Task) error {
+	srv := New(Config{Bucket: testBucket, WebhookSecret: testSecret}, nil, head,
+		newIntake(head, enqueueFunc(func(task *asynq.Task) error {
 			var p worker.IngestPayload
-			if err := json.Unmarshal(task.Payload(), &p); err != nil || p.Bucket != testBucket || !strings.HasPrefix(p.Key, worker.InboxPrefix) {
+			if err := json.Unmarshal(task.Payload(), &p); err != nil || p.Bucket != testBucket || !strings.HasPrefix(p.Key, objectkey.Inbox) {
 				return fmt.Errorf("bad task payload %s", task.Payload())
 			}
 			return nil
-		}), nil, nil)
+		}), nil), nil, nil)
 	mux := http.NewServeMux()
 	srv.Routes(mux)
 	f.Fuzz(func(t *testing.T, body []byte) {
@@ -324,9 +326,9 @@ func taskFor(t *testing.T, tasks []*asynq.TaskInfo, key string) *asynq.TaskInfo 
 func scanVersionOf(t *testing.T, b *bundle, key string) string {
 	t.Helper()
 	var version string
-	err := b.objects.List(context.Background(), key, func(o s3store.Object) error {
+	err := b.objects.List(context.Background(), key, func(o lessee.Object) error {
 		if o.Key == key {
-			version = worker.ObjectVersion(o.VersionID, o.ETag, o.LastModified)
+			version = intake.ObjectVersion(o.VersionID, o.ETag, o.LastModified)
 		}
 		return nil
 	})
@@ -336,16 +338,16 @@ func scanVersionOf(t *testing.T, b *bundle, key string) string {
 	return version
 }
 
-type headerFunc func(ctx context.Context, key string) (s3store.Object, error)
+type headerFunc func(ctx context.Context, key string) (lessee.Object, error)
 
-func (f headerFunc) Head(ctx context.Context, key string) (s3store.Object, error) { return f(ctx, key) }
+func (f headerFunc) Head(ctx context.Context, key string) (lessee.Object, error) { return f(ctx, key) }
 
 // List finds nothing: the fake inbox holds no other files.
-func (f headerFunc) List(context.Context, string, func(s3store.Object) error) error { return nil }
+func (f headerFunc) List(context.Context, string, func(lessee.Object) error) error { return nil }
 
 // Download is never reached by the webhook, which only heads objects.
-func (f headerFunc) Download(context.Context, string, string, io.Writer) (s3store.Object, error) {
-	return s3store.Object{}, s3store.ErrNotFound
+func (f headerFunc) Download(context.Context, string, string, io.Writer) (lessee.Object, error) {
+	return lessee.Object{}, lessee.Errorf(lessee.ENOTFOUND, "not found")
 }
 
 // enqueueFunc is an Enqueuer calling fn (nil: accept everything).

@@ -13,6 +13,8 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
 
+	"github.com/fleetreg/lessee"
+	"github.com/fleetreg/lessee/intake"
 	"github.com/fleetreg/lessee/storage/s3store"
 	"github.com/fleetreg/lessee/storage/sqlstore/sqlstoretest"
 )
@@ -37,8 +39,8 @@ func TestFloodDoesNotStarveOtherSubmitters(t *testing.T) {
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); Serve(ctx, redis, b.handler, srvCfg, slog.New(slog.DiscardHandler)) }()
-	scanner := NewScanner(b.objects, client, testBucket, opt, 50*time.Millisecond, slog.New(slog.DiscardHandler))
-	go func() { defer wg.Done(); scanner.Run(ctx) }()
+	scanner := newScan(b.objects, NewQueue(client, opt, slog.New(slog.DiscardHandler)))
+	go func() { defer wg.Done(); scanner.Run(ctx, 50*time.Millisecond) }()
 	defer wg.Wait()
 	defer cancel()
 
@@ -59,7 +61,7 @@ func TestFloodDoesNotStarveOtherSubmitters(t *testing.T) {
 
 	// Ahead of the single file at most: the flood files queued (the cap),
 	// those running, and one more scan's worth finishing as it runs.
-	bound := opt.MaxPerSubmitter + srvCfg.SmallConcurrency + 1
+	bound := intake.DefaultMaxPerSubmitter + srvCfg.SmallConcurrency + 1
 	t.Logf("the other submitter's file finished %s after its upload; %d flood files finished meanwhile, %d of 1,000 were done before (bound %d)",
 		took, ahead, before, bound)
 	if before >= 990 {
@@ -73,7 +75,7 @@ func TestFloodDoesNotStarveOtherSubmitters(t *testing.T) {
 func countSummaries(t *testing.T, objects *s3store.Client, submitter string) int {
 	t.Helper()
 	n := 0
-	err := objects.List(context.Background(), "receipts/"+submitter+"/", func(o s3store.Object) error {
+	err := objects.List(context.Background(), "receipts/"+submitter+"/", func(o lessee.Object) error {
 		if strings.HasSuffix(o.Key, ".summary.json") {
 			n++
 		}

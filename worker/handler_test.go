@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 
 	"github.com/fleetreg/lessee"
 	"github.com/fleetreg/lessee/examples"
+	"github.com/fleetreg/lessee/intake"
 	"github.com/fleetreg/lessee/storage/s3store"
 	"github.com/fleetreg/lessee/storage/sqlstore"
 	"github.com/fleetreg/lessee/storage/sqlstore/sqlstoretest"
@@ -30,12 +32,34 @@ type testBundle struct {
 	handler *Handler
 	objects *s3store.Client
 	store   *sqlstore.Store
+	// s3Clock stamps the LastModified of stored objects; tests move it on
+	// instead of sleeping.
+	s3Clock *testClock
+}
+
+// testClock is a clock that only moves when told to.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
 }
 
 func setup(t *testing.T, store *sqlstore.Store) *testBundle {
 	t.Helper()
 	ctx := context.Background()
-	srv, err := s3store.NewServer(s3store.ServerConfig{Dir: t.TempDir(), Bucket: testBucket, Logger: slog.New(slog.DiscardHandler)})
+	clock := &testClock{now: time.Now().Truncate(time.Second)}
+	srv, err := s3store.NewServer(s3store.ServerConfig{Dir: t.TempDir(), Bucket: testBucket, Logger: slog.New(slog.DiscardHandler), Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +79,7 @@ func setup(t *testing.T, store *sqlstore.Store) *testBundle {
 	cfg := DefaultConfig()
 	cfg.TempDir = t.TempDir()
 	cfg.ChunkSize = 5 // several chunks even for the example files
-	return &testBundle{handler: NewHandler(objects, store, cfg, slog.New(slog.DiscardHandler)), objects: objects, store: store}
+	return &testBundle{handler: NewHandler(objects, store, cfg, slog.New(slog.DiscardHandler)), objects: objects, store: store, s3Clock: clock}
 }
 
 // put uploads an example file and returns the payload the scan would build.
@@ -73,7 +97,7 @@ func (b *testBundle) put(t *testing.T, key, example string) IngestPayload {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return IngestPayload{Bucket: testBucket, Key: key, ETag: o.ETag, Size: o.Size, Version: ObjectVersion(o.VersionID, o.ETag, o.LastModified)}
+	return IngestPayload{Upload: lessee.Upload{Bucket: testBucket, Key: key, ETag: o.ETag, Size: o.Size, Version: intake.ObjectVersion(o.VersionID, o.ETag, o.LastModified)}}
 }
 
 func (b *testBundle) get(t *testing.T, key string) []byte {
@@ -114,7 +138,7 @@ func TestHandlerSameUploadTwice(t *testing.T) {
 		if got := b.get(t, "receipts/912345602/all-outcomes.csv.receipt.csv"); !bytes.Equal(got, receipt) {
 			t.Error("receipt changed on redelivery")
 		}
-		job, err := store.Job(ctx, JobID(p.Bucket, p.Key, p.Version))
+		job, err := store.Job(ctx, intake.JobID(p.Bucket, p.Key, p.Version))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -136,7 +160,7 @@ func TestHandlerResumesAfterCommittedChunks(t *testing.T) {
 	if err := b.handler.Process(ctx, p); err == nil {
 		t.Fatal("expected the injected failure")
 	}
-	job, err := store.Job(ctx, JobID(p.Bucket, p.Key, p.Version))
+	job, err := store.Job(ctx, intake.JobID(p.Bucket, p.Key, p.Version))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +202,7 @@ func TestHandlerRefusesBadKey(t *testing.T) {
 	if err := b.handler.Process(ctx, p); err != nil {
 		t.Fatal(err)
 	}
-	name := JobID(p.Bucket, p.Key, p.Version) + "-sub_x.csv"
+	name := intake.JobID(p.Bucket, p.Key, p.Version) + "-sub_x.csv"
 	summary := string(b.get(t, "receipts/912345602/"+name+".summary.json"))
 	if !strings.Contains(summary, `"code": "INVALID_KEY"`) || !strings.Contains(summary, `"status": "refused"`) {
 		t.Errorf("summary = %s", summary)
@@ -198,7 +222,7 @@ func TestScannerEnqueuesEachUploadOnce(t *testing.T) {
 	mr := miniredis.RunT(t)
 	client := asynq.NewClient(asynq.RedisClientOpt{Addr: mr.Addr()})
 	defer client.Close()
-	scanner := NewScanner(b.objects, client, testBucket, DefaultOptions(), time.Hour, slog.New(slog.DiscardHandler))
+	scanner := newScan(b.objects, NewQueue(client, DefaultOptions(), slog.New(slog.DiscardHandler)))
 
 	b.put(t, "inbox/912345602/a.csv", "changes/all-outcomes.csv")
 	big := bytes.Repeat([]byte("x"), 2<<20)
@@ -208,11 +232,11 @@ func TestScannerEnqueuesEachUploadOnce(t *testing.T) {
 	if err := b.objects.Put(ctx, "archive/912345602/old.csv", bytes.NewReader(big[:10]), 10, "text/csv"); err != nil {
 		t.Fatal(err)
 	}
-	n, err := scanner.ScanOnce(ctx)
+	n, err := scanner.Scan(ctx)
 	if err != nil || n != 2 {
 		t.Fatalf("first scan enqueued %d (%v), want 2", n, err)
 	}
-	n, err = scanner.ScanOnce(ctx)
+	n, err = scanner.Scan(ctx)
 	if err != nil || n != 0 {
 		t.Fatalf("second scan enqueued %d (%v), want 0", n, err)
 	}
@@ -225,11 +249,17 @@ func TestScannerEnqueuesEachUploadOnce(t *testing.T) {
 		}
 	}
 	// A new upload under the same name is a new version: a new task.
-	time.Sleep(1100 * time.Millisecond) // versions without S3 versioning are ETag + second
+	b.s3Clock.Add(time.Second) // versions without S3 versioning are ETag + second
 	b.put(t, "inbox/912345602/a.csv", "changes/third-party.csv")
-	if n, err := scanner.ScanOnce(ctx); err != nil || n != 1 {
+	if n, err := scanner.Scan(ctx); err != nil || n != 1 {
 		t.Fatalf("scan after re-upload enqueued %d (%v), want 1", n, err)
 	}
+}
+
+// newScan is the service's intake over objects, queueing on queue.
+func newScan(objects intake.Objects, queue intake.Queue) *intake.Intake {
+	return intake.New(objects, queue, intake.Config{Bucket: testBucket, MaxPerSubmitter: intake.DefaultMaxPerSubmitter},
+		slog.New(slog.DiscardHandler))
 }
 
 // failAfter lets a number of chunks commit, then fails like a lost database.
@@ -238,7 +268,7 @@ type failAfter struct {
 	chunks int
 }
 
-func (f *failAfter) ApplyChunk(ctx context.Context, jobID string, checkpoint int, keys lessee.Keys, decide func(*lessee.State) []lessee.Outcome) error {
+func (f *failAfter) ApplyChunk(ctx context.Context, jobID string, checkpoint int, keys lessee.Keys, decide func(*lessee.State) lessee.Decision) error {
 	if f.chunks == 0 {
 		return io.ErrUnexpectedEOF
 	}
@@ -281,7 +311,7 @@ func TestHandlerGiveUpAfterRetries(t *testing.T) {
 		t.Fatal("expected the injected failure")
 	}
 	b.handler.store = store
-	if err := b.handler.giveUp(ctx, p, io.ErrUnexpectedEOF); err != nil {
+	if err := b.handler.giveUp(ctx, p.Upload, io.ErrUnexpectedEOF); err != nil {
 		t.Fatal(err)
 	}
 	summary := string(b.get(t, "receipts/912345602/all-outcomes.csv.summary.json"))
@@ -296,12 +326,12 @@ func TestHandlerGiveUpAfterRetries(t *testing.T) {
 	if len(rows) != 6 || rows[0][0] != "2" || rows[4][0] != "6" || rows[5][6] != "refused" || rows[5][7] != "PROCESSING_FAILED" {
 		t.Errorf("receipt rows = %q; want rows 2-6 then the PROCESSING_FAILED line", rows)
 	}
-	job, err := store.Job(ctx, JobID(p.Bucket, p.Key, p.Version))
+	job, err := store.Job(ctx, intake.JobID(p.Bucket, p.Key, p.Version))
 	if err != nil || job.State != lessee.JobRefused || job.RowsDone != 5 {
 		t.Errorf("job = %+v, %v; want refused with the first chunk's 5 rows kept", job, err)
 	}
 	// Giving up twice changes nothing.
-	if err := b.handler.giveUp(ctx, p, io.ErrUnexpectedEOF); err != nil {
+	if err := b.handler.giveUp(ctx, p.Upload, io.ErrUnexpectedEOF); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -352,7 +382,7 @@ func TestHandlerGiveUpAfterAllRowsPublishesFullReceipt(t *testing.T) {
 		t.Fatal("expected the publish to fail")
 	}
 	b.handler.objects = objects
-	if err := b.handler.giveUp(ctx, p, io.ErrUnexpectedEOF); err != nil {
+	if err := b.handler.giveUp(ctx, p.Upload, io.ErrUnexpectedEOF); err != nil {
 		t.Fatal(err)
 	}
 	summary := string(b.get(t, "receipts/912345602/all-outcomes.csv.summary.json"))

@@ -8,23 +8,25 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/fleetreg/lessee/intake"
 	"github.com/fleetreg/lessee/storage/sqlstore/sqlstoretest"
 )
 
-// scanRig is a scanner over the handler bundle's bucket, with a real Asynq
-// client, inspector and Redis client on miniredis.
+// scanRig is the intake's scan over the handler bundle's bucket, queueing
+// on a real Asynq client, with an inspector and a Redis client, all on
+// miniredis.
 type scanRig struct {
 	*testBundle
 	mr      *miniredis.Miniredis
 	insp    *asynq.Inspector
 	redis   *redis.Client
-	scanner *Scanner
+	queue   *Queue
+	scanner *intake.Intake
 }
 
 func newScanRig(t *testing.T) *scanRig {
@@ -38,29 +40,30 @@ func newScanRig(t *testing.T) *scanRig {
 	rc := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	t.Cleanup(func() { rc.Close() })
 	b := setup(t, sqlstoretest.SQLite(t))
-	return &scanRig{testBundle: b, mr: mr, insp: insp, redis: rc,
-		scanner: NewScanner(b.objects, client, testBucket, DefaultOptions(), time.Hour, slog.New(slog.DiscardHandler))}
+	queue := NewQueue(client, DefaultOptions(), slog.New(slog.DiscardHandler))
+	return &scanRig{testBundle: b, mr: mr, insp: insp, redis: rc, queue: queue,
+		scanner: newScan(b.objects, queue)}
 }
 
 func TestScannerRecoversArchivedTask(t *testing.T) {
 	ctx := context.Background()
 	r := newScanRig(t)
-	b, insp, scanner := r.testBundle, r.insp, r.scanner
+	b, insp, scanner, queue := r.testBundle, r.insp, r.scanner, r.queue
 
 	p := b.put(t, "inbox/912345602/a.csv", "changes/all-outcomes.csv")
-	if n, err := scanner.ScanOnce(ctx); err != nil || n != 1 {
+	if n, err := scanner.Scan(ctx); err != nil || n != 1 {
 		t.Fatalf("first scan enqueued %d (%v)", n, err)
 	}
-	id := JobID(p.Bucket, p.Key, p.Version)
+	id := intake.JobID(p.Bucket, p.Key, p.Version)
 	// As Asynq's recoverer does when every attempt's lease expired.
 	if err := insp.ArchiveTask(QueueSmall, id); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := scanner.ScanOnce(ctx); err != nil || n != 0 {
+	if n, err := scanner.Scan(ctx); err != nil || n != 0 {
 		t.Fatalf("without recovery the archived task blocks the file: enqueued %d (%v)", n, err)
 	}
-	scanner.RecoverArchived(insp)
-	if n, err := scanner.ScanOnce(ctx); err != nil || n != 1 {
+	queue.RecoverArchived(insp)
+	if n, err := scanner.Scan(ctx); err != nil || n != 1 {
 		t.Fatalf("scan with recovery enqueued %d (%v), want 1", n, err)
 	}
 	info, err := insp.GetTaskInfo(QueueSmall, id)
@@ -68,7 +71,7 @@ func TestScannerRecoversArchivedTask(t *testing.T) {
 		t.Fatalf("task after recovery: %+v, %v; want pending", info, err)
 	}
 	// A pending task is left alone.
-	if n, err := scanner.ScanOnce(ctx); err != nil || n != 0 {
+	if n, err := scanner.Scan(ctx); err != nil || n != 0 {
 		t.Fatalf("scan of a pending task enqueued %d (%v), want 0", n, err)
 	}
 }
@@ -80,18 +83,20 @@ func TestScannerRecoversArchivedTask(t *testing.T) {
 func TestScannerRepairsTaskLostWithRedis(t *testing.T) {
 	ctx := context.Background()
 	r := newScanRig(t)
-	b, mr, insp, rc, scanner := r.testBundle, r.mr, r.insp, r.redis, r.scanner
-	scanner.RecoverArchived(insp)
+	b, mr, insp, rc, scanner, queue := r.testBundle, r.mr, r.insp, r.redis, r.scanner, r.queue
+	queue.RecoverArchived(insp)
 
 	p := b.put(t, "inbox/912345602/a.csv", "changes/all-outcomes.csv")
-	id := JobID(p.Bucket, p.Key, p.Version)
+	id := intake.JobID(p.Bucket, p.Key, p.Version)
 	mr.FlushAll()
 	mr.HSet("asynq:{small}:t:"+id, "result", `{"rows_done":5}`)
-	if n, err := scanner.ScanOnce(ctx); err != nil || n != 0 {
-		t.Fatalf("without repair the stub blocks the file: enqueued %d (%v)", n, err)
+	// Without repair the stub blocks the file, and the scan says so: the
+	// task cannot be read, which is not the same as "leave it".
+	if n, err := scanner.Scan(ctx); err == nil || n != 0 {
+		t.Fatalf("without repair the stub blocks the file: enqueued %d (%v), want 0 and the error", n, err)
 	}
-	scanner.RepairWith(rc)
-	if n, err := scanner.ScanOnce(ctx); err != nil || n != 1 {
+	queue.RepairWith(rc)
+	if n, err := scanner.Scan(ctx); err != nil || n != 1 {
 		t.Fatalf("scan with repair enqueued %d (%v), want 1", n, err)
 	}
 	if info, err := insp.GetTaskInfo(QueueSmall, id); err != nil || info.State != asynq.TaskStatePending {
@@ -109,20 +114,20 @@ func TestScannerRepairsTaskLostWithRedis(t *testing.T) {
 func TestScannerGivesUpOnPoisonFile(t *testing.T) {
 	ctx := context.Background()
 	r := newScanRig(t)
-	b, insp, rc, scanner := r.testBundle, r.insp, r.redis, r.scanner
-	scanner.RecoverArchived(insp)
-	scanner.RepairWith(rc)
+	b, insp, rc, scanner, queue := r.testBundle, r.insp, r.redis, r.scanner, r.queue
+	queue.RecoverArchived(insp)
+	queue.RepairWith(rc)
 
 	p := b.put(t, "inbox/912345602/poison.csv", "changes/all-outcomes.csv")
-	id := JobID(p.Bucket, p.Key, p.Version)
-	if _, err := scanner.ScanOnce(ctx); err != nil {
+	id := intake.JobID(p.Bucket, p.Key, p.Version)
+	if _, err := scanner.Scan(ctx); err != nil {
 		t.Fatal(err)
 	}
 	for round := 1; round <= maxRecoveries+1; round++ {
 		if err := insp.ArchiveTask(QueueSmall, id); err != nil {
 			t.Fatal(err)
 		}
-		if n, err := scanner.ScanOnce(ctx); err != nil || n != 1 {
+		if n, err := scanner.Scan(ctx); err != nil || n != 1 {
 			t.Fatalf("round %d: enqueued %d (%v)", round, n, err)
 		}
 		info, err := insp.GetTaskInfo(QueueSmall, id)

@@ -22,12 +22,15 @@ func DefaultServerConfig() ServerConfig {
 	return ServerConfig{SmallConcurrency: 2, LargeConcurrency: 1, ShutdownTimeout: 25 * time.Second}
 }
 
-// Serve runs the task handler until ctx is done. Each queue gets its own
+// Serve runs the task handler, wrapped in its middleware, until ctx is done. Each queue gets its own
 // Asynq server, so large files can never occupy the workers small files
 // need; a shutdown waits up to ShutdownTimeout for running tasks, and a task
 // cut off resumes from its last committed chunk when retried.
-func Serve(ctx context.Context, redis asynq.RedisConnOpt, h asynq.Handler, cfg ServerConfig, log *slog.Logger) error {
+func Serve(ctx context.Context, redis asynq.RedisConnOpt, h *Handler, cfg ServerConfig, log *slog.Logger) error {
 	mux := asynq.NewServeMux()
+	// The first middleware is the outermost: Classify sees the handler's
+	// own errors, Mask what Classify returns.
+	mux.Use(Mask, h.Classify)
 	mux.Handle(TypeIngestFile, h)
 	var servers []*asynq.Server
 	for queue, n := range map[string]int{QueueSmall: cfg.SmallConcurrency, QueueLarge: cfg.LargeConcurrency} {

@@ -10,6 +10,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/fleetreg/lessee"
+	"github.com/fleetreg/lessee/intake"
 	"github.com/fleetreg/lessee/storage/sqlstore"
 )
 
@@ -81,7 +82,7 @@ func TestHandlerSQLInjectionValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := IngestPayload{Bucket: testBucket, Key: key, ETag: o.ETag, Size: o.Size, Version: ObjectVersion(o.VersionID, o.ETag, o.LastModified)}
+	p := IngestPayload{Upload: lessee.Upload{Bucket: testBucket, Key: key, ETag: o.ETag, Size: o.Size, Version: intake.ObjectVersion(o.VersionID, o.ETag, o.LastModified)}}
 	if err := b.handler.Process(ctx, p); err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +123,7 @@ func TestHandlerSQLInjectionValues(t *testing.T) {
 	if len(audit) != 1 || audit[0].LesseeName != nameInject || audit[0].FileKey != key {
 		t.Errorf("audit = %+v; want the one applied row, name and file key stored verbatim", audit)
 	}
-	job, err := store.Job(ctx, JobID(p.Bucket, p.Key, p.Version))
+	job, err := store.Job(ctx, intake.JobID(p.Bucket, p.Key, p.Version))
 	if err != nil {
 		t.Fatal(err)
 	}

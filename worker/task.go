@@ -1,16 +1,14 @@
 package worker
 
 import (
-	"crypto/sha256"
 	"encoding/json"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
 
-	"github.com/fleetreg/lessee/storage/s3store"
+	"github.com/fleetreg/lessee"
+	"github.com/fleetreg/lessee/intake"
 )
 
 // TypeIngestFile is the task type that processes one uploaded object version.
@@ -23,13 +21,10 @@ const (
 	QueueLarge = "large"
 )
 
-// IngestPayload identifies one object version. It carries ids, never data.
+// IngestPayload identifies one object version. It carries ids, never data;
+// its JSON keys are those of lessee.Upload plus give_up.
 type IngestPayload struct {
-	Bucket  string `json:"bucket"`
-	Key     string `json:"key"`
-	Version string `json:"version"`
-	ETag    string `json:"etag"`
-	Size    int64  `json:"size"`
+	lessee.Upload
 	// GiveUp asks the handler to record the file as failed at once: the
 	// scan sets it for a file whose task kept being archived (its worker
 	// died on every attempt), so one poisonous file cannot occupy the
@@ -42,59 +37,11 @@ type Options struct {
 	SmallFileBytes int64         // files up to this size go to QueueSmall
 	MaxRetry       int           // attempts after the first
 	Retention      time.Duration // how long a finished task (and its id) is kept
-	// MaxPerSubmitter caps how many of one submitter's inbox files the
-	// scan has queued at once (oldest first), so that one company's flood
-	// of files cannot starve another's single file. 0 means no cap.
-	MaxPerSubmitter int
 }
 
 // DefaultOptions returns production defaults.
 func DefaultOptions() Options {
-	return Options{SmallFileBytes: 1 << 20, MaxRetry: 12, Retention: 24 * time.Hour, MaxPerSubmitter: 4}
-}
-
-// ObjectVersion returns the version that identifies an upload: the S3
-// version id when the bucket has versioning, otherwise the ETag and the
-// modification time to the second (List and Head report it with different
-// precision), so that re-uploading identical bytes is still a new upload.
-func ObjectVersion(versionID, etag string, modified time.Time) string {
-	if versionID != "" && versionID != "null" {
-		return versionID
-	}
-	return etag + "@" + strconv.FormatInt(modified.UTC().Unix(), 10)
-}
-
-// versionETag returns the ETag inside a version made by ObjectVersion, and
-// false for an S3 version id.
-func versionETag(version string) (string, bool) {
-	etag, _, ok := strings.Cut(version, "@")
-	return etag, ok && etag != ""
-}
-
-// VersionOf is the version of an upload as every sighting sees it: the
-// scan (ListObjectsV2 reports no version ids), an S3 event (after a HEAD)
-// and lessee submit must all name the same job, so the version id is not
-// used even where HEAD reports one.
-func VersionOf(o s3store.Object) string {
-	return ObjectVersion("", o.ETag, o.LastModified)
-}
-
-// JobID derives the job id of an object version. Every sighting of the same
-// upload (scan, event, redelivery) gets the same id.
-func JobID(bucket, key, version string) string {
-	h := sha256.New()
-	for _, s := range []string{bucket, key, version} {
-		h.Write([]byte(s))
-		h.Write([]byte{0})
-	}
-	// Letters only: logs mask every 11-digit run (it could be a
-	// fødselsnummer), and a hex id can hold one.
-	sum := h.Sum(nil)
-	id := make([]byte, 24)
-	for i := range id {
-		id[i] = 'a' + sum[i]%26
-	}
-	return string(id)
+	return Options{SmallFileBytes: 1 << 20, MaxRetry: 12, Retention: 24 * time.Hour}
 }
 
 // NewIngestFileTask returns the task for one object version with its
@@ -106,7 +53,7 @@ func NewIngestFileTask(p IngestPayload, opt Options) (*asynq.Task, error) {
 		return nil, fmt.Errorf("marshal ingest payload: %w", err)
 	}
 	return asynq.NewTask(TypeIngestFile, b,
-		asynq.TaskID(JobID(p.Bucket, p.Key, p.Version)),
+		asynq.TaskID(intake.JobID(p.Bucket, p.Key, p.Version)),
 		asynq.Queue(QueueFor(p.Size, opt)),
 		asynq.MaxRetry(opt.MaxRetry),
 		asynq.Timeout(TimeoutFor(p.Size)),

@@ -15,6 +15,7 @@ import (
 	"github.com/xuri/excelize/v2"
 
 	"github.com/fleetreg/lessee"
+	"github.com/fleetreg/lessee/intake"
 	"github.com/fleetreg/lessee/receipt"
 	"github.com/fleetreg/lessee/storage/sqlstore/sqlstoretest"
 )
@@ -40,7 +41,7 @@ func (b *testBundle) putWorkbook(t *testing.T, key string, build func(f *exceliz
 	if err != nil {
 		t.Fatal(err)
 	}
-	return IngestPayload{Bucket: testBucket, Key: key, ETag: o.ETag, Size: o.Size, Version: ObjectVersion(o.VersionID, o.ETag, o.LastModified)}
+	return IngestPayload{Upload: lessee.Upload{Bucket: testBucket, Key: key, ETag: o.ETag, Size: o.Size, Version: intake.ObjectVersion(o.VersionID, o.ETag, o.LastModified)}}
 }
 
 func sheetRow(t *testing.T, f *excelize.File, n int, values ...any) {
@@ -300,21 +301,21 @@ func TestOriginalCells(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		table    *fakeTable
-		outcomes []lessee.Outcome
+		outcomes []lessee.Result
 		want     []string // cells of the outcomes before any error
 		err      string
 	}{
 		{"OK", &fakeTable{lines: []int{2, 4, 5}},
-			[]lessee.Outcome{{Index: 0, Line: 2}, {Index: 1, Line: 4}, {Index: 2, Line: 5}},
+			[]lessee.Result{{Index: 0, Line: 2}, {Index: 1, Line: 4}, {Index: 2, Line: 5}},
 			[]string{"line 2", "line 4", "line 5"}, ""},
 		{"ErrMissingRecord", &fakeTable{lines: []int{2}},
-			[]lessee.Outcome{{Index: 0, Line: 2}, {Index: 1, Line: 3}},
+			[]lessee.Result{{Index: 0, Line: 2}, {Index: 1, Line: 3}},
 			[]string{"line 2"}, "reread file: no record 1 (row 3)"},
 		{"ErrOtherRow", &fakeTable{lines: []int{2, 3}},
-			[]lessee.Outcome{{Index: 0, Line: 2}, {Index: 1, Line: 4}},
+			[]lessee.Result{{Index: 0, Line: 2}, {Index: 1, Line: 4}},
 			[]string{"line 2"}, "reread file: record 1 is row 3, its result says record 1, row 4"},
 		{"ErrRead", &fakeTable{lines: []int{2, 3}, err: disk, errAt: 1},
-			[]lessee.Outcome{{Index: 0, Line: 2}, {Index: 1, Line: 3}},
+			[]lessee.Result{{Index: 0, Line: 2}, {Index: 1, Line: 3}},
 			[]string{"line 2"}, "reread file: disk"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -23,6 +23,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/fleetreg/lessee"
 	"github.com/fleetreg/lessee/examples"
 	"github.com/fleetreg/lessee/storage/s3store"
 	"github.com/fleetreg/lessee/worker"
@@ -297,7 +298,7 @@ func runEndToEnd(t *testing.T, e *e2e) {
 			return errors.Is(err, s3store.ErrNotFound)
 		})
 		found := false
-		e.objects.List(ctx, "quarantine/", func(o s3store.Object) error {
+		e.objects.List(ctx, "quarantine/", func(o lessee.Object) error {
 			found = found || strings.HasSuffix(o.Key, "x.csv")
 			return nil
 		})

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fleetreg/lessee"
 	"github.com/fleetreg/lessee/storage/s3store"
 )
 
@@ -178,7 +179,7 @@ func TestPersonalDataNotExposed(t *testing.T) {
 	// A refused bad name is keyed by its job id: <job>-sub_<name>.
 	badName := ""
 	waitFor(t, 30*time.Second, func() bool {
-		e.objects.List(ctx, "receipts/"+nordlys+"/", func(o s3store.Object) error {
+		e.objects.List(ctx, "receipts/"+nordlys+"/", func(o lessee.Object) error {
 			if strings.HasSuffix(o.Key, "-sub_24126834558.csv.summary.json") {
 				badName = strings.TrimSuffix(strings.TrimPrefix(o.Key, "receipts/"+nordlys+"/"), ".summary.json")
 			}

@@ -214,7 +214,7 @@ func runOverlap(t *testing.T, bin, dbURL, redisURL string, rows, chunk, wantOrde
 		for _, tok := range order {
 			rows := chunks[tok][next[tok]]
 			next[tok]++
-			for _, o := range validate.Decide(validate.Config{}, jobsOf[tok], st, rows) {
+			for _, o := range validate.Decide(validate.Config{}, jobsOf[tok], st, rows).Outcomes {
 				results[tok] = append(results[tok], string(o.Status)+"|"+string(o.Code)+"|"+o.ChangeID)
 			}
 		}

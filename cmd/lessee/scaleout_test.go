@@ -104,7 +104,7 @@ func TestScaleOut(t *testing.T) {
 
 	summaries := func() int {
 		n := 0
-		objects.List(ctx, "receipts/", func(o s3store.Object) error {
+		objects.List(ctx, "receipts/", func(o lessee.Object) error {
 			if strings.HasSuffix(o.Key, ".summary.json") {
 				n++
 			}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/fleetreg/lessee/examples"
 	"github.com/fleetreg/lessee/ingest"
+	"github.com/fleetreg/lessee/intake"
 	"github.com/fleetreg/lessee/internal/slogmask"
 	"github.com/fleetreg/lessee/sftpd"
 	"github.com/fleetreg/lessee/storage/s3store"
@@ -333,9 +334,28 @@ func (s *service) start(parent context.Context) error {
 		return err
 	}
 
+	// The queue and the one intake path every sighting of an upload takes.
+	rc, ok := s.redisOpt.MakeRedisClient().(redis.UniversalClient)
+	if !ok {
+		return fmt.Errorf("unsupported redis options %T", s.redisOpt)
+	}
+	s.redis = rc
+	s.closers = append(s.closers, func() { rc.Close() })
+	insp := asynq.NewInspector(s.redisOpt)
+	s.closers = append(s.closers, func() { insp.Close() })
+	client := asynq.NewClient(s.redisOpt)
+	s.closers = append(s.closers, func() { client.Close() })
+	taskOpt := worker.DefaultOptions()
+	taskOpt.SmallFileBytes = cfg.SmallFile
+	queue := worker.NewQueue(client, taskOpt, s.log)
+	queue.RecoverArchived(insp)
+	queue.RepairWith(s.redis)
+	uploads := intake.New(objects, queue, intake.Config{Bucket: cfg.Bucket, MaxPerSubmitter: intake.DefaultMaxPerSubmitter}, s.log)
+
 	// SFTP drop.
 	if cfg.SFTPListen != "" && cfg.Role != roleWorker {
-		sftpSrv, err := sftpd.New(sftpd.Config{HostKeyDir: cfg.Data, UsersFile: cfg.SFTPUsers, TempDir: tmp, MaxFileBytes: cfg.MaxFileBytes}, objects, s.log)
+		sftpSrv, err := sftpd.New(sftpd.Config{HostKeyDir: cfg.Data, UsersFile: cfg.SFTPUsers, TempDir: tmp,
+			MaxFileBytes: cfg.MaxFileBytes, Intake: uploads}, objects, s.log)
 		if err != nil {
 			return fmt.Errorf("sftp: %w", err)
 		}
@@ -350,14 +370,6 @@ func (s *service) start(parent context.Context) error {
 	// Worker and scan.
 	limits := ingest.DefaultLimits()
 	limits.MaxBytes, limits.MaxRows = cfg.MaxFileBytes, cfg.MaxRows
-	rc, ok := s.redisOpt.MakeRedisClient().(redis.UniversalClient)
-	if !ok {
-		return fmt.Errorf("unsupported redis options %T", s.redisOpt)
-	}
-	s.redis = rc
-	s.closers = append(s.closers, func() { rc.Close() })
-	insp := asynq.NewInspector(s.redisOpt)
-	s.closers = append(s.closers, func() { insp.Close() })
 	reg := web.NewRegistry(insp)
 	metrics := web.NewMetrics(reg)
 	handler := worker.NewHandler(objects, store, worker.Config{
@@ -365,20 +377,13 @@ func (s *service) start(parent context.Context) error {
 		ChunkSize: cfg.ChunkSize, TempDir: tmp,
 	}, s.log)
 	handler.OnFinished = metrics.ObserveJob
-	client := asynq.NewClient(s.redisOpt)
-	s.closers = append(s.closers, func() { client.Close() })
-	taskOpt := worker.DefaultOptions()
-	taskOpt.SmallFileBytes = cfg.SmallFile
 	if cfg.Role != roleHTTP {
 		s.group.Go(func() error {
 			return worker.Serve(ctx, s.redisOpt, handler, worker.ServerConfig{
 				SmallConcurrency: cfg.SmallWorkers, LargeConcurrency: cfg.LargeWorkers, ShutdownTimeout: 25 * time.Second,
 			}, s.log)
 		})
-		scanner := worker.NewScanner(objects, client, cfg.Bucket, taskOpt, cfg.ScanInterval, s.log)
-		scanner.RecoverArchived(insp)
-		scanner.RepairWith(s.redis)
-		s.group.Go(func() error { scanner.Run(ctx); return nil })
+		s.group.Go(func() error { uploads.Run(ctx, cfg.ScanInterval); return nil })
 	}
 
 	// HTTP.
@@ -397,8 +402,8 @@ func (s *service) start(parent context.Context) error {
 	mux.Handle("GET /metrics", web.MetricsHandler(reg)) // every role: workers count their own files
 	if cfg.Role != roleWorker {
 		ws := web.New(web.Config{Bucket: cfg.Bucket, WebhookSecret: cfg.WebhookSecret,
-			OperatorUser: cfg.OperatorUser, OperatorPassword: cfg.OperatorPassword, TaskOptions: taskOpt},
-			store, objects, client, nil, s.log)
+			OperatorUser: cfg.OperatorUser, OperatorPassword: cfg.OperatorPassword},
+			store, objects, uploads, nil, s.log)
 		ws.Routes(mux)
 		mon := asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: s.redisOpt})
 		s.closers = append(s.closers, func() { mon.Close() })

@@ -10,7 +10,7 @@ import (
 
 	"github.com/fleetreg/lessee"
 	"github.com/fleetreg/lessee/examples"
-	"github.com/fleetreg/lessee/worker"
+	"github.com/fleetreg/lessee/intake"
 )
 
 // TestSmallFileFinishesWhileLargeFileRuns uploads a large file and, while
@@ -40,7 +40,7 @@ func TestSmallFileFinishesWhileLargeFileRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bigJob := worker.JobID(cfg.Bucket, bigKey, worker.ObjectVersion(head.VersionID, head.ETag, head.LastModified))
+	bigJob := intake.JobID(cfg.Bucket, bigKey, intake.ObjectVersion(head.VersionID, head.ETag, head.LastModified))
 	waitFor(t, time.Minute, func() bool {
 		j, err := e.svc.store.Job(ctx, bigJob)
 		return err == nil && j.RowsDone > 0

@@ -16,10 +16,12 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/fleetreg/lessee"
 	"github.com/fleetreg/lessee/ident"
+	"github.com/fleetreg/lessee/intake"
+	"github.com/fleetreg/lessee/objectkey"
 	"github.com/fleetreg/lessee/receipt"
 	"github.com/fleetreg/lessee/storage/s3store"
-	"github.com/fleetreg/lessee/worker"
 )
 
 // clientFlags are the flags of commands that talk to a running service as
@@ -101,8 +103,8 @@ func runSubmit(ctx context.Context, args []string, getenv func(string) string, s
 	if o.Name == "" {
 		o.Name = filepath.Base(path)
 	}
-	key := worker.InboxPrefix + o.As + "/" + o.Name
-	if pk := worker.ParseKey(key); pk.Verdict != worker.KeyOK {
+	key := objectkey.InboxKey(o.As, o.Name)
+	if pk := objectkey.Parse(key); pk.Verdict != objectkey.OK {
 		return fmt.Errorf("cannot upload as %s: %s", key, pk.Reason)
 	}
 
@@ -117,8 +119,10 @@ func runSubmit(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return fmt.Errorf("upload %s: %w", key, err)
 	}
-	version := worker.VersionOf(head)
-	jobID := worker.JobID(o.Bucket, key, version)
+	// The service names the upload from the same HEAD or listing, so this
+	// is the job it will run.
+	upload := intake.UploadOf(o.Bucket, head)
+	version, jobID := upload.Version, intake.JobID(upload.Bucket, upload.Key, upload.Version)
 	fmt.Fprintf(stdout, "uploaded %s to s3://%s/%s (job %s)\n", path, o.Bucket, key, jobID)
 	if !o.Wait {
 		return nil
@@ -141,7 +145,7 @@ func runSubmit(ctx context.Context, args []string, getenv func(string) string, s
 // the job's progress from the service's API while it runs.
 func waitForSummary(ctx context.Context, c *submitOptions, objects *s3store.Client, submitter, name, version, jobID string,
 	poll time.Duration, stderr io.Writer) (receipt.Summary, error) {
-	_, summaryKey := receipt.Keys(submitter, name)
+	summaryKey := objectkey.Summary(submitter, name)
 	bar := progressbar.NewOptions(-1,
 		progressbar.OptionSetWriter(stderr),
 		progressbar.OptionSetDescription("queued"),
@@ -162,7 +166,7 @@ func waitForSummary(ctx context.Context, c *submitOptions, objects *s3store.Clie
 			if json.Unmarshal(buf.Bytes(), &s) == nil && s.Version == version {
 				return s, nil
 			}
-		} else if !errors.Is(err, s3store.ErrNotFound) && ctx.Err() == nil {
+		} else if lessee.ErrorCode(err) != lessee.ENOTFOUND && ctx.Err() == nil {
 			fmt.Fprintf(stderr, "\rwaiting: %v\n", err)
 		}
 		if p, err := fetchProgress(ctx, c, jobID); err == nil {
@@ -249,11 +253,10 @@ func runReceipt(ctx context.Context, args []string, getenv func(string) string, 
 		return flag.ErrHelp
 	}
 	key := fs.Arg(0)
-	if pk := worker.ParseKey(key); pk.Verdict == worker.KeyOK {
-		receiptKey, summaryKey := receipt.Keys(pk.Submitter, pk.Name)
-		key = receiptKey
+	if pk := objectkey.Parse(key); pk.Verdict == objectkey.OK {
+		key = objectkey.ReceiptCSV(pk.Submitter, pk.Name)
 		if *summary {
-			key = summaryKey
+			key = objectkey.Summary(pk.Submitter, pk.Name)
 		}
 	}
 	objects, err := c.objects(ctx)

@@ -22,6 +22,7 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/fleetreg/lessee/examples"
+	"github.com/fleetreg/lessee/objectkey"
 	"github.com/fleetreg/lessee/receipt"
 	"github.com/fleetreg/lessee/web"
 )
@@ -294,7 +295,7 @@ func apiJob(t *testing.T, url, key string) (web.JobView, bool) {
 // waitSummaryStruct waits up to timeout for the summary of a file.
 func waitSummaryStruct(t *testing.T, e *e2e, submitter, name string, timeout time.Duration) receipt.Summary {
 	t.Helper()
-	_, key := receipt.Keys(submitter, name)
+	key := objectkey.Summary(submitter, name)
 	var buf bytes.Buffer
 	waitFor(t, timeout, func() bool {
 		buf.Reset()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/fleetreg/lessee/intake"
 	"github.com/fleetreg/lessee/web"
 	"github.com/fleetreg/lessee/worker"
 )
@@ -34,8 +35,10 @@ func TestWebhookEndToEnd(t *testing.T) {
 	metrics := web.NewMetrics(reg)
 	taskOpt := worker.DefaultOptions()
 	taskOpt.SmallFileBytes = e.svc.cfg.SmallFile
-	srv := web.New(web.Config{Bucket: e.svc.cfg.Bucket, WebhookSecret: secret, TaskOptions: taskOpt},
-		e.svc.store, e.svc.objects, queue, web.MetricsHandler(reg), e.svc.log)
+	uploads := intake.New(e.svc.objects, worker.NewQueue(queue, taskOpt, e.svc.log),
+		intake.Config{Bucket: e.svc.cfg.Bucket, MaxPerSubmitter: intake.DefaultMaxPerSubmitter}, e.svc.log)
+	srv := web.New(web.Config{Bucket: e.svc.cfg.Bucket, WebhookSecret: secret},
+		e.svc.store, e.svc.objects, uploads, web.MetricsHandler(reg), e.svc.log)
 	mux := http.NewServeMux()
 	srv.Routes(mux)
 	ts := httptest.NewServer(mux)

@@ -204,7 +204,7 @@ func TestCorpus(t *testing.T) {
 
 // process mirrors worker.Handler: terms, first pass, rows in chunks through
 // validate and sqlstore, then the receipt from the stored results.
-func process(t *testing.T, store *sqlstore.Store, in input, out io.Writer) (summary, []lessee.Outcome) {
+func process(t *testing.T, store *sqlstore.Store, in input, out io.Writer) (summary, []lessee.Result) {
 	t.Helper()
 	ctx := context.Background()
 	job, err := store.BeginJob(ctx, lessee.Job{
@@ -219,7 +219,7 @@ func process(t *testing.T, store *sqlstore.Store, in input, out io.Writer) (summ
 	if err != nil {
 		t.Fatal(err)
 	}
-	refuse := func(sum summary, r *ingest.Refusal) (summary, []lessee.Outcome) {
+	refuse := func(sum summary, r *lessee.Error) (summary, []lessee.Result) {
 		t.Helper()
 		sum.Refusal = &refusal{Code: r.Code, Line: r.Line, Message: r.Message}
 		if err := w.WriteRefusal(r.Line, r.Code, r.Message); err != nil {
@@ -231,19 +231,20 @@ func process(t *testing.T, store *sqlstore.Store, in input, out io.Writer) (summ
 		return sum, nil
 	}
 
-	ok, err := store.HasAcceptedTerms(ctx, in.submitter)
+	ent, err := store.Enterprise(ctx, in.submitter)
+	if lessee.ErrorCode(err) == lessee.ENOTFOUND {
+		ent, err = nil, nil
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !ok {
-		return refuse(summary{}, &ingest.Refusal{Code: lessee.CodeTermsNotAccepted,
-			Message: fmt.Sprintf("organisation %s has not accepted the lessee API agreement or the third-party agreement", in.submitter)})
+	if r := validate.CheckSubmitter(ent, in.submitter, job.Started); r != nil {
+		return refuse(summary{}, r)
 	}
 
 	limits := corpusLimits()
 	info, err := ingest.Scan(ctx, in.path, limits)
-	var r *ingest.Refusal
-	if errors.As(err, &r) {
+	if r, ok := lessee.AsRefusal(err); ok {
 		return refuse(summary{Format: string(info.Format)}, r)
 	}
 	if err != nil {
@@ -273,7 +274,7 @@ func process(t *testing.T, store *sqlstore.Store, in input, out io.Writer) (summ
 		if len(rows) == 0 {
 			return
 		}
-		err := store.ApplyChunk(ctx, job.ID, checkpoint, validate.KeysFor(vjob, rows), func(st *lessee.State) []lessee.Outcome {
+		err := store.ApplyChunk(ctx, job.ID, checkpoint, validate.KeysFor(vjob, rows), func(st *lessee.State) lessee.Decision {
 			return validate.Decide(cfg, vjob, st, rows)
 		})
 		if err != nil {
@@ -297,8 +298,8 @@ func process(t *testing.T, store *sqlstore.Store, in input, out io.Writer) (summ
 	}
 	flush()
 
-	var outcomes []lessee.Outcome
-	err = store.Results(ctx, job.ID, func(o lessee.Outcome) error {
+	var outcomes []lessee.Result
+	err = store.Results(ctx, job.ID, func(o lessee.Result) error {
 		outcomes = append(outcomes, o)
 		switch o.Status {
 		case lessee.StatusApplied:
@@ -356,7 +357,7 @@ func equalInfo(a, b ingest.Info) bool {
 // worker does: each of the input's records as uploaded, read again in step
 // with its outcome. It checks the user's cells against the input, masked and
 // neutralised, and the row number and outcome against the CSV receipt.
-func checkXLSXReceipt(t *testing.T, path string, csvReceipt []byte, outcomes []lessee.Outcome) {
+func checkXLSXReceipt(t *testing.T, path string, csvReceipt []byte, outcomes []lessee.Result) {
 	t.Helper()
 	table, info, err := ingest.Open(context.Background(), path, corpusLimits())
 	if err != nil {
@@ -369,7 +370,7 @@ func checkXLSXReceipt(t *testing.T, path string, csvReceipt []byte, outcomes []l
 	}
 	var originals [][]string
 	var buf bytes.Buffer
-	err = receipt.WriteXLSX(&buf, receipt.XLSXOptions{TempDir: t.TempDir()}, info.Header, func(yield func([]string, lessee.Outcome) error) error {
+	err = receipt.WriteXLSX(&buf, receipt.XLSXOptions{TempDir: t.TempDir()}, info.Header, func(yield func([]string, lessee.Result) error) error {
 		for _, o := range outcomes {
 			raw, err := ot.Next()
 			if err != nil {

@@ -17,14 +17,17 @@ import (
 	tm "github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
+
+	"github.com/fleetreg/lessee"
 )
 
-// ErrNotFound means the object (or a copy source) does not exist.
-var ErrNotFound = errors.New("object not found")
+// ErrNotFound means the object (or a copy source) does not exist. Its code
+// is lessee.ENOTFOUND, which is what callers outside this package check.
+var ErrNotFound = &lessee.Error{Code: lessee.ENOTFOUND, Message: "object not found"}
 
 // ErrPreconditionFailed means an If-Match ETag did not match: the object was
-// replaced since it was listed.
-var ErrPreconditionFailed = errors.New("object precondition failed")
+// replaced since it was listed. Its code is lessee.ECONFLICT.
+var ErrPreconditionFailed = &lessee.Error{Code: lessee.ECONFLICT, Message: "object precondition failed"}
 
 // Sizes for Put: objects up to multipartThreshold go in one PutObject;
 // larger ones in parts of partSize, completed only when all parts are in.
@@ -47,18 +50,6 @@ type Config struct {
 	// embedded server accepts any keys.
 	AccessKey, SecretKey string
 	Bucket               string
-}
-
-// Object describes a stored object.
-type Object struct {
-	Key       string
-	Size      int64
-	ETag      string // without quotes
-	VersionID string
-	// LastModified comes from the store: ListObjectsV2 gives milliseconds
-	// (on the embedded server) while HEAD/GET give whole seconds, so compare
-	// it truncated to the second.
-	LastModified time.Time
 }
 
 // Client is an S3 client bound to one bucket.
@@ -141,7 +132,7 @@ func (c *Client) Ping(ctx context.Context) error {
 // List calls fn for each object under prefix, in key order, following
 // ListObjectsV2 pagination. An error from fn stops the listing and is
 // returned as is.
-func (c *Client) List(ctx context.Context, prefix string, fn func(Object) error) error {
+func (c *Client) List(ctx context.Context, prefix string, fn func(lessee.Object) error) error {
 	p := s3.NewListObjectsV2Paginator(c.s3, &s3.ListObjectsV2Input{
 		Bucket: aws.String(c.bucket),
 		Prefix: aws.String(prefix),
@@ -152,7 +143,7 @@ func (c *Client) List(ctx context.Context, prefix string, fn func(Object) error)
 			return fmt.Errorf("list %s: %w", prefix, err)
 		}
 		for _, o := range page.Contents {
-			err := fn(Object{
+			err := fn(lessee.Object{
 				Key:          aws.ToString(o.Key),
 				Size:         aws.ToInt64(o.Size),
 				ETag:         trimETag(aws.ToString(o.ETag)),
@@ -167,12 +158,12 @@ func (c *Client) List(ctx context.Context, prefix string, fn func(Object) error)
 }
 
 // Head returns an object's metadata, or ErrNotFound.
-func (c *Client) Head(ctx context.Context, key string) (Object, error) {
+func (c *Client) Head(ctx context.Context, key string) (lessee.Object, error) {
 	out, err := c.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(c.bucket), Key: aws.String(key)})
 	if err != nil {
-		return Object{}, fmt.Errorf("head %s: %w", key, classify(err))
+		return lessee.Object{}, fmt.Errorf("head %s: %w", key, classify(err))
 	}
-	return Object{
+	return lessee.Object{
 		Key:          key,
 		Size:         aws.ToInt64(out.ContentLength),
 		ETag:         trimETag(aws.ToString(out.ETag)),
@@ -185,17 +176,17 @@ func (c *Client) Head(ctx context.Context, key string) (Object, error) {
 // ErrPreconditionFailed when the object's ETag differs (it was replaced).
 // A failure after some bytes were written leaves them in w: callers write to
 // a temporary file and discard it on error.
-func (c *Client) Download(ctx context.Context, key, ifMatchETag string, w io.Writer) (Object, error) {
+func (c *Client) Download(ctx context.Context, key, ifMatchETag string, w io.Writer) (lessee.Object, error) {
 	in := &s3.GetObjectInput{Bucket: aws.String(c.bucket), Key: aws.String(key)}
 	if ifMatchETag != "" {
 		in.IfMatch = aws.String(`"` + trimETag(ifMatchETag) + `"`)
 	}
 	out, err := c.s3.GetObject(ctx, in)
 	if err != nil {
-		return Object{}, fmt.Errorf("get %s: %w", key, classify(err))
+		return lessee.Object{}, fmt.Errorf("get %s: %w", key, classify(err))
 	}
 	defer out.Body.Close()
-	obj := Object{
+	obj := lessee.Object{
 		Key:          key,
 		Size:         aws.ToInt64(out.ContentLength),
 		ETag:         trimETag(aws.ToString(out.ETag)),

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/fleetreg/lessee"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -128,7 +129,7 @@ func put(t *testing.T, c *Client, key string, data []byte) {
 	}
 }
 
-func download(t *testing.T, c *Client, key string) ([]byte, Object) {
+func download(t *testing.T, c *Client, key string) ([]byte, lessee.Object) {
 	t.Helper()
 	var buf bytes.Buffer
 	obj, err := c.Download(context.Background(), key, "", &buf)
@@ -138,10 +139,10 @@ func download(t *testing.T, c *Client, key string) ([]byte, Object) {
 	return buf.Bytes(), obj
 }
 
-func listAll(t *testing.T, c *Client, prefix string) map[string]Object {
+func listAll(t *testing.T, c *Client, prefix string) map[string]lessee.Object {
 	t.Helper()
-	got := map[string]Object{}
-	if err := c.List(context.Background(), prefix, func(o Object) error {
+	got := map[string]lessee.Object{}
+	if err := c.List(context.Background(), prefix, func(o lessee.Object) error {
 		got[o.Key] = o
 		return nil
 	}); err != nil {

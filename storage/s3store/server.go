@@ -40,6 +40,9 @@ type ServerConfig struct {
 	Dir    string       // where objects are stored; created if missing
 	Bucket string       // created if missing
 	Logger *slog.Logger // nil means slog.Default()
+	// Now, if set, stamps every stored object's LastModified instead of
+	// the system clock, so that tests move time on rather than sleep.
+	Now func() time.Time
 }
 
 // Server is an in-process S3-compatible endpoint over a folder, built on
@@ -88,6 +91,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		bucketsDir:         filepath.Join(dir, dirBuckets),
 		tmpDir:             filepath.Join(dir, dirTmp),
 		uploads:            &diskUploads{dir: filepath.Join(dir, dirUploads)},
+		now:                cfg.Now,
 	}
 	b.uploads.put = inner.PutObject
 	if n, err := b.uploads.removeStale(time.Now().Add(-staleUploadAge)); err != nil {
@@ -179,6 +183,7 @@ type backend struct {
 	bucketsDir string
 	tmpDir     string
 	uploads    *diskUploads
+	now        func() time.Time // nil: the file system's own time
 }
 
 var (
@@ -205,7 +210,21 @@ func (b *backend) PutObject(bucket, object string, meta map[string]string, input
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return res, err
 	}
-	return b.MultiBucketBackend.PutObject(bucket, object, meta, f, n, conds)
+	res, err = b.MultiBucketBackend.PutObject(bucket, object, meta, f, n, conds)
+	if err != nil {
+		return res, err
+	}
+	return res, b.stamp(bucket, object)
+}
+
+// stamp sets a stored object's modification time, which is its
+// LastModified, from the configured clock.
+func (b *backend) stamp(bucket, object string) error {
+	if b.now == nil {
+		return nil
+	}
+	t := b.now()
+	return os.Chtimes(filepath.Join(b.bucketsDir, bucket, filepath.FromSlash(object)), t, t)
 }
 
 func (b *backend) HeadObject(bucket, object string) (*gofakes3.Object, error) {
@@ -262,7 +281,10 @@ func (b *backend) AbortMultipartUpload(bucket, object string, id gofakes3.Upload
 
 func (b *backend) CompleteMultipartUpload(bucket, object string, id gofakes3.UploadID, in *gofakes3.CompleteMultipartUploadRequest) (gofakes3.VersionID, string, error) {
 	etag, err := b.uploads.complete(bucket, object, id, in)
-	return "", etag, err
+	if err != nil {
+		return "", etag, err
+	}
+	return "", etag, b.stamp(bucket, object)
 }
 
 // atomicFs makes Create write to a temporary file that is renamed over the

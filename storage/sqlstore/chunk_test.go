@@ -128,11 +128,11 @@ func TestApplyChunk(t *testing.T) {
 		t.Run("ErrCheckpointMoved", func(t *testing.T) {
 			// A retry of chunk 1 after its commit: refused before decide runs.
 			called := false
-			err := s.ApplyChunk(ctx, job.ID, 0, keysFor(chunk1), func(st *lessee.State) []lessee.Outcome {
+			err := s.ApplyChunk(ctx, job.ID, 0, keysFor(chunk1), func(st *lessee.State) lessee.Decision {
 				called = true
 				return decider(job.ID, 0, chunk1, nil)(st)
 			})
-			if !errors.Is(err, sqlstore.ErrCheckpointMoved) {
+			if !errors.Is(err, sqlstore.ErrCheckpointMoved) || lessee.ErrorCode(err) != lessee.ECONFLICT {
 				t.Fatalf("err = %v, want ErrCheckpointMoved", err)
 			}
 			if called {
@@ -178,13 +178,9 @@ func TestApplyChunkErrors(t *testing.T) {
 		})
 		t.Run("ErrCloseUnknownPeriod", func(t *testing.T) {
 			// The open goes in first, then the close fails: both roll back.
-			err := s.ApplyChunk(ctx, job.ID, 0, keysFor(rows), func(st *lessee.State) []lessee.Outcome {
-				out := decider(job.ID, 0, rows, nil)(st)
-				out = append(out, lessee.Outcome{
-					Index: 1, Line: 3, Status: lessee.StatusApplied, ChangeID: "x", VIN: vin3,
-					Mutation: lessee.Mutation{Kind: lessee.MutClose, VIN: vin3, Period: lessee.Period{ID: "no-such-period", End: "2024-05-01"}},
-				})
-				return out
+			err := s.ApplyChunk(ctx, job.ID, 0, keysFor(rows), func(st *lessee.State) lessee.Decision {
+				d := decider(job.ID, 0, rows, nil)(st)
+				return closing(d, lessee.Period{ID: "no-such-period", End: "2024-05-01"})
 			})
 			if !errors.Is(err, sqlstore.ErrNotFound) {
 				t.Fatalf("err = %v, want ErrNotFound", err)
@@ -193,20 +189,30 @@ func TestApplyChunkErrors(t *testing.T) {
 		t.Run("ErrClosePeriodOfAnotherVehicle", func(t *testing.T) {
 			// vin1's period exists, but the close names vin3: refused, so a
 			// wrong VIN can never end another vehicle's lessee period.
-			err := s.ApplyChunk(ctx, job.ID, 0, keysFor(rows), func(st *lessee.State) []lessee.Outcome {
-				out := decider(job.ID, 0, rows, nil)(st)
-				out = append(out, lessee.Outcome{
-					Index: 1, Line: 3, Status: lessee.StatusApplied, ChangeID: "x", VIN: vin3,
-					Mutation: lessee.Mutation{Kind: lessee.MutClose, VIN: vin3,
-						Period: lessee.Period{ID: "import-" + vin1 + "-2023-01-01", End: "2024-05-01"}},
-				})
-				return out
+			err := s.ApplyChunk(ctx, job.ID, 0, keysFor(rows), func(st *lessee.State) lessee.Decision {
+				d := decider(job.ID, 0, rows, nil)(st)
+				return closing(d, lessee.Period{ID: "import-" + vin1 + "-2023-01-01", End: "2024-05-01"})
 			})
 			if !errors.Is(err, sqlstore.ErrNotFound) {
 				t.Fatalf("err = %v, want ErrNotFound", err)
 			}
 			if got := vehicle(t, s, vin1).Periods; len(got) != 1 || !got[0].End.IsZero() {
 				t.Errorf("vehicle 1 periods = %+v", got)
+			}
+		})
+		t.Run("ErrNoChangeID", func(t *testing.T) {
+			// An applied row must name its change: storage makes up no id
+			// that could disagree with the period the decider opened.
+			err := s.ApplyChunk(ctx, job.ID, 0, keysFor(rows), func(st *lessee.State) lessee.Decision {
+				d := decider(job.ID, 0, rows, nil)(st)
+				if d.Outcomes[0].Status != lessee.StatusApplied {
+					t.Fatalf("outcome = %+v, want applied", d.Outcomes[0])
+				}
+				d.Outcomes[0].ChangeID = ""
+				return d
+			})
+			if err == nil || lessee.ErrorCode(err) != lessee.EINTERNAL || errors.Is(err, sqlstore.ErrNotFound) {
+				t.Fatalf("err = %v, want an internal error", err)
 			}
 		})
 		// Nothing of the failed chunks was written.
@@ -223,6 +229,16 @@ func TestApplyChunkErrors(t *testing.T) {
 			t.Errorf("%d audit entries stored", n)
 		}
 	})
+}
+
+// closing adds to d a row 1 (line 3) that closes period p of vehicle 3.
+func closing(d lessee.Decision, p lessee.Period) lessee.Decision {
+	d.Outcomes = append(d.Outcomes, lessee.Outcome{
+		Result:    lessee.Result{Index: 1, Line: 3, Status: lessee.StatusApplied, ChangeID: "x"},
+		Operation: lessee.OpRemove, VIN: vin3, RegistrationNumber: "CD12345", OnBehalfOf: fleetOwner,
+	})
+	d.Writes.Closed = append(d.Writes.Closed, lessee.PeriodWrite{VIN: vin3, Period: p, Line: 3})
+	return d
 }
 
 func TestResultsPaging(t *testing.T) {
@@ -250,7 +266,7 @@ func TestResultsPaging(t *testing.T) {
 		t.Run("ErrFromFn", func(t *testing.T) {
 			stop := errors.New("stop")
 			calls := 0
-			err := s.Results(ctx, job.ID, func(lessee.Outcome) error {
+			err := s.Results(ctx, job.ID, func(lessee.Result) error {
 				calls++
 				if calls == 10500 { // in the second page, while the third is read
 					return stop

@@ -17,7 +17,7 @@ func (s *Store) PeriodsPlan(ctx context.Context) (string, error) {
 	}
 	defer func() { _ = tx.Rollback() }()
 	var lines []string
-	if s.dialect == DialectPostgres {
+	if s.Dialect() == DialectPostgres {
 		if _, err := tx.ExecContext(ctx, "SET LOCAL enable_seqscan = off"); err != nil {
 			return "", err
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -103,24 +104,29 @@ func keysFor(rows []row) lessee.Keys {
 }
 
 // decider is a small stand-in for package validate: it opens and closes
-// periods, reports unchanged re-adds and rejects what it cannot apply. seen,
-// when not nil, receives the state it was given before any change.
-func decider(jobID string, checkpoint int, rows []row, seen **lessee.State) func(*lessee.State) []lessee.Outcome {
-	return func(st *lessee.State) []lessee.Outcome {
+// periods, reports unchanged re-adds and rejects what it cannot apply, and
+// folds its changes into the final state of each period it touched, as
+// validate.Decide does. seen, when not nil, receives the state it was given
+// before any change.
+func decider(jobID string, checkpoint int, rows []row, seen **lessee.State) func(*lessee.State) lessee.Decision {
+	return func(st *lessee.State) lessee.Decision {
 		if seen != nil {
 			*seen = cloneState(st)
 		}
 		var out []lessee.Outcome
+		var touched writes
 		for i, r := range rows {
 			idx := checkpoint + i
 			o := lessee.Outcome{
-				Index: idx,
-				Line:  idx + 2,
-				Echo: lessee.Echo{
-					Reference: fmt.Sprintf("ref-%d", idx),
-					Operation: string(r.op),
-					VIN:       r.vin,
-					Lessee:    ident.Mask(r.lessee),
+				Result: lessee.Result{
+					Index: idx,
+					Line:  idx + 2,
+					Echo: lessee.Echo{
+						Reference: fmt.Sprintf("ref-%d", idx),
+						Operation: string(r.op),
+						VIN:       r.vin,
+						Lessee:    ident.Mask(r.lessee),
+					},
 				},
 				VIN: r.vin,
 			}
@@ -140,7 +146,7 @@ func decider(jobID string, checkpoint int, rows []row, seen **lessee.State) func
 					open = j
 				}
 			}
-			changeID := fmt.Sprintf("%s-%d", jobID, idx)
+			changeID := lessee.ChangeID(jobID, idx)
 			switch r.op {
 			case lessee.OpAdd:
 				if open >= 0 {
@@ -155,7 +161,7 @@ func decider(jobID string, checkpoint int, rows []row, seen **lessee.State) func
 				p := lessee.Period{ID: changeID, LesseeID: r.lessee, LesseeName: "Name " + r.lessee[len(r.lessee)-2:], Start: r.date}
 				v.Periods = append(v.Periods, p)
 				o.Status, o.ChangeID, o.After = lessee.StatusApplied, changeID, &p
-				o.Mutation = lessee.Mutation{Kind: lessee.MutOpen, VIN: v.VIN, Period: p}
+				touched.note(v.VIN, p.ID, true, o.Line)
 			case lessee.OpRemove:
 				if open < 0 {
 					reject(lessee.CodeNoActiveLessee)
@@ -165,12 +171,53 @@ func decider(jobID string, checkpoint int, rows []row, seen **lessee.State) func
 				v.Periods[open].End = r.date
 				after := v.Periods[open]
 				o.Status, o.ChangeID, o.Before, o.After = lessee.StatusApplied, changeID, &before, &after
-				o.Mutation = lessee.Mutation{Kind: lessee.MutClose, VIN: v.VIN, Period: after}
+				touched.note(v.VIN, before.ID, false, o.Line)
 			}
+			o.Operation, o.RegistrationNumber, o.OnBehalfOf = r.op, v.RegistrationNumber, fleetOwner
 			out = append(out, o)
 		}
-		return out
+		return lessee.Decision{Outcomes: out, Writes: touched.final(st)}
 	}
+}
+
+// writes records the periods a decider touched, in the order first touched.
+type writes struct {
+	touched []touch
+	byID    map[string]int
+}
+
+type touch struct {
+	vin, id string
+	opened  bool
+	line    int
+}
+
+func (w *writes) note(vin, id string, opened bool, line int) {
+	if i, ok := w.byID[id]; ok {
+		w.touched[i].line = line
+		return
+	}
+	if w.byID == nil {
+		w.byID = map[string]int{}
+	}
+	w.byID[id] = len(w.touched)
+	w.touched = append(w.touched, touch{vin, id, opened, line})
+}
+
+// final reads each touched period as it stands in st.
+func (w *writes) final(st *lessee.State) lessee.Writes {
+	var out lessee.Writes
+	for _, t := range w.touched {
+		v := st.Vehicles[t.vin]
+		i := slices.IndexFunc(v.Periods, func(p lessee.Period) bool { return p.ID == t.id })
+		pw := lessee.PeriodWrite{VIN: t.vin, Period: v.Periods[i], Line: t.line}
+		if t.opened {
+			out.Opened = append(out.Opened, pw)
+		} else {
+			out.Closed = append(out.Closed, pw)
+		}
+	}
+	return out
 }
 
 // cloneState copies what the tests inspect.
@@ -194,11 +241,11 @@ func cloneState(st *lessee.State) *lessee.State {
 	return c
 }
 
-// results collects a job's stored outcomes.
-func results(t *testing.T, s *sqlstore.Store, jobID string) []lessee.Outcome {
+// results collects a job's stored results.
+func results(t *testing.T, s *sqlstore.Store, jobID string) []lessee.Result {
 	t.Helper()
-	var out []lessee.Outcome
-	if err := s.Results(context.Background(), jobID, func(o lessee.Outcome) error {
+	var out []lessee.Result
+	if err := s.Results(context.Background(), jobID, func(o lessee.Result) error {
 		out = append(out, o)
 		return nil
 	}); err != nil {

@@ -80,9 +80,9 @@ func stateOf(t *testing.T, s *sqlstore.Store, keys lessee.Keys) *lessee.State {
 	t.Helper()
 	j := beginJob(t, s, "state-probe-"+strings.Join(keys.VINs, "-"))
 	var st *lessee.State
-	err := s.ApplyChunk(context.Background(), j.ID, j.RowsDone, keys, func(got *lessee.State) []lessee.Outcome {
+	err := s.ApplyChunk(context.Background(), j.ID, j.RowsDone, keys, func(got *lessee.State) lessee.Decision {
 		st = got
-		return nil
+		return lessee.Decision{}
 	})
 	if err != nil {
 		t.Fatalf("apply empty chunk: %v", err)
@@ -289,10 +289,12 @@ func TestImportErrorCap(t *testing.T) {
 	}
 }
 
-func TestHasAcceptedTerms(t *testing.T) {
+func TestEnterprise(t *testing.T) {
 	sqlstoretest.Run(t, func(t *testing.T, s *sqlstore.Store) {
 		ctx := context.Background()
 		importRegistry(t, s)
+		// Whether a submitter accepted any terms by now, as the worker asks
+		// it through (*lessee.Enterprise).AcceptedAny.
 		tests := []struct {
 			name  string
 			orgnr string
@@ -303,16 +305,83 @@ func TestHasAcceptedTerms(t *testing.T) {
 			{"OKThirdParty", thirdParty, time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC), true},
 			{"ErrNotYet", fleetOwner, time.Date(2024, 1, 1, 9, 59, 0, 0, time.UTC), false},
 			{"ErrNone", lesseeOrg, time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC), false},
-			{"ErrUnknown", unknownOrg, time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC), false},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				s.Now = func() time.Time { return tt.now }
-				got, err := s.HasAcceptedTerms(ctx, tt.orgnr)
-				if err != nil || got != tt.want {
-					t.Errorf("HasAcceptedTerms(%s) = %v, %v; want %v", tt.orgnr, got, err, tt.want)
+				e, err := s.Enterprise(ctx, tt.orgnr)
+				if err != nil {
+					t.Fatalf("Enterprise(%s): %v", tt.orgnr, err)
+				}
+				if got := e.AcceptedAny(tt.now); got != tt.want {
+					t.Errorf("Enterprise(%s).AcceptedAny(%v) = %v; want %v", tt.orgnr, tt.now, got, tt.want)
 				}
 			})
+		}
+
+		t.Run("WithTerms", func(t *testing.T) {
+			e, err := s.Enterprise(ctx, fleetOwner)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := &lessee.Enterprise{OrgNr: fleetOwner, Name: "Fleet AS", FleetOwner: true, Terms: []lessee.Acceptance{{
+				OrgNr: fleetOwner, Agreement: lessee.AgreementLesseeAPI, Version: "1.0",
+				AcceptedAt: time.Date(2024, 1, 1, 10, 0, 0, 0, time.UTC),
+			}}}
+			if !reflect.DeepEqual(e, want) {
+				t.Errorf("Enterprise = %+v\nwant %+v", e, want)
+			}
+			// The same enterprise a chunk is given.
+			st := stateOf(t, s, lessee.Keys{OrgNrs: []string{fleetOwner}})
+			if !reflect.DeepEqual(st.Enterprises[fleetOwner], e) {
+				t.Errorf("chunk state has %+v\nEnterprise %+v", st.Enterprises[fleetOwner], e)
+			}
+		})
+		t.Run("WithoutTerms", func(t *testing.T) {
+			e, err := s.Enterprise(ctx, lesseeOrg)
+			if err != nil || e.OrgNr != lesseeOrg || e.Name != "Lessee Corp AS" || len(e.Terms) != 0 {
+				t.Errorf("Enterprise = %+v, %v", e, err)
+			}
+		})
+		t.Run("ErrUnknown", func(t *testing.T) {
+			e, err := s.Enterprise(ctx, unknownOrg)
+			if !errors.Is(err, sqlstore.ErrNotFound) || lessee.ErrorCode(err) != lessee.ENOTFOUND || e != nil {
+				t.Errorf("Enterprise(unknown) = %+v, %v; want ErrNotFound", e, err)
+			}
+		})
+	})
+}
+
+// TestEnterpriseTermsOnly checks an orgnr with terms but no enterprise row,
+// which the foreign key rules out today: its terms still count.
+func TestEnterpriseTermsOnly(t *testing.T) {
+	sqlstoretest.Run(t, func(t *testing.T, s *sqlstore.Store) {
+		ctx := context.Background()
+		importRegistry(t, s)
+		// A copy of the table without its foreign key, on either database.
+		for _, q := range []string{
+			`CREATE TABLE terms_copy AS SELECT * FROM terms_acceptances`,
+			`DROP TABLE terms_acceptances`,
+			`ALTER TABLE terms_copy RENAME TO terms_acceptances`,
+			`INSERT INTO terms_acceptances (orgnr, agreement, version, accepted_at)
+				VALUES ('` + unknownOrg + `', 'lessee_api', '2.0', '2024-02-01T00:00:00.000000000Z')`,
+		} {
+			if err := s.Exec(ctx, q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		e, err := s.Enterprise(ctx, unknownOrg)
+		want := &lessee.Enterprise{OrgNr: unknownOrg, Terms: []lessee.Acceptance{{
+			OrgNr: unknownOrg, Agreement: lessee.AgreementLesseeAPI, Version: "2.0",
+			AcceptedAt: time.Date(2024, 2, 1, 0, 0, 0, 0, time.UTC),
+		}}}
+		if err != nil || !reflect.DeepEqual(e, want) {
+			t.Fatalf("Enterprise = %+v, %v\nwant %+v", e, err, want)
+		}
+		if e.AcceptedAny(time.Date(2024, 1, 31, 0, 0, 0, 0, time.UTC)) || !e.AcceptedAny(time.Date(2024, 2, 1, 0, 0, 0, 0, time.UTC)) {
+			t.Errorf("AcceptedAny wrong around the acceptance")
+		}
+		if _, err := s.Enterprise(ctx, "910000047"); lessee.ErrorCode(err) != lessee.ENOTFOUND {
+			t.Errorf("Enterprise of an orgnr with nothing: err = %v, want ENOTFOUND", err)
 		}
 	})
 }

@@ -160,11 +160,11 @@ func (s *Store) BeginJob(ctx context.Context, j lessee.Job) (lessee.Job, error) 
 func (s *Store) getJob(ctx context.Context, q queryer, id string, lock bool) (lessee.Job, error) {
 	query := `SELECT ` + jobColumns + ` FROM jobs WHERE id = ?`
 	if lock {
-		query += s.forUpdate()
+		query += s.dialect.forUpdate()
 	}
 	var r jobRow
 	if err := sqlx.GetContext(ctx, q, &r, q.Rebind(query), id); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
+		if errIsNotFound(err) {
 			return lessee.Job{}, fmt.Errorf("job %s: %w", id, ErrNotFound)
 		}
 		return lessee.Job{}, fmt.Errorf("load job: %w", err)

@@ -124,7 +124,7 @@ func TestBeginJob(t *testing.T) {
 			}
 		})
 
-		if _, err := s.Job(ctx, "nope"); !errors.Is(err, sqlstore.ErrNotFound) {
+		if _, err := s.Job(ctx, "nope"); !errors.Is(err, sqlstore.ErrNotFound) || lessee.ErrorCode(err) != lessee.ENOTFOUND {
 			t.Errorf("Job(nope): err = %v, want ErrNotFound", err)
 		}
 	})

@@ -103,16 +103,26 @@ func (s *Store) Audit(ctx context.Context, vin string) ([]AuditEntry, error) {
 	return out, nil
 }
 
-// HasAcceptedTerms reports whether orgnr has accepted any version of any
-// agreement by now. A submitter without one has its whole file refused with
-// TERMS_NOT_ACCEPTED.
-func (s *Store) HasAcceptedTerms(ctx context.Context, orgnr string) (bool, error) {
-	var n int
-	err := s.db.GetContext(ctx, &n, s.db.Rebind(`SELECT COUNT(*) FROM
-		(SELECT 1 FROM terms_acceptances WHERE orgnr = ? AND accepted_at <= ? LIMIT 1) t`),
-		orgnr, formatTime(s.now()))
+// Enterprise returns the enterprise orgnr with all its terms acceptances,
+// oldest first, loaded as for a chunk, or an error wrapping ErrNotFound.
+// Whether a submitter may submit at all is for the caller to decide from
+// them (see (*lessee.Enterprise).AcceptedAny). Acceptances alone decide
+// that, so an orgnr with acceptances but no enterprise row (which the
+// foreign key rules out) is returned with only OrgNr and Terms set.
+func (s *Store) Enterprise(ctx context.Context, orgnr string) (*lessee.Enterprise, error) {
+	ents, err := loadEnterprises(ctx, s.db, []string{orgnr})
 	if err != nil {
-		return false, fmt.Errorf("has accepted terms: %w", err)
+		return nil, fmt.Errorf("get enterprise: %w", err)
 	}
-	return n > 0, nil
+	if e := ents[orgnr]; e != nil {
+		return e, nil
+	}
+	terms, err := loadTerms(ctx, s.db, []string{orgnr})
+	if err != nil {
+		return nil, fmt.Errorf("get enterprise: %w", err)
+	}
+	if ts := terms[orgnr]; len(ts) > 0 {
+		return &lessee.Enterprise{OrgNr: orgnr, Terms: ts}, nil
+	}
+	return nil, fmt.Errorf("get enterprise %s: %w", orgnr, ErrNotFound)
 }

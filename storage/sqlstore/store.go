@@ -44,15 +44,22 @@ const (
 	DialectPostgres = "postgres"
 )
 
-// Sentinel errors.
+// Sentinel errors. They come wrapped: match them with errors.Is, or, where
+// a caller must not depend on the store, read their code with
+// lessee.ErrorCode.
 var (
-	// ErrNotFound is returned when a job or vehicle does not exist.
-	ErrNotFound = errors.New("not found")
+	// ErrNotFound is returned when a job, vehicle or enterprise does not
+	// exist.
+	ErrNotFound = &lessee.Error{Code: lessee.ENOTFOUND, Message: "not found"}
 	// ErrCheckpointMoved is returned by ApplyChunk when the job's checkpoint
 	// is not the one the caller started from: another run advanced the job,
 	// so the caller must reload the job and resume from its checkpoint.
-	ErrCheckpointMoved = errors.New("checkpoint moved")
+	ErrCheckpointMoved = &lessee.Error{Code: lessee.ECONFLICT, Message: "checkpoint moved"}
 )
+
+// errIsNotFound reports whether err is a missing row, which public methods
+// return as ErrNotFound.
+func errIsNotFound(err error) bool { return errors.Is(err, sql.ErrNoRows) }
 
 // Store is the SQL store. Create it with Open.
 type Store struct {
@@ -60,7 +67,7 @@ type Store struct {
 	Now func() time.Time
 
 	db      *sqlx.DB
-	dialect string
+	dialect dialect
 	oslo    *time.Location
 }
 
@@ -76,12 +83,12 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 	s := &Store{Now: time.Now, oslo: oslo}
 	switch {
 	case strings.HasPrefix(databaseURL, "postgres://"), strings.HasPrefix(databaseURL, "postgresql://"):
-		s.dialect = DialectPostgres
+		s.dialect = &postgresDialect{}
 		s.db, err = sqlx.Open("pgx", databaseURL)
 	case databaseURL == "":
 		return nil, errors.New("open database: empty database url")
 	default:
-		s.dialect = DialectSQLite
+		s.dialect = &sqliteDialect{}
 		path := strings.TrimPrefix(databaseURL, "sqlite:")
 		s.db, err = sqlx.Open("sqlite", sqliteDSN(path))
 		if err == nil && (path == ":memory:" || strings.Contains(path, "mode=memory")) {
@@ -124,7 +131,7 @@ func redactURL(err error, databaseURL string) error {
 // up to maxIdle idle ones, each reused for at most maxLifetime (0: no limit).
 // Zero or negative sizes keep database/sql's defaults.
 func (s *Store) SetPool(maxOpen, maxIdle int, maxLifetime time.Duration) {
-	if maxOpen > 0 && s.dialect != DialectSQLite {
+	if maxOpen > 0 && s.Dialect() != DialectSQLite {
 		s.db.SetMaxOpenConns(maxOpen)
 	}
 	if maxIdle > 0 {
@@ -147,7 +154,7 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // Dialect returns DialectSQLite or DialectPostgres.
-func (s *Store) Dialect() string { return s.dialect }
+func (s *Store) Dialect() string { return s.dialect.name() }
 
 // Migrate applies pending migrations from package schemas. It is safe to call
 // repeatedly and, on PostgreSQL, from several processes at once: migrators
@@ -167,7 +174,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 func (s *Store) migrations(ctx context.Context) (*goose.Provider, error) {
 	dialect := goose.DialectSQLite3
 	opts := []goose.ProviderOption{goose.WithDisableGlobalRegistry(true)}
-	if s.dialect == DialectPostgres {
+	if s.Dialect() == DialectPostgres {
 		dialect = goose.DialectPostgres
 		var schema string
 		if err := s.db.GetContext(ctx, &schema, "SELECT current_schema()"); err != nil {
@@ -191,15 +198,6 @@ func (s *Store) migrations(ctx context.Context) (*goose.Provider, error) {
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
 	return p, nil
-}
-
-// forUpdate is the row-locking suffix: SQLite has none and needs none, its
-// write transactions hold the database lock from BEGIN IMMEDIATE.
-func (s *Store) forUpdate() string {
-	if s.dialect == DialectPostgres {
-		return " FOR UPDATE"
-	}
-	return ""
 }
 
 // now returns the clock's time in UTC.

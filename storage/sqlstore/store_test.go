@@ -128,7 +128,7 @@ func TestMigrationHotPath(t *testing.T) {
 		}
 		type snapshot struct {
 			V1, V2, V3 []lessee.Period
-			Results    []lessee.Outcome
+			Results    []lessee.Result
 		}
 		take := func() snapshot {
 			return snapshot{vehicle(t, s, vin1).Periods, vehicle(t, s, vin2).Periods, vehicle(t, s, vin3).Periods, results(t, s, job.ID)}

@@ -1,0 +1,39 @@
+// Package objectkeytest holds checks that tests of several packages make on
+// the object keys the service derives.
+package objectkeytest
+
+import (
+	"fmt"
+	"path"
+	"slices"
+	"strings"
+	"unicode/utf8"
+)
+
+// UnsafeDerivedKey says what is wrong with a key the service writes, or
+// "": it must lie directly inside one of the allowed folders, as a clean
+// path of valid UTF-8 without backslashes or control characters.
+func UnsafeDerivedKey(k string, allowed []string) string {
+	switch {
+	case !slices.ContainsFunc(allowed, func(p string) bool { return strings.HasPrefix(k, p) }):
+		return fmt.Sprintf("is outside %q", allowed)
+	case path.Clean(k) != k:
+		return "is not a clean path (\".\" or \"..\" segments, empty segments)"
+	case strings.Count(k, "/") != strings.Count(allowed[0], "/"):
+		return "is not directly inside its folder"
+	case strings.ContainsRune(k, '\\'):
+		return "holds a backslash"
+	case !utf8.ValidString(k):
+		return "is not valid UTF-8"
+	case strings.IndexFunc(k, isC0Control) >= 0:
+		return "holds a control character"
+	case len(k) > 1024:
+		return "is longer than S3 allows"
+	}
+	return ""
+}
+
+// isC0Control reports the characters SafeName replaces: C0 and
+// DEL. (C1 controls and U+2028/U+2029 survive SafeName; see the threat
+// model, gap G4.)
+func isC0Control(r rune) bool { return r < 0x20 || r == 0x7f }

@@ -1,0 +1,148 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/fleetreg/lessee"
+)
+
+// ApplyChunk applies one chunk of rows in one transaction. It locks the job
+// and fails with ErrCheckpointMoved unless the job's RowsDone equals
+// checkpoint; locks and loads the registry state named by keys; calls decide
+// with it; then writes the decision's period writes, one audit entry per
+// applied outcome, one result per outcome, and advances the checkpoint by
+// len(Outcomes) with the counts. Outcomes must carry the indexes
+// checkpoint, checkpoint+1, ... (in any order), and every applied one its
+// ChangeID. A retry of a committed chunk finds the checkpoint moved and
+// writes nothing.
+//
+// decide may run more than once per chunk if the caller retries, and must
+// not have side effects beyond the State it is given.
+func (s *Store) ApplyChunk(ctx context.Context, jobID string, checkpoint int, keys lessee.Keys, decide func(*lessee.State) lessee.Decision) error {
+	// A dedicated connection, so that on PostgreSQL the bulk writes can use
+	// COPY on the connection that holds the transaction.
+	conn, err := s.db.Connx(ctx)
+	if err != nil {
+		return fmt.Errorf("apply chunk: %w", err)
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("apply chunk: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	w := &chunkTx{tx: tx, conn: conn, dialect: s.dialect}
+
+	job, err := s.getJob(ctx, tx, jobID, true)
+	if err != nil {
+		return fmt.Errorf("apply chunk: %w", err)
+	}
+	if job.RowsDone != checkpoint {
+		return fmt.Errorf("apply chunk: job %s has %d rows done, chunk starts at %d: %w",
+			jobID, job.RowsDone, checkpoint, ErrCheckpointMoved)
+	}
+	st, err := w.loadState(ctx, keys)
+	if err != nil {
+		return fmt.Errorf("apply chunk: %w", err)
+	}
+	d := decide(st)
+	if err := checkOutcomes(d.Outcomes, checkpoint); err != nil {
+		return fmt.Errorf("apply chunk: %w", err)
+	}
+	if err := w.writePeriods(ctx, d.Writes); err != nil {
+		return fmt.Errorf("apply chunk: %w", err)
+	}
+	now := formatTime(s.now())
+	if err := w.writeAudit(ctx, job, d.Outcomes, now); err != nil {
+		return fmt.Errorf("apply chunk: %w", err)
+	}
+	if err := w.writeResults(ctx, jobID, d.Outcomes); err != nil {
+		return fmt.Errorf("apply chunk: %w", err)
+	}
+	if err := advanceJob(ctx, tx, job, d.Outcomes, now); err != nil {
+		return fmt.Errorf("apply chunk: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("apply chunk: commit: %w", err)
+	}
+	return nil
+}
+
+// chunkTx is a chunk's transaction, the connection it runs on (PostgreSQL
+// reaches under it for COPY and pgx reads) and the dialect to write with.
+type chunkTx struct {
+	tx      *sqlx.Tx
+	conn    *sqlx.Conn
+	dialect dialect
+}
+
+// insert writes rows (each with one value per column) into table.
+func (w *chunkTx) insert(ctx context.Context, table string, cols []string, rows [][]any) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	return w.dialect.insert(ctx, w, table, cols, rows)
+}
+
+// checkOutcomes makes sure outcomes cover exactly the rows after
+// checkpoint, so the checkpoint stays the count of stored results, and that
+// every applied outcome names its change: the audit log is keyed on it, and
+// an id made up here could disagree with the one the decider gave the
+// period it opened.
+func checkOutcomes(outcomes []lessee.Outcome, checkpoint int) error {
+	seen := make([]bool, len(outcomes))
+	for _, o := range outcomes {
+		i := o.Index - checkpoint
+		if i < 0 || i >= len(outcomes) || seen[i] {
+			return fmt.Errorf("outcome index %d outside or repeated in chunk %d..%d",
+				o.Index, checkpoint, checkpoint+len(outcomes)-1)
+		}
+		seen[i] = true
+		if o.Status == lessee.StatusApplied && o.ChangeID == "" {
+			return fmt.Errorf("row %d: applied without a change id", o.Line)
+		}
+	}
+	return nil
+}
+
+// advanceJob moves the checkpoint past the chunk and adds its counts.
+func advanceJob(ctx context.Context, tx *sqlx.Tx, job lessee.Job, outcomes []lessee.Outcome, now string) error {
+	codes := job.Codes
+	if codes == nil {
+		codes = map[lessee.Code]int{}
+	}
+	applied, unchanged, rejected := job.Applied, job.Unchanged, job.Rejected
+	for _, o := range outcomes {
+		switch o.Status {
+		case lessee.StatusApplied:
+			applied++
+		case lessee.StatusUnchanged:
+			unchanged++
+		case lessee.StatusRejected:
+			rejected++
+		}
+		if o.Code != "" {
+			codes[o.Code]++
+		}
+	}
+	codesJSON, err := encodeJSON(codes)
+	if err != nil {
+		return fmt.Errorf("advance job: %w", err)
+	}
+	res, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE jobs
+		SET rows_done = ?, applied = ?, unchanged = ?, rejected = ?, codes = ?, updated_at = ?
+		WHERE id = ? AND rows_done = ?`),
+		job.RowsDone+len(outcomes), applied, unchanged, rejected, codesJSON, now, job.ID, job.RowsDone)
+	if err != nil {
+		return fmt.Errorf("advance job: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("advance job: %w", err)
+	} else if n != 1 {
+		return fmt.Errorf("advance job %s: %w", job.ID, ErrCheckpointMoved)
+	}
+	return nil
+}

@@ -1,0 +1,284 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/jmoiron/sqlx"
+
+	"github.com/fleetreg/lessee"
+)
+
+// dialect is what the store does differently per database, chosen once in
+// Open. Everything else runs the same SQL on both. PostgreSQL is a server:
+// a round trip per statement costs, so it gets COPY and pgx's own scanning,
+// which database/sql lacks. SQLite is in-process: a statement costs no
+// round trip, so it gets plain multi-row statements.
+type dialect interface {
+	// name returns DialectSQLite or DialectPostgres.
+	name() string
+	// forUpdate returns the suffix that makes a SELECT lock its rows.
+	forUpdate() string
+	// insert writes rows, one value per column each, into table; rows is
+	// not empty.
+	insert(ctx context.Context, w *chunkTx, table string, cols []string, rows [][]any) error
+	// loadVehicles locks the vehicles named by VIN or registration number,
+	// in VIN order, and loads them with the lessee periods that can matter
+	// to the chunk (see lessee.Keys.Since).
+	loadVehicles(ctx context.Context, w *chunkTx, keys lessee.Keys) ([]vehicleRow, []periodRow, error)
+	// closePeriods sets the end date of each period of batch and returns
+	// how many it found by id on the vehicle named.
+	closePeriods(ctx context.Context, w *chunkTx, batch []lessee.PeriodWrite) (int, error)
+	// resultPage appends to page the results of a job after row index
+	// after, at most resultPage of them, in row order.
+	resultPage(ctx context.Context, db *sqlx.DB, jobID string, after int, page []resultRow) ([]resultRow, error)
+}
+
+// The periods queries take pairs of a VIN and the date its periods are
+// needed from. The COALESCE is the expression of lessee_periods_vin_end_idx
+// (an open period's end reads as the last date there is), spelt exactly so
+// for the index to serve the queries.
+const (
+	periodsQueryPG = `SELECT p.id, p.vin, p.lessee_id, p.lessee_name, p.start_date, COALESCE(p.end_date, '')
+		FROM unnest($1::text[], $2::text[]) AS k(vin, since)
+		JOIN lessee_periods AS p ON p.vin = k.vin AND COALESCE(p.end_date, '9999-12-31') >= k.since`
+	periodsSelectSQLite = `SELECT p.id, p.vin, p.lessee_id, p.lessee_name, p.start_date, p.end_date
+		FROM k JOIN lessee_periods AS p ON p.vin = k.vin AND COALESCE(p.end_date, '9999-12-31') >= k.since`
+)
+
+// postgresDialect runs the chunk's bulk reads and writes through pgx on the
+// connection that holds the transaction.
+type postgresDialect struct{}
+
+var _ dialect = (*postgresDialect)(nil)
+
+func (*postgresDialect) name() string      { return DialectPostgres }
+func (*postgresDialect) forUpdate() string { return " FOR UPDATE" }
+
+// withPgx runs fn with the pgx connection under conn. database/sql has no
+// COPY and scans generically; pgx does both well, and its connection is
+// inside the transaction, which database/sql leaves idle between
+// statements.
+func withPgx(conn *sqlx.Conn, fn func(*pgx.Conn) error) error {
+	return conn.Raw(func(dc any) error {
+		pc, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("driver connection is %T, not pgx", dc)
+		}
+		return fn(pc.Conn())
+	})
+}
+
+// insert copies rows in with COPY.
+func (*postgresDialect) insert(ctx context.Context, w *chunkTx, table string, cols []string, rows [][]any) error {
+	return withPgx(w.conn, func(c *pgx.Conn) error {
+		n, err := c.CopyFrom(ctx, pgx.Identifier{table}, cols, pgx.CopyFromRows(rows))
+		if err != nil {
+			return fmt.Errorf("copy into %s: %w", table, err)
+		}
+		if n != int64(len(rows)) {
+			return fmt.Errorf("copy into %s: %d of %d rows", table, n, len(rows))
+		}
+		return nil
+	})
+}
+
+// loadVehicles reads through pgx itself: these are the chunk's largest
+// reads, and database/sql's generic scanning cost more than the queries.
+// With ORDER BY, FOR UPDATE locks rows in sorted order, so two chunks
+// locking the same vehicles queue instead of deadlocking.
+func (*postgresDialect) loadVehicles(ctx context.Context, w *chunkTx, keys lessee.Keys) ([]vehicleRow, []periodRow, error) {
+	vins, regs := dedupe(keys.VINs), dedupe(keys.RegNumbers)
+	if len(vins)+len(regs) == 0 {
+		return nil, nil, nil
+	}
+	var vehicles []vehicleRow
+	var periods []periodRow
+	err := withPgx(w.conn, func(c *pgx.Conn) error {
+		// Not "vin = ANY($1) OR registration_number = ANY($2)": PostgreSQL
+		// answers that OR with a scan of every vehicle.
+		rows, err := c.Query(ctx, `SELECT vin, registration_number, owner_orgnr, owner_since FROM vehicles
+			WHERE vin IN (SELECT unnest($1::text[])
+				UNION ALL SELECT vin FROM vehicles WHERE registration_number = ANY($2::text[]))
+			ORDER BY vin FOR UPDATE`, vins, regs)
+		if err != nil {
+			return fmt.Errorf("load vehicles: %w", err)
+		}
+		var v vehicleRow
+		_, err = pgx.ForEachRow(rows, []any{&v.VIN, &v.RegistrationNumber, &v.Owner, &v.OwnerSince}, func() error {
+			vehicles = append(vehicles, v)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("load vehicles: %w", err)
+		}
+		found, since := historyKeys(keys, vehicles)
+		rows, err = c.Query(ctx, periodsQueryPG, found, since)
+		if err != nil {
+			return fmt.Errorf("load lessee periods: %w", err)
+		}
+		var p periodRow
+		var end string
+		_, err = pgx.ForEachRow(rows, []any{&p.ID, &p.VIN, &p.LesseeID, &p.LesseeName, &p.Start, &end}, func() error {
+			p.End = sql.NullString{String: end, Valid: end != ""}
+			periods = append(periods, p)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("load lessee periods: %w", err)
+		}
+		return nil
+	})
+	return vehicles, periods, err
+}
+
+// closePeriods updates a batch in one statement over arrays, and counts the
+// periods updated on the vehicle named.
+func (*postgresDialect) closePeriods(ctx context.Context, w *chunkTx, batch []lessee.PeriodWrite) (int, error) {
+	ids, vins, ends := make([]string, len(batch)), make([]string, len(batch)), make([]*string, len(batch))
+	for i, p := range batch {
+		ids[i], vins[i] = p.Period.ID, p.VIN
+		if end := string(p.Period.End); end != "" {
+			ends[i] = &end
+		}
+	}
+	// Matched on id alone, so that PostgreSQL finds each period by its
+	// primary key (given "AND p.vin = v.vin" it chose the VIN index and
+	// read the vehicle's whole history per row); the vehicle is checked on
+	// the rows returned instead.
+	rows, err := w.tx.QueryContext(ctx, `UPDATE lessee_periods AS p SET end_date = v.end_date
+		FROM unnest($1::text[], $2::text[], $3::text[]) AS v(id, vin, end_date)
+		WHERE p.id = v.id
+		RETURNING p.vin = v.vin`, ids, vins, ends)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var sameVehicle bool
+		if err := rows.Scan(&sameVehicle); err != nil {
+			return 0, err
+		}
+		if sameVehicle {
+			n++
+		}
+	}
+	return n, rows.Err()
+}
+
+// resultPage reads through pgx, whose scanning into strings costs a
+// fraction of database/sql's generic path.
+func (*postgresDialect) resultPage(ctx context.Context, db *sqlx.DB, jobID string, after int, page []resultRow) ([]resultRow, error) {
+	conn, err := db.Connx(ctx)
+	if err != nil {
+		return page, err
+	}
+	defer conn.Close()
+	err = withPgx(conn, func(c *pgx.Conn) error {
+		rows, err := c.Query(ctx, db.Rebind(resultsQuery), jobID, after, resultPage)
+		if err != nil {
+			return err
+		}
+		var r resultRow
+		_, err = pgx.ForEachRow(rows, []any{&r.Index, &r.Line, &r.Reference, &r.Operation, &r.RegistrationNumber,
+			&r.VIN, &r.Lessee, &r.Status, &r.Code, &r.Message, &r.ChangeID}, func() error {
+			page = append(page, r)
+			return nil
+		})
+		return err
+	})
+	return page, err
+}
+
+// sqliteDialect writes with multi-row statements. SQLite has no row locks
+// and needs none: a write transaction holds the database from BEGIN
+// IMMEDIATE.
+type sqliteDialect struct{}
+
+var _ dialect = (*sqliteDialect)(nil)
+
+func (*sqliteDialect) name() string      { return DialectSQLite }
+func (*sqliteDialect) forUpdate() string { return "" }
+
+func (*sqliteDialect) insert(ctx context.Context, w *chunkTx, table string, cols []string, rows [][]any) error {
+	return insertRows(ctx, w.tx, "INSERT INTO "+table+" ("+strings.Join(cols, ", ")+")", "", rows)
+}
+
+func (*sqliteDialect) loadVehicles(ctx context.Context, w *chunkTx, keys lessee.Keys) ([]vehicleRow, []periodRow, error) {
+	const cols = `SELECT vin, registration_number, owner_orgnr, owner_since FROM vehicles`
+	var vehicles []vehicleRow
+	if err := selectIn(ctx, w.tx, &vehicles, cols+` WHERE vin IN (?)`, keys.VINs); err != nil {
+		return nil, nil, fmt.Errorf("load vehicles: %w", err)
+	}
+	if err := selectIn(ctx, w.tx, &vehicles, cols+` WHERE registration_number IN (?)`, keys.RegNumbers); err != nil {
+		return nil, nil, fmt.Errorf("load vehicles: %w", err)
+	}
+	slices.SortFunc(vehicles, func(a, b vehicleRow) int { return strings.Compare(a.VIN, b.VIN) })
+	vehicles = slices.CompactFunc(vehicles, func(a, b vehicleRow) bool { return a.VIN == b.VIN })
+	vins, since := historyKeys(keys, vehicles)
+	var periods []periodRow
+	const per = maxParams / 2
+	for len(vins) > 0 {
+		n := min(per, len(vins))
+		args := make([]any, 0, 2*n)
+		for i := range n {
+			args = append(args, vins[i], since[i])
+		}
+		var part []periodRow
+		if err := w.tx.SelectContext(ctx, &part, periodsQuerySQLite(n), args...); err != nil {
+			return nil, nil, fmt.Errorf("load lessee periods: %w", err)
+		}
+		periods = append(periods, part...)
+		vins, since = vins[n:], since[n:]
+	}
+	return vehicles, periods, nil
+}
+
+// periodsQuerySQLite is the periods query for n pairs of parameters.
+func periodsQuerySQLite(n int) string {
+	var b strings.Builder
+	b.WriteString(`WITH k(vin, since) AS (VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?)")
+	}
+	b.WriteString(") ")
+	b.WriteString(periodsSelectSQLite)
+	return b.String()
+}
+
+// closePeriods updates a batch in one statement over a VALUES list, matched
+// by id and vehicle.
+func (*sqliteDialect) closePeriods(ctx context.Context, w *chunkTx, batch []lessee.PeriodWrite) (int, error) {
+	var b strings.Builder
+	args := make([]any, 0, 3*len(batch))
+	b.WriteString(`WITH v(id, vin, end_date) AS (VALUES `)
+	for i, p := range batch {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?, CAST(? AS TEXT))")
+		args = append(args, p.Period.ID, p.VIN, nullDate(p.Period.End))
+	}
+	b.WriteString(`) UPDATE lessee_periods SET end_date = v.end_date FROM v
+		WHERE lessee_periods.id = v.id AND lessee_periods.vin = v.vin`)
+	res, err := w.tx.ExecContext(ctx, b.String(), args...)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
+func (*sqliteDialect) resultPage(ctx context.Context, db *sqlx.DB, jobID string, after int, page []resultRow) ([]resultRow, error) {
+	err := db.SelectContext(ctx, &page, db.Rebind(resultsQuery), jobID, after, resultPage)
+	return page, err
+}

@@ -1,0 +1,202 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/fleetreg/lessee"
+)
+
+type vehicleRow struct {
+	VIN                string `db:"vin"`
+	RegistrationNumber string `db:"registration_number"`
+	Owner              string `db:"owner_orgnr"`
+	OwnerSince         string `db:"owner_since"`
+}
+
+type periodRow struct {
+	ID         string         `db:"id"`
+	VIN        string         `db:"vin"`
+	LesseeID   string         `db:"lessee_id"`
+	LesseeName string         `db:"lessee_name"`
+	Start      string         `db:"start_date"`
+	End        sql.NullString `db:"end_date"`
+}
+
+func (r periodRow) period() lessee.Period {
+	return lessee.Period{
+		ID:         r.ID,
+		LesseeID:   r.LesseeID,
+		LesseeName: r.LesseeName,
+		Start:      lessee.Date(r.Start),
+		End:        lessee.Date(r.End.String),
+	}
+}
+
+type enterpriseRow struct {
+	OrgNr      string `db:"orgnr"`
+	Name       string `db:"name"`
+	FleetOwner bool   `db:"fleet_owner"`
+}
+
+type termsRow struct {
+	OrgNr      string `db:"orgnr"`
+	Agreement  string `db:"agreement"`
+	Version    string `db:"version"`
+	AcceptedAt string `db:"accepted_at"`
+}
+
+type delegationRow struct {
+	FleetOwner string         `db:"fleet_owner_orgnr"`
+	Delegate   string         `db:"delegate_orgnr"`
+	ValidFrom  string         `db:"valid_from"`
+	ValidTo    sql.NullString `db:"valid_to"`
+	RevokedAt  sql.NullString `db:"revoked_at"`
+}
+
+// loadState locks the vehicles named by keys (by VIN or registration number)
+// and loads them with their periods, the enterprises of keys.OrgNrs with
+// their terms, and the delegations those enterprises give or hold.
+func (w *chunkTx) loadState(ctx context.Context, keys lessee.Keys) (*lessee.State, error) {
+	st := lessee.NewState()
+	vehicles, periods, err := w.dialect.loadVehicles(ctx, w, keys)
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range vehicles {
+		st.Vehicles[v.VIN] = &lessee.Vehicle{
+			VIN:                v.VIN,
+			RegistrationNumber: v.RegistrationNumber,
+			Owner:              v.Owner,
+			OwnerSince:         lessee.Date(v.OwnerSince),
+		}
+		st.ByReg[v.RegistrationNumber] = v.VIN
+	}
+	sortPeriods(periods)
+	for _, p := range periods {
+		if v := st.Vehicles[p.VIN]; v != nil {
+			v.Periods = append(v.Periods, p.period())
+		}
+	}
+	if st.Enterprises, err = loadEnterprises(ctx, w.tx, keys.OrgNrs); err != nil {
+		return nil, err
+	}
+	if err := loadDelegations(ctx, w.tx, st, keys.OrgNrs); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// historyKeys returns the VIN of each vehicle and the date its periods are
+// needed from (see lessee.Keys.Since); "" asks for all of them.
+func historyKeys(keys lessee.Keys, vehicles []vehicleRow) (vins, since []string) {
+	vins, since = make([]string, len(vehicles)), make([]string, len(vehicles))
+	for i, v := range vehicles {
+		vins[i], since[i] = v.VIN, string(keys.HistoryFrom(v.VIN, v.RegistrationNumber))
+	}
+	return vins, since
+}
+
+// sortPeriods orders periods by vehicle, then start date, then id, so each
+// vehicle's history reads oldest first whatever order batches returned.
+func sortPeriods(ps []periodRow) {
+	slices.SortFunc(ps, func(a, b periodRow) int {
+		if a.VIN != b.VIN {
+			return strings.Compare(a.VIN, b.VIN)
+		}
+		if a.Start != b.Start {
+			return strings.Compare(a.Start, b.Start)
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+}
+
+// loadEnterprises returns, by orgnr, those of orgnrs that are enterprises,
+// each with its terms acceptances, oldest first.
+func loadEnterprises(ctx context.Context, q queryer, orgnrs []string) (map[string]*lessee.Enterprise, error) {
+	var ents []enterpriseRow
+	if err := selectIn(ctx, q, &ents, `SELECT orgnr, name, fleet_owner FROM enterprises WHERE orgnr IN (?)`, orgnrs); err != nil {
+		return nil, fmt.Errorf("load enterprises: %w", err)
+	}
+	out := make(map[string]*lessee.Enterprise, len(ents))
+	for _, e := range ents {
+		out[e.OrgNr] = &lessee.Enterprise{OrgNr: e.OrgNr, Name: e.Name, FleetOwner: e.FleetOwner}
+	}
+	terms, err := loadTerms(ctx, q, orgnrs)
+	if err != nil {
+		return nil, err
+	}
+	for orgnr, ts := range terms {
+		if e := out[orgnr]; e != nil {
+			e.Terms = ts
+		}
+	}
+	return out, nil
+}
+
+// loadTerms returns the terms acceptances of orgnrs by orgnr, oldest first.
+func loadTerms(ctx context.Context, q queryer, orgnrs []string) (map[string][]lessee.Acceptance, error) {
+	var terms []termsRow
+	if err := selectIn(ctx, q, &terms, `SELECT orgnr, agreement, version, accepted_at
+		FROM terms_acceptances WHERE orgnr IN (?)`, orgnrs); err != nil {
+		return nil, fmt.Errorf("load terms: %w", err)
+	}
+	slices.SortFunc(terms, func(a, b termsRow) int { return strings.Compare(a.AcceptedAt, b.AcceptedAt) })
+	out := map[string][]lessee.Acceptance{}
+	for _, t := range terms {
+		at, err := parseTime(t.AcceptedAt)
+		if err != nil {
+			return nil, fmt.Errorf("load terms: %w", err)
+		}
+		out[t.OrgNr] = append(out[t.OrgNr], lessee.Acceptance{
+			OrgNr: t.OrgNr, Agreement: lessee.Agreement(t.Agreement), Version: t.Version, AcceptedAt: at,
+		})
+	}
+	return out, nil
+}
+
+// loadDelegations fills st with the delegations in which any of orgnrs is
+// fleet owner or delegate.
+func loadDelegations(ctx context.Context, q queryer, st *lessee.State, orgnrs []string) error {
+	var dels []delegationRow
+	const cols = `SELECT fleet_owner_orgnr, delegate_orgnr, valid_from, valid_to, revoked_at FROM delegations`
+	if err := selectIn(ctx, q, &dels, cols+` WHERE fleet_owner_orgnr IN (?)`, orgnrs); err != nil {
+		return fmt.Errorf("load delegations: %w", err)
+	}
+	if err := selectIn(ctx, q, &dels, cols+` WHERE delegate_orgnr IN (?)`, orgnrs); err != nil {
+		return fmt.Errorf("load delegations: %w", err)
+	}
+	slices.SortFunc(dels, func(a, b delegationRow) int {
+		if c := strings.Compare(a.FleetOwner, b.FleetOwner); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.Delegate, b.Delegate); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ValidFrom, b.ValidFrom)
+	})
+	dels = slices.CompactFunc(dels, func(a, b delegationRow) bool {
+		return a.FleetOwner == b.FleetOwner && a.Delegate == b.Delegate && a.ValidFrom == b.ValidFrom
+	})
+	for _, d := range dels {
+		del := lessee.Delegation{
+			FleetOwner: d.FleetOwner,
+			Delegate:   d.Delegate,
+			ValidFrom:  lessee.Date(d.ValidFrom),
+			ValidTo:    lessee.Date(d.ValidTo.String),
+		}
+		if d.RevokedAt.Valid {
+			at, err := parseTime(d.RevokedAt.String)
+			if err != nil {
+				return fmt.Errorf("load delegations: %w", err)
+			}
+			del.RevokedAt = &at
+		}
+		k := [2]string{d.FleetOwner, d.Delegate}
+		st.Delegations[k] = append(st.Delegations[k], del)
+	}
+	return nil
+}

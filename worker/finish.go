@@ -1,0 +1,244 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/fleetreg/lessee"
+	"github.com/fleetreg/lessee/ingest"
+	"github.com/fleetreg/lessee/intake"
+	"github.com/fleetreg/lessee/objectkey"
+	"github.com/fleetreg/lessee/receipt"
+)
+
+// This file is the end of a job: publishing its receipt and finishing it,
+// then moving the upload to archive/ or failed/, or quarantine/ when no
+// submitter can be told; and giving up on a file that kept failing.
+
+// publisher publishes receipts through the handler's object store, spool
+// folder and clock, as they are at the time (tests replace them).
+func (h *Handler) publisher() *receipt.Publisher {
+	return receipt.NewPublisher(h.objects, h.cfg.TempDir, func() time.Time { return h.Now() })
+}
+
+// complete publishes the receipt and summary of a processed file, then
+// finishes the job and archives the source. src is the spooled upload, from
+// which an XLSX receipt takes the user's rows; without it (when giving up)
+// an XLSX upload gets the standard receipt columns instead of its own.
+func (h *Handler) complete(ctx context.Context, job lessee.Job, src upload) error {
+	stored, err := h.store.Job(ctx, job.ID)
+	if err != nil {
+		return fmt.Errorf("reload job: %w", err)
+	}
+	if stored.RowsDone != stored.RowsTotal {
+		// Both passes read the same spooled bytes; a difference is a bug,
+		// and a retry would find the same.
+		return fmt.Errorf("%w: %d of %d rows have results", errPermanent, stored.RowsDone, stored.RowsTotal)
+	}
+	stored.State = lessee.JobCompleted
+	start := time.Now()
+	var userHeader []string
+	lines := func(w *receipt.Lines) error {
+		return h.store.Results(ctx, job.ID, w.Write)
+	}
+	if stored.Format == lessee.FormatXLSX && src.path != "" {
+		// A third pass over the records, in step with the stored results:
+		// both stream in row order, so neither side is held in memory.
+		table, info, err := h.openUpload(ctx, src)
+		if err != nil {
+			return fmt.Errorf("reopen file: %w", err)
+		}
+		defer table.Close()
+		if ot, ok := table.(ingest.OriginalTable); ok {
+			userHeader = info.Header
+			lines = func(w *receipt.Lines) error {
+				return h.store.Results(ctx, job.ID, func(r lessee.Result) error {
+					cells, err := originalCells(ot, r)
+					if err != nil {
+						return err
+					}
+					return w.WriteOriginal(cells, r)
+				})
+			}
+		}
+	}
+	if err := h.publisher().Publish(ctx, stored, userHeader, lines); err != nil {
+		return err
+	}
+	receiptTime := time.Since(start)
+	if err := h.store.FinishJob(ctx, job.ID, lessee.JobCompleted, "", ""); err != nil {
+		return fmt.Errorf("finish job: %w", err)
+	}
+	stored.State = lessee.JobCompleted
+	stored.Finished = h.Now()
+	h.finished(stored)
+	h.log.Info("file processed", "job_id", job.ID, "key", job.Key, "submitter", job.Submitter,
+		"applied", stored.Applied, "unchanged", stored.Unchanged, "rejected", stored.Rejected,
+		"receipt_ms", receiptTime.Milliseconds())
+	return h.moveSource(ctx, stored)
+}
+
+// refuse publishes the receipt of a refused file, finishes the job and moves
+// the source to failed/. A refused file is a handled file: the task ends
+// without error and is not retried; only a failure to publish is returned.
+func (h *Handler) refuse(ctx context.Context, job lessee.Job, r *lessee.Error) error {
+	return h.refuseAfter(ctx, job, r, false)
+}
+
+// refuseAfter is refuse; with storedRows the receipt first lists the rows
+// that already have results, so a file given up part-way tells the
+// submitter exactly which rows were applied.
+func (h *Handler) refuseAfter(ctx context.Context, job lessee.Job, r *lessee.Error, storedRows bool) error {
+	job.State, job.Code, job.Message = lessee.JobRefused, r.Code, r.Message
+	if prefix := fmt.Sprintf("row %d: ", r.Line); r.Line > 0 && !strings.HasPrefix(r.Message, prefix) {
+		job.Message = prefix + r.Message
+	}
+	if job.Size > 0 || job.SHA256 != "" || job.Format != "" {
+		// Keep what is known of the file (size, hash, format) with the job.
+		if err := h.store.UpdateJobInfo(ctx, job); err != nil {
+			return fmt.Errorf("update job: %w", err)
+		}
+	}
+	if err := h.publisher().Publish(ctx, job, nil, func(w *receipt.Lines) error {
+		if storedRows {
+			if err := h.store.Results(ctx, job.ID, w.Write); err != nil {
+				return err
+			}
+		}
+		return w.WriteRefusal(r.Line, r.Code, r.Message)
+	}); err != nil {
+		return err
+	}
+	if err := h.store.FinishJob(ctx, job.ID, lessee.JobRefused, job.Code, job.Message); err != nil {
+		return fmt.Errorf("finish job: %w", err)
+	}
+	job.Finished = h.Now()
+	h.finished(job)
+	h.log.Warn("file refused", "job_id", job.ID, "key", job.Key, "submitter", job.Submitter, "code", r.Code, "reason", job.Message)
+	return h.moveSource(ctx, job)
+}
+
+// originalCells steps t to the record of result o and returns its cells as
+// uploaded. The table and the stored results both run in index order with
+// one outcome per record, so t only ever moves forward; a record that does
+// not match is a fault, never papered over with another row's cells.
+func originalCells(t ingest.OriginalTable, o lessee.Result) ([]string, error) {
+	for {
+		raw, err := t.Next()
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("reread file: no record %d (row %d)", o.Index, o.Line)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reread file: %w", err)
+		}
+		if raw.Index < o.Index {
+			continue
+		}
+		if raw.Index != o.Index || raw.Line != o.Line {
+			return nil, fmt.Errorf("reread file: record %d is row %d, its result says record %d, row %d",
+				raw.Index, raw.Line, o.Index, o.Line)
+		}
+		return t.Original(), nil
+	}
+}
+
+func (h *Handler) finished(job lessee.Job) {
+	if h.OnFinished != nil {
+		h.OnFinished(job)
+	}
+}
+
+// moveSource moves the upload out of the inbox: to archive/ when processed,
+// to failed/ when refused. Finding the source already gone means an earlier
+// attempt moved it.
+func (h *Handler) moveSource(ctx context.Context, job lessee.Job) error {
+	dst, folder := objectkey.Archived(job.Submitter, job.Name), "archive"
+	if job.State == lessee.JobRefused {
+		dst, folder = objectkey.FailedKey(job.Submitter, job.Name), "failed"
+	}
+	// The inbox may hold a newer upload under the same name by now (a retry
+	// of this move, or an upload between the steps): leave it for its own
+	// job. S3 offers no conditional delete, so a small window remains
+	// between this check and the delete.
+	if etag, ok := intake.VersionETag(job.Version); ok {
+		o, err := h.objects.Head(ctx, job.Key)
+		if lessee.ErrorCode(err) == lessee.ENOTFOUND {
+			return nil // moved by an earlier attempt
+		}
+		if err != nil {
+			return fmt.Errorf("move %s: %w", job.Key, err)
+		}
+		if o.ETag != etag {
+			h.log.Warn("a newer upload replaced the file before it was moved; leaving it for its own job",
+				"job_id", job.ID, "key", job.Key)
+			return nil
+		}
+	}
+	if err := h.objects.Copy(ctx, job.Key, dst); err != nil {
+		if lessee.ErrorCode(err) == lessee.ENOTFOUND {
+			return nil
+		}
+		return fmt.Errorf("move %s to %s: %w", job.Key, folder, err)
+	}
+	if err := h.objects.Delete(ctx, job.Key); err != nil && lessee.ErrorCode(err) != lessee.ENOTFOUND {
+		return fmt.Errorf("delete %s: %w", job.Key, err)
+	}
+	return nil
+}
+
+// quarantine moves an object whose key names no valid submitter out of the
+// inbox, so operators can look at it; nobody can be sent a receipt.
+func (h *Handler) quarantine(ctx context.Context, p lessee.Upload, pk objectkey.Parsed) error {
+	id := intake.JobID(p.Bucket, p.Key, p.Version)
+	dst := objectkey.Quarantined(id, pk.Name)
+	if _, err := h.store.BeginJob(ctx, lessee.Job{ID: id, Bucket: p.Bucket, Key: p.Key, Version: p.Version,
+		Name: objectkey.SafeName(pk.Name), Size: p.Size, State: lessee.JobRunning}); err != nil {
+		return fmt.Errorf("begin quarantine job: %w", err)
+	}
+	if err := h.objects.Copy(ctx, p.Key, dst); err != nil && lessee.ErrorCode(err) != lessee.ENOTFOUND {
+		return fmt.Errorf("quarantine %s: %w", p.Key, err)
+	}
+	if err := h.objects.Delete(ctx, p.Key); err != nil && lessee.ErrorCode(err) != lessee.ENOTFOUND {
+		return fmt.Errorf("delete %s: %w", p.Key, err)
+	}
+	if err := h.store.FinishJob(ctx, id, lessee.JobRefused, lessee.CodeInvalidKey, pk.Reason+"; moved to "+dst); err != nil {
+		return fmt.Errorf("finish quarantine job: %w", err)
+	}
+	h.log.Warn("upload quarantined", "job_id", id, "key", p.Key, "to", dst, "reason", pk.Reason)
+	return nil
+}
+
+// giveUp records a file whose transient failures outlasted the retries: a
+// receipt saying so, the source in failed/. Rows applied before stay
+// applied; a re-upload reports them unchanged.
+func (h *Handler) giveUp(ctx context.Context, p lessee.Upload, cause error) error {
+	pk := objectkey.Parse(p.Key)
+	if pk.Verdict != objectkey.OK {
+		return nil
+	}
+	// The job may not exist yet if no attempt got that far.
+	job, err := h.beginJob(ctx, p, pk)
+	if err != nil {
+		return err
+	}
+	if finished(job.State) {
+		return nil
+	}
+	if job.RowsTotal > 0 && job.RowsDone == job.RowsTotal {
+		// Every row has its result; only publishing failed. Publish the
+		// full receipt rather than throw the results away.
+		return h.complete(ctx, job, upload{})
+	}
+	if job.RowsDone > 0 {
+		// Rows with results are listed first: those marked applied are in
+		// the registry; a re-upload reports them unchanged.
+		return h.refuseAfter(ctx, job, lessee.Refusef(lessee.CodeProcessingFailed, 0,
+			"processing stopped after %d of %d rows because of a technical fault; the rows above were processed as shown; upload the file again to process the rest", job.RowsDone, job.RowsTotal), true)
+	}
+	return h.refuse(ctx, job, lessee.Refusef(lessee.CodeProcessingFailed, 0,
+		"the file could not be processed because of a technical fault; upload it again"))
+}
