@@ -5,6 +5,7 @@
 package lessee
 
 import (
+	"slices"
 	"strconv"
 	"time"
 )
@@ -336,6 +337,49 @@ type PeriodWrite struct {
 type Writes struct {
 	Opened []PeriodWrite // periods the chunk opened: insert
 	Closed []PeriodWrite // periods that existed before it: set End
+}
+
+// WriteSet collects, as rows are decided, the periods they open and close,
+// in the order first touched; Writes then reads each from the state as it
+// ends up after every row. Its zero value is ready to use.
+type WriteSet struct {
+	touched []touched
+	byID    map[string]int // period id -> index in touched
+}
+
+type touched struct {
+	vin, id string
+	opened  bool // opened by the chunk: an insert, not an update
+	line    int  // row of the last change
+}
+
+// Note records that the row on line opened (or closed) period id of vin.
+func (w *WriteSet) Note(vin, id string, opened bool, line int) {
+	if i, ok := w.byID[id]; ok {
+		w.touched[i].line = line
+		return
+	}
+	if w.byID == nil {
+		w.byID = map[string]int{}
+	}
+	w.byID[id] = len(w.touched)
+	w.touched = append(w.touched, touched{vin: vin, id: id, opened: opened, line: line})
+}
+
+// Writes reads each noted period as it stands in st.
+func (w *WriteSet) Writes(st *State) Writes {
+	var out Writes
+	for _, t := range w.touched {
+		v := st.Vehicles[t.vin]
+		i := slices.IndexFunc(v.Periods, func(p Period) bool { return p.ID == t.id })
+		pw := PeriodWrite{VIN: t.vin, Period: v.Periods[i], Line: t.line}
+		if t.opened {
+			out.Opened = append(out.Opened, pw)
+		} else {
+			out.Closed = append(out.Closed, pw)
+		}
+	}
+	return out
 }
 
 // Decision is the judgement of a chunk of rows: one Outcome per row and the

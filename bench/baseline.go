@@ -27,7 +27,7 @@ func ParseCSV(path string) (Measure, error) {
 	if err != nil {
 		return Measure{}, fmt.Errorf("parse csv: %w", err)
 	}
-	defer fh.Close()
+	defer func() { _ = fh.Close() }() // only read
 	r := csv.NewReader(bufio.NewReaderSize(fh, 1<<20))
 	r.ReuseRecord = true
 	r.FieldsPerRecord = -1
@@ -58,15 +58,20 @@ func ParseXLSX(path string) (Measure, error) {
 	if err != nil {
 		return Measure{}, fmt.Errorf("parse xlsx: %w", err)
 	}
-	defer rows.Close()
 	n := -1 // the header
 	for rows.Next() {
-		if _, err := rows.Columns(); err != nil {
-			return Measure{}, fmt.Errorf("parse xlsx: %w", err)
+		if _, err = rows.Columns(); err != nil {
+			break
 		}
 		n++
 	}
-	if err := rows.Error(); err != nil {
+	if err == nil {
+		err = rows.Error()
+	}
+	if cerr := rows.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return Measure{}, fmt.Errorf("parse xlsx: %w", err)
 	}
 	return Measure{Rows: n, Wall: time.Since(start)}, nil
@@ -79,7 +84,7 @@ func CSVToXLSX(csvPath, xlsxPath string) error {
 	if err != nil {
 		return fmt.Errorf("csv to xlsx: %w", err)
 	}
-	defer in.Close()
+	defer func() { _ = in.Close() }() // only read
 	f := excelize.NewFile()
 	defer f.Close()
 	sw, err := f.NewStreamWriter("Sheet1")
@@ -138,7 +143,7 @@ func CopyFloor(ctx context.Context, databaseURL, path string) (Measure, error) {
 	if err != nil {
 		return Measure{}, fmt.Errorf("floor: %w", err)
 	}
-	defer fh.Close()
+	defer func() { _ = fh.Close() }() // only read
 	r := csv.NewReader(bufio.NewReaderSize(fh, 1<<20))
 	r.ReuseRecord = true
 	if _, err := r.Read(); err != nil {

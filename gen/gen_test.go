@@ -39,6 +39,7 @@ func readDir(t *testing.T, dir string) map[string][]byte {
 }
 
 func TestWriteRegistryDeterministic(t *testing.T) {
+	t.Parallel()
 	a, b, c := t.TempDir(), t.TempDir(), t.TempDir()
 	if _, err := gen.WriteRegistry(a, smallRegistry); err != nil {
 		t.Fatal(err)
@@ -63,12 +64,14 @@ func TestWriteRegistryDeterministic(t *testing.T) {
 }
 
 func TestRegistryValid(t *testing.T) {
+	t.Parallel()
 	for _, synthetic := range []bool{false, true} {
 		name := "Real"
 		if synthetic {
 			name = "Synthetic"
 		}
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			cfg := smallRegistry
 			cfg.Synthetic = synthetic
 			reg, err := gen.NewRegistry(cfg)
@@ -145,6 +148,7 @@ func TestRegistryValid(t *testing.T) {
 }
 
 func TestReadRegistryRoundTrip(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	want, err := gen.WriteRegistry(dir, smallRegistry)
 	if err != nil {
@@ -160,6 +164,7 @@ func TestReadRegistryRoundTrip(t *testing.T) {
 }
 
 func TestWriteRegistryImports(t *testing.T) {
+	t.Parallel()
 	sqlstoretest.Run(t, func(t *testing.T, s *sqlstore.Store) {
 		dir := t.TempDir()
 		reg, err := gen.WriteRegistry(dir, smallRegistry)
@@ -194,6 +199,7 @@ func TestWriteRegistryImports(t *testing.T) {
 }
 
 func TestWriteChangesDeterministic(t *testing.T) {
+	t.Parallel()
 	reg, err := gen.NewRegistry(smallRegistry)
 	if err != nil {
 		t.Fatal(err)
@@ -222,17 +228,20 @@ func TestWriteChangesDeterministic(t *testing.T) {
 }
 
 func TestWriteChangesErrors(t *testing.T) {
+	t.Parallel()
 	reg, err := gen.NewRegistry(smallRegistry)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Run("ErrUnknownSubmitter", func(t *testing.T) {
+		t.Parallel()
 		err := gen.WriteChanges(io.Discard, reg, gen.ChangesConfig{Rows: 10, Submitter: "999999999"})
 		if err == nil || !strings.Contains(err.Error(), "not an enterprise") {
 			t.Errorf("err = %v", err)
 		}
 	})
 	t.Run("ErrTooManyRowsPerVehicle", func(t *testing.T) {
+		t.Parallel()
 		tiny, err := gen.NewRegistry(gen.RegistryConfig{Seed: 1, Enterprises: 2, Vehicles: 3})
 		if err != nil {
 			t.Fatal(err)
@@ -243,6 +252,7 @@ func TestWriteChangesErrors(t *testing.T) {
 		}
 	})
 	t.Run("ErrNoVehicles", func(t *testing.T) {
+		t.Parallel()
 		// An enterprise that is neither fleet owner nor third party.
 		var idle string
 		for _, e := range reg.Enterprises {
@@ -264,6 +274,7 @@ func TestWriteChangesErrors(t *testing.T) {
 // worker does (ingest, validate, sqlstore chunks) and checks every row's
 // outcome against the intent its reference names.
 func TestChangesOutcomesMatchIntent(t *testing.T) {
+	t.Parallel()
 	tiny := gen.RegistryConfig{Seed: 1, Enterprises: 2, Vehicles: 3}
 	for _, tc := range []struct {
 		name       string
@@ -284,6 +295,7 @@ func TestChangesOutcomesMatchIntent(t *testing.T) {
 		{"ManyRowsPerVehicle", tiny, false, 12000, []lessee.Code{lessee.CodeLesseeConflict}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			ctx := context.Background()
 			dir := t.TempDir()
 			reg, err := gen.WriteRegistry(dir, tc.registry)
@@ -396,6 +408,7 @@ func process(t *testing.T, s *sqlstore.Store, path, submitter string) []lessee.R
 // that person lessees are valid identity numbers wherever a row is not
 // meant to fail on them.
 func TestChangesCSVShape(t *testing.T) {
+	t.Parallel()
 	reg, err := gen.NewRegistry(smallRegistry)
 	if err != nil {
 		t.Fatal(err)

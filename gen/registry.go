@@ -304,27 +304,29 @@ func (reg Registry) Write(dir string) error {
 	return nil
 }
 
-func writeCSVFile(path string, fill func(*csv.Writer) error) error {
+func writeCSVFile(path string, fill func(*csv.Writer) error) (err error) {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
+	defer func() {
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}()
 	bw := bufio.NewWriterSize(f, 64<<10)
 	w := csv.NewWriter(bw)
 	if err := fill(w); err != nil {
-		f.Close()
 		return fmt.Errorf("%s: %w", filepath.Base(path), err)
 	}
 	w.Flush()
 	if err := w.Error(); err != nil {
-		f.Close()
 		return fmt.Errorf("%s: %w", filepath.Base(path), err)
 	}
 	if err := bw.Flush(); err != nil {
-		f.Close()
 		return fmt.Errorf("%s: %w", filepath.Base(path), err)
 	}
-	return f.Close()
+	return nil
 }
 
 // ReadRegistry reads the registry files in dir, in the import format, so
@@ -415,7 +417,7 @@ func readCSVFile(path string, fn func(map[string]string) error) error {
 	if err != nil {
 		return fmt.Errorf("read registry: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // only read
 	r := csv.NewReader(bufio.NewReader(f))
 	header, err := r.Read()
 	if errors.Is(err, io.EOF) {

@@ -46,6 +46,7 @@ func breakCheck(s string) string {
 }
 
 func TestOrgNr(t *testing.T) {
+	t.Parallel()
 	// A prefix whose remainder is 1 has no valid check digit at all.
 	var noCheck string
 	for p := 80000000; noCheck == ""; p++ {
@@ -74,6 +75,7 @@ func TestOrgNr(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			err := OrgNr(tt.in)
 			if !errors.Is(err, tt.err) || (err == nil) != (tt.err == nil) {
 				t.Fatalf("OrgNr(%q) = %v, want %v", tt.in, err, tt.err)
@@ -81,11 +83,13 @@ func TestOrgNr(t *testing.T) {
 		})
 	}
 	t.Run("MessageLength", func(t *testing.T) {
+		t.Parallel()
 		if err := OrgNr("92360901"); err == nil || err.Error() != "must be 9 digits, got 8" {
 			t.Fatalf("got %v", err)
 		}
 	})
 	t.Run("MessageCheckDigit", func(t *testing.T) {
+		t.Parallel()
 		if err := OrgNr("923609017"); err == nil || !strings.HasPrefix(err.Error(), "check digit does not match") {
 			t.Fatalf("got %v", err)
 		}
@@ -102,6 +106,7 @@ func zeroCheckOrg(tb testing.TB) string {
 }
 
 func TestLesseeID(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		in        string
@@ -163,6 +168,7 @@ func TestLesseeID(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			kind, err := LesseeID(tt.in, tt.synthetic)
 			if kind != tt.kind || !errors.Is(err, tt.err) || (err == nil) != (tt.err == nil) {
 				t.Fatalf("LesseeID(%q, %v) = %v, %v; want %v, %v", tt.in, tt.synthetic, kind, err, tt.kind, tt.err)
@@ -175,6 +181,7 @@ func TestLesseeID(t *testing.T) {
 }
 
 func TestLesseeIDMessages(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		in   string
@@ -188,6 +195,7 @@ func TestLesseeIDMessages(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			_, err := LesseeID(tt.in, false)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("LesseeID(%q) error = %v, want it to contain %q", tt.in, err, tt.want)
@@ -197,17 +205,21 @@ func TestLesseeIDMessages(t *testing.T) {
 }
 
 func TestPersonID(t *testing.T) {
+	t.Parallel()
 	t.Run("ErrEnterprise", func(t *testing.T) {
+		t.Parallel()
 		if _, err := PersonID("923609016", false); !errors.Is(err, ErrLength) {
 			t.Fatalf("got %v, want ErrLength", err)
 		}
 	})
 	t.Run("ErrLeadingZero", func(t *testing.T) {
+		t.Parallel()
 		if _, err := PersonID("1019012480", false); !errors.Is(err, ErrLeadingZero) {
 			t.Fatalf("got %v, want ErrLeadingZero", err)
 		}
 	})
 	t.Run("OK", func(t *testing.T) {
+		t.Parallel()
 		if k, err := PersonID("01019012480", false); err != nil || k != KindPerson {
 			t.Fatalf("got %v, %v", k, err)
 		}
@@ -215,6 +227,7 @@ func TestPersonID(t *testing.T) {
 }
 
 func TestNormaliseID(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ in, want string }{
 		{" 010190 12480 ", "01019012480"},
 		{"923 609 016", "923609016"},
@@ -233,6 +246,7 @@ func TestNormaliseID(t *testing.T) {
 }
 
 func TestNormaliseRegNumber(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, in, want string
 		err            error
@@ -252,6 +266,7 @@ func TestNormaliseRegNumber(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			got, err := NormaliseRegNumber(tt.in)
 			if got != tt.want || !errors.Is(err, tt.err) || (err == nil) != (tt.err == nil) {
 				t.Fatalf("NormaliseRegNumber(%q) = %q, %v; want %q, %v", tt.in, got, err, tt.want, tt.err)
@@ -261,6 +276,7 @@ func TestNormaliseRegNumber(t *testing.T) {
 }
 
 func TestVIN(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, in, want string
 		err            error
@@ -278,6 +294,7 @@ func TestVIN(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			got, err := VIN(tt.in)
 			if got != tt.want || !errors.Is(err, tt.err) || (err == nil) != (tt.err == nil) {
 				t.Fatalf("VIN(%q) = %q, %v; want %q, %v", tt.in, got, err, tt.want, tt.err)
@@ -290,6 +307,7 @@ func TestVIN(t *testing.T) {
 }
 
 func TestMask(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ in, want string }{
 		{"01019012480", "*********80"},
 		{"923609016", "923609016"},
@@ -309,6 +327,7 @@ func TestMask(t *testing.T) {
 }
 
 func TestMaskText(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ in, want string }{
 		{"lessee 01019012480 rejected", "lessee *********80 rejected"},
 		{"01019012480", "*********80"},
@@ -478,6 +497,7 @@ func FuzzMaskText(f *testing.F) {
 }
 
 func TestMaskTextURLEncodedPrintedForm(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		"COPY inbox/x/121288%2022249.csv": "COPY inbox/x/******%20***49.csv",
 		"key=121288+22249":                "key=****** ***49",
@@ -491,6 +511,7 @@ func TestMaskTextURLEncodedPrintedForm(t *testing.T) {
 }
 
 func TestComplete(t *testing.T) {
+	t.Parallel()
 	if got, ok := CompleteOrgNr("92360901"); !ok || got != "923609016" {
 		t.Errorf("CompleteOrgNr = %q, %v; want 923609016", got, ok)
 	}

@@ -8,6 +8,7 @@ import (
 )
 
 func TestColumnFor(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		want lessee.Column
@@ -47,6 +48,7 @@ func TestColumnFor(t *testing.T) {
 }
 
 func TestAliasesDistinct(t *testing.T) {
+	t.Parallel()
 	// Two columns sharing an alias key would make the mapping depend on
 	// table order.
 	seen := map[string]lessee.Column{}
@@ -65,6 +67,7 @@ func TestAliasesDistinct(t *testing.T) {
 }
 
 func TestHeaderKey(t *testing.T) {
+	t.Parallel()
 	tests := map[string]string{
 		"Åse Ørn Æble": "aseornaeble",
 		"fra_dato":     "fradato",
@@ -80,8 +83,10 @@ func TestHeaderKey(t *testing.T) {
 }
 
 func TestMapHeader(t *testing.T) {
+	t.Parallel()
 	limits := DefaultLimits()
 	t.Run("OK", func(t *testing.T) {
+		t.Parallel()
 		h, err := mapHeader([]string{"Referanse", "Operasjon", "x", "", "VIN"}, 1, limits)
 		if err != nil {
 			t.Fatal(err)
@@ -97,6 +102,7 @@ func TestMapHeader(t *testing.T) {
 		}
 	})
 	t.Run("ErrDuplicateColumn", func(t *testing.T) {
+		t.Parallel()
 		_, err := mapHeader([]string{"operation", "Fra dato", "vin", "start"}, 4, limits)
 		r := wantRefusal(t, err, lessee.CodeDuplicateColumn, 4)
 		if !strings.Contains(r.Message, `"Fra dato" and "start"`) || !strings.Contains(r.Message, "start_date") {
@@ -104,6 +110,7 @@ func TestMapHeader(t *testing.T) {
 		}
 	})
 	t.Run("ErrMissingBoth", func(t *testing.T) {
+		t.Parallel()
 		_, err := mapHeader([]string{"reference"}, 1, limits)
 		r := wantRefusal(t, err, lessee.CodeMissingColumn, 1)
 		for _, part := range []string{`"operation"`, "operasjon", `"registration_number" or "vin"`, "kjennemerke", "understellsnummer"} {
@@ -115,6 +122,7 @@ func TestMapHeader(t *testing.T) {
 }
 
 func TestMaskDigits(t *testing.T) {
+	t.Parallel()
 	tests := map[string]string{
 		"01019012345":       "010190*****",
 		"fnr 01019012345 x": "fnr 010190***** x",

@@ -177,7 +177,7 @@ func Open(ctx context.Context, path string, limits Limits) (Table, Info, error) 
 		}
 		return t, info, nil
 	case kindOLE2:
-		defer f.Close()
+		defer func() { _ = f.Close() }() // only read
 		return nil, Info{}, refuseOLE2(f)
 	default:
 		t, info, err := openCSV(ctx, f, limits)

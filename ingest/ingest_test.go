@@ -107,6 +107,7 @@ type rowWant struct {
 }
 
 func TestCSV(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		file    string
@@ -203,6 +204,7 @@ func TestCSV(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			info, rows, err := readAll(t, fixture(tt.file), DefaultLimits())
 			if err != nil {
 				t.Fatalf("Scan: %v", err)
@@ -243,6 +245,7 @@ func TestCSV(t *testing.T) {
 }
 
 func TestRefusals(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		file    string
@@ -269,6 +272,7 @@ func TestRefusals(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			_, err := Scan(context.Background(), fixture(tt.file), DefaultLimits())
 			r := wantRefusal(t, err, tt.code, tt.line)
 			if !strings.Contains(r.Message, tt.message) {
@@ -279,6 +283,7 @@ func TestRefusals(t *testing.T) {
 }
 
 func TestNoHeaderMasksIdentityNumbers(t *testing.T) {
+	t.Parallel()
 	p := writeTemp(t, "x.csv", []byte("operation;regnr;01019012345\nadd;AB12345;x\n"))
 	info, _, err := readAll(t, p, DefaultLimits())
 	if err != nil {
@@ -290,22 +295,27 @@ func TestNoHeaderMasksIdentityNumbers(t *testing.T) {
 }
 
 func TestLimits(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	t.Run("ErrFileTooLarge", func(t *testing.T) {
+		t.Parallel()
 		_, err := Scan(ctx, fixture("utf8_semicolon.csv"), Limits{MaxBytes: 10})
 		wantRefusal(t, err, lessee.CodeFileTooLarge, 0)
 	})
 	t.Run("ErrTooManyRows", func(t *testing.T) {
+		t.Parallel()
 		_, err := Scan(ctx, fixture("utf8_semicolon.csv"), Limits{MaxRows: 1})
 		wantRefusal(t, err, lessee.CodeTooManyRows, 3)
 	})
 	t.Run("MaxRowsExactly", func(t *testing.T) {
+		t.Parallel()
 		info, err := Scan(ctx, fixture("utf8_semicolon.csv"), Limits{MaxRows: 2})
 		if err != nil || info.Rows != 2 {
 			t.Fatalf("Scan = %d rows, %v; want 2 rows", info.Rows, err)
 		}
 	})
 	t.Run("ErrTooManyRowsOnOpen", func(t *testing.T) {
+		t.Parallel()
 		// Open alone reads only the header; Next meets the limit.
 		tab, _, err := Open(ctx, fixture("utf8_semicolon.csv"), Limits{MaxRows: 1})
 		if err != nil {
@@ -322,6 +332,7 @@ func TestLimits(t *testing.T) {
 		}
 	})
 	t.Run("ErrCellTooLarge", func(t *testing.T) {
+		t.Parallel()
 		p := writeTemp(t, "x.csv", []byte("operation;Kjennemerke\nadd;AB12345\nadd;ABCDEFGHIJKL\n"))
 		_, err := Scan(ctx, p, Limits{MaxCellBytes: 11})
 		r := wantRefusal(t, err, lessee.CodeCellTooLarge, 3)
@@ -330,20 +341,24 @@ func TestLimits(t *testing.T) {
 		}
 	})
 	t.Run("ErrCellTooLargeInHeader", func(t *testing.T) {
+		t.Parallel()
 		p := writeTemp(t, "x.csv", []byte("operation;registration_number\nadd;AB\n"))
 		_, err := Scan(ctx, p, Limits{MaxCellBytes: 12})
 		wantRefusal(t, err, lessee.CodeCellTooLarge, 1)
 	})
 	t.Run("ErrTooManyColumnsHeader", func(t *testing.T) {
+		t.Parallel()
 		_, err := Scan(ctx, fixture("utf8_semicolon.csv"), Limits{MaxColumns: 3})
 		wantRefusal(t, err, lessee.CodeTooManyColumns, 1)
 	})
 	t.Run("ErrTooManyColumnsRow", func(t *testing.T) {
+		t.Parallel()
 		p := writeTemp(t, "x.csv", []byte("operation;vin\nadd;V\nadd;V;x;y;z\n"))
 		_, err := Scan(ctx, p, Limits{MaxColumns: 4})
 		wantRefusal(t, err, lessee.CodeTooManyColumns, 3)
 	})
 	t.Run("ErrUnclosedQuoteStopsEarly", func(t *testing.T) {
+		t.Parallel()
 		// An open quote would make the rest of the file one field; the guard
 		// refuses it once it is longer than any cell may be, naming where
 		// the quote opened.
@@ -360,6 +375,7 @@ func TestLimits(t *testing.T) {
 		}
 	})
 	t.Run("ErrHugeRecord", func(t *testing.T) {
+		t.Parallel()
 		p := writeTemp(t, "x.csv", []byte("operation;vin\nadd;V"+strings.Repeat(";x", 100_000)+"\n"))
 		_, err := Scan(ctx, p, Limits{MaxColumns: 10, MaxCellBytes: 16})
 		wantRefusal(t, err, lessee.CodeTooManyColumns, 2)
@@ -367,6 +383,7 @@ func TestLimits(t *testing.T) {
 }
 
 func TestContextCancelled(t *testing.T) {
+	t.Parallel()
 	var b strings.Builder
 	b.WriteString("operation;vin\n")
 	for range 3 * ctxEvery {
@@ -392,6 +409,7 @@ func TestContextCancelled(t *testing.T) {
 }
 
 func TestSniffDelimiter(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		text string
 		want rune
@@ -415,6 +433,7 @@ func TestSniffDelimiter(t *testing.T) {
 }
 
 func TestLFReader(t *testing.T) {
+	t.Parallel()
 	// One byte at a time, so a CRLF split across reads is exercised.
 	in := "a\r\nb\rc\n\r\r\nd\r"
 	r := &lfReader{r: &oneByteReader{s: in}}
@@ -442,6 +461,7 @@ func (o *oneByteReader) Read(p []byte) (int, error) {
 }
 
 func TestDetectEncodingSplitSequences(t *testing.T) {
+	t.Parallel()
 	// A multi-byte UTF-8 letter across the 64 KiB read boundary is still
 	// UTF-8, and a Windows-1252 letter far past the start still decides.
 	long := strings.Repeat("a", 64<<10-1) + "ø\n"
@@ -533,6 +553,7 @@ func TestMemoryBounded(t *testing.T) {
 // lazy reading: bare quotes inside a field are text, row numbers stay the
 // spreadsheet's, and ambiguous quoting is refused on the right row.
 func TestQuoting(t *testing.T) {
+	t.Parallel()
 	const head = "operation,vin,reference\n"
 	tests := []struct {
 		name  string
@@ -551,6 +572,7 @@ func TestQuoting(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			p := writeTemp(t, "q.csv", []byte(head+tt.body))
 			if tt.fail > 0 {
 				_, err := Scan(context.Background(), p, DefaultLimits())

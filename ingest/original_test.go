@@ -45,6 +45,7 @@ func readOriginal(t *testing.T, path string) (header []string, lines []int, cell
 }
 
 func TestOriginal(t *testing.T) {
+	t.Parallel()
 	xlsx := makeWorkbook(t, func(f *excelize.File) {
 		s := "Sheet1"
 		setRow(t, f, s, 1, "Operasjon", "Internt nr", "Kjennemerke", "", "Leietaker", "Fra dato", "Merknad 12128822249")
@@ -103,6 +104,7 @@ func TestOriginal(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			header, lines, cells := readOriginal(t, tt.path)
 			if !slices.Equal(header, tt.header) {
 				t.Errorf("Header = %q, want %q", header, tt.header)

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"sync/atomic"
 	"testing"
 
 	"github.com/fleetreg/lessee"
@@ -39,14 +40,22 @@ func readRecords(t *testing.T, tab OriginalTable) ([]record, error) {
 // the records and Info read back from the spool with those read from the
 // file itself, and checks that a refused workbook leaves no spool behind.
 func TestSpoolReadsBackTheWorkbook(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	files, err := filepath.Glob("../testdata/corpus/inbox/*/*.xlsx")
 	if err != nil || len(files) < 10 {
 		t.Fatalf("corpus workbooks: %v %v", files, err)
 	}
-	accepted := 0
+	// Counted by the parallel subtests; checked once they have all run.
+	var accepted atomic.Int64
+	t.Cleanup(func() {
+		if n := accepted.Load(); n < 5 {
+			t.Errorf("only %d corpus workbooks were accepted", n)
+		}
+	})
 	for _, file := range files {
 		t.Run(filepath.Base(file), func(t *testing.T) {
+			t.Parallel()
 			spool := filepath.Join(t.TempDir(), "records")
 			info, err := ScanSpooled(ctx, file, DefaultLimits(), spool)
 			scanInfo, scanErr := Scan(ctx, file, DefaultLimits())
@@ -59,7 +68,7 @@ func TestSpoolReadsBackTheWorkbook(t *testing.T) {
 				}
 				return
 			}
-			accepted++
+			accepted.Add(1)
 			if info.Spool != spool {
 				t.Fatalf("Info.Spool = %q, want %q", info.Spool, spool)
 			}
@@ -93,12 +102,10 @@ func TestSpoolReadsBackTheWorkbook(t *testing.T) {
 			}
 		})
 	}
-	if accepted < 5 {
-		t.Fatalf("only %d corpus workbooks were accepted", accepted)
-	}
 }
 
 func TestSpoolCSVWritesNothing(t *testing.T) {
+	t.Parallel()
 	spool := filepath.Join(t.TempDir(), "records")
 	info, err := ScanSpooled(context.Background(), "testdata/comma_lf.csv", DefaultLimits(), spool)
 	if err != nil {
@@ -115,6 +122,7 @@ func TestSpoolCSVWritesNothing(t *testing.T) {
 // TestSpoolDamaged checks that a spool cut anywhere, or not a spool at all,
 // reads as an error, never as a shorter table.
 func TestSpoolDamaged(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	spool := filepath.Join(dir, "records")

@@ -60,6 +60,7 @@ func dateStyle(t testing.TB, f *excelize.File, custom string) int {
 }
 
 func TestXLSX(t *testing.T) {
+	t.Parallel()
 	p := makeWorkbook(t, func(f *excelize.File) {
 		// A first sheet that is not the data: the sheet named lessees wins.
 		setRow(t, f, "Sheet1", 1, "notes")
@@ -140,6 +141,7 @@ func TestXLSX(t *testing.T) {
 }
 
 func TestXLSXDate1904(t *testing.T) {
+	t.Parallel()
 	p := makeWorkbook(t, func(f *excelize.File) {
 		yes := true
 		must(t, f.SetWorkbookProps(&excelize.WorkbookPropsOptions{Date1904: &yes}))
@@ -157,6 +159,7 @@ func TestXLSXDate1904(t *testing.T) {
 }
 
 func TestXLSXSpilledToDisk(t *testing.T) {
+	t.Parallel()
 	// A worksheet and shared strings larger than MaxUnzipXMLBytes go to
 	// temporary files inside excelize; the types reader works from the ZIP
 	// either way.
@@ -184,8 +187,10 @@ func TestXLSXSpilledToDisk(t *testing.T) {
 }
 
 func TestXLSXRefusals(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	t.Run("ErrExpandsTooLarge", func(t *testing.T) {
+		t.Parallel()
 		// 4 MiB of one letter compresses to a few KiB: a small zip bomb.
 		p := makeWorkbook(t, func(f *excelize.File) {
 			setRow(t, f, "Sheet1", 1, "operation", "vin")
@@ -203,6 +208,7 @@ func TestXLSXRefusals(t *testing.T) {
 		wantRefusal(t, err, lessee.CodeExpandsTooLarge, 0)
 	})
 	t.Run("ErrEncrypted", func(t *testing.T) {
+		t.Parallel()
 		p := makeWorkbook(t, func(f *excelize.File) {
 			setRow(t, f, "Sheet1", 1, "operation", "vin")
 		}, excelize.Options{Password: "hemmelig"})
@@ -210,6 +216,7 @@ func TestXLSXRefusals(t *testing.T) {
 		wantRefusal(t, err, lessee.CodeEncryptedWorkbook, 0)
 	})
 	t.Run("ErrNotAWorkbook", func(t *testing.T) {
+		t.Parallel()
 		p := filepath.Join(t.TempDir(), "x.xlsx")
 		out, err := os.Create(p)
 		must(t, err)
@@ -224,6 +231,7 @@ func TestXLSXRefusals(t *testing.T) {
 		wantRefusal(t, err, lessee.CodeUnsupportedFormat, 0)
 	})
 	t.Run("ErrTruncatedZip", func(t *testing.T) {
+		t.Parallel()
 		p := makeWorkbook(t, func(f *excelize.File) { setRow(t, f, "Sheet1", 1, "operation", "vin") })
 		b, err := os.ReadFile(p)
 		must(t, err)
@@ -232,6 +240,7 @@ func TestXLSXRefusals(t *testing.T) {
 		wantRefusal(t, err, lessee.CodeUnsupportedFormat, 0)
 	})
 	t.Run("ErrMissingColumn", func(t *testing.T) {
+		t.Parallel()
 		p := makeWorkbook(t, func(f *excelize.File) {
 			setRow(t, f, "Sheet1", 2, "operation", "lessee_id") // header on row 2
 			setRow(t, f, "Sheet1", 3, "add", "x")
@@ -240,11 +249,13 @@ func TestXLSXRefusals(t *testing.T) {
 		wantRefusal(t, err, lessee.CodeMissingColumn, 2)
 	})
 	t.Run("ErrEmptySheet", func(t *testing.T) {
+		t.Parallel()
 		p := makeWorkbook(t, func(f *excelize.File) {})
 		_, err := Scan(ctx, p, DefaultLimits())
 		wantRefusal(t, err, lessee.CodeMissingHeader, 0)
 	})
 	t.Run("ErrCellTooLarge", func(t *testing.T) {
+		t.Parallel()
 		p := makeWorkbook(t, func(f *excelize.File) {
 			setRow(t, f, "Sheet1", 1, "operation", "vin", "reference")
 			setRow(t, f, "Sheet1", 2, "add", "V", strings.Repeat("r", 100))
@@ -256,6 +267,7 @@ func TestXLSXRefusals(t *testing.T) {
 		}
 	})
 	t.Run("ErrTooManyRows", func(t *testing.T) {
+		t.Parallel()
 		p := makeWorkbook(t, func(f *excelize.File) {
 			setRow(t, f, "Sheet1", 1, "operation", "vin")
 			setRow(t, f, "Sheet1", 2, "add", "V")
@@ -265,6 +277,7 @@ func TestXLSXRefusals(t *testing.T) {
 		wantRefusal(t, err, lessee.CodeTooManyRows, 5)
 	})
 	t.Run("ErrTooManyColumns", func(t *testing.T) {
+		t.Parallel()
 		p := makeWorkbook(t, func(f *excelize.File) {
 			setRow(t, f, "Sheet1", 1, "operation", "vin", "a", "b", "c")
 		})
@@ -274,6 +287,7 @@ func TestXLSXRefusals(t *testing.T) {
 }
 
 func TestSerialDate(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		raw    string
 		d1904  bool
@@ -304,6 +318,7 @@ func TestSerialDate(t *testing.T) {
 }
 
 func TestDateFormatCode(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		code string
 		want bool

@@ -9,6 +9,7 @@ import (
 )
 
 func TestJobIDStable(t *testing.T) {
+	t.Parallel()
 	a := JobID("lessee", "inbox/912345602/a.csv", "etag@1")
 	if a != JobID("lessee", "inbox/912345602/a.csv", "etag@1") || len(a) != 24 {
 		t.Fatalf("JobID not stable: %s", a)

@@ -15,6 +15,7 @@ const advSubmitter = "912345602" // Nordlys Leasing: the attacker in these tests
 // control characters, look-alike digits in the orgnr, over-long names and
 // nested prefixes.
 func TestParseAdversarial(t *testing.T) {
+	t.Parallel()
 	long := func(n int) string { return strings.Repeat("a", n-len(".csv")) + ".csv" }
 	for _, tc := range []struct {
 		name      string
@@ -96,6 +97,7 @@ func TestParseAdversarial(t *testing.T) {
 		{"OKSQLLookingName", "inbox/912345602/x'; DROP TABLE jobs; --.csv", OK, advSubmitter},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			got := Parse(tc.key)
 			if got.Verdict != tc.verdict || got.Submitter != tc.submitter {
 				t.Fatalf("Parse(%q) = verdict %d submitter %q (%s); want verdict %d submitter %q",

@@ -7,6 +7,7 @@ import (
 )
 
 func TestParse(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		key       string
 		verdict   Verdict
@@ -67,6 +68,7 @@ func FuzzParse(f *testing.F) {
 }
 
 func TestSafeName(t *testing.T) {
+	t.Parallel()
 	for _, in := range []string{"a/b.csv", "../../etc/passwd", "x\x00y", strings.Repeat("æ", 150), "", "."} {
 		got := SafeName(in)
 		if strings.ContainsAny(got, "/\\\x00") || strings.Contains(got, "..") || got == "" || !utf8.ValidString(got) || len(got) > 255 {
@@ -76,6 +78,7 @@ func TestSafeName(t *testing.T) {
 }
 
 func TestSafeNameKeepsLongNamesDistinct(t *testing.T) {
+	t.Parallel()
 	a, b := strings.Repeat("x", 300)+"a.csv", strings.Repeat("x", 300)+"b.csv"
 	if SafeName(a) == SafeName(b) {
 		t.Errorf("two long names share the derived name %q", SafeName(a))
@@ -89,6 +92,7 @@ func TestSafeNameKeepsLongNamesDistinct(t *testing.T) {
 }
 
 func TestKeys(t *testing.T) {
+	t.Parallel()
 	r, s := ReceiptCSV("923609016", "januar.csv"), Summary("923609016", "januar.csv")
 	if r != "receipts/923609016/januar.csv.receipt.csv" || s != "receipts/923609016/januar.csv.summary.json" {
 		t.Errorf("Keys = %s, %s", r, s)
@@ -96,6 +100,7 @@ func TestKeys(t *testing.T) {
 }
 
 func TestReceiptXLSX(t *testing.T) {
+	t.Parallel()
 	if got, want := ReceiptXLSX("912345602", "fil.xlsx"), "receipts/912345602/fil.xlsx.receipt.xlsx"; got != want {
 		t.Errorf("XLSXKey = %q, want %q", got, want)
 	}

@@ -103,7 +103,7 @@ func (p *Publisher) Publish(ctx context.Context, job lessee.Job, userHeader []st
 		return fmt.Errorf("create receipt file: %w", err)
 	}
 	defer os.Remove(csvFile.Name())
-	defer csvFile.Close()
+	defer func() { _ = csvFile.Close() }() // a spool: put from, then removed
 	csvw, err := NewCSVWriter(csvFile)
 	if err != nil {
 		return err
@@ -137,7 +137,7 @@ func (p *Publisher) Publish(ctx context.Context, job lessee.Job, userHeader []st
 			return fmt.Errorf("create receipt file: %w", err)
 		}
 		defer os.Remove(xlsxFile.Name())
-		defer xlsxFile.Close()
+		defer func() { _ = xlsxFile.Close() }() // a spool: put from, then removed
 		if err := xlsxw.Finish(xlsxFile); err != nil {
 			return err
 		}

@@ -12,6 +12,7 @@ import (
 )
 
 func TestCSVWriter(t *testing.T) {
+	t.Parallel()
 	var buf bytes.Buffer
 	w, err := NewCSVWriter(&buf)
 	if err != nil {
@@ -53,6 +54,7 @@ func TestCSVWriter(t *testing.T) {
 }
 
 func TestNeutralise(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		"":           "",
 		"=1+2":       "'=1+2",
@@ -72,6 +74,7 @@ func TestNeutralise(t *testing.T) {
 }
 
 func TestSummaryKeys(t *testing.T) {
+	t.Parallel()
 	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	job := lessee.Job{ID: "j", Key: "inbox/923609016/a.csv", Version: "v", SHA256: "ab", Size: 10, Format: lessee.FormatCSV,
 		State: lessee.JobCompleted, Applied: 2, Unchanged: 1, Rejected: 3, Codes: map[lessee.Code]int{lessee.CodeNotOwner: 3}, Started: start}

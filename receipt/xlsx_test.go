@@ -78,6 +78,7 @@ func checkTextCells(t *testing.T, f *excelize.File, rows [][]string) {
 }
 
 func TestXLSXWriter(t *testing.T) {
+	t.Parallel()
 	outcomes := []lessee.Result{
 		{Line: 2, Echo: lessee.Echo{Reference: "=HYPERLINK(\"http://x\")", Operation: "add", RegistrationNumber: "EL10001", Lessee: "*********49"},
 			Status: lessee.StatusApplied, Message: "lessee added", ChangeID: "job-0"},
@@ -129,6 +130,7 @@ func TestXLSXWriter(t *testing.T) {
 }
 
 func TestXLSXOriginal(t *testing.T) {
+	t.Parallel()
 	userHeader := []string{"Operasjon", "Kjennemerke", "Leietaker", "=Merknad", "Fra dato"}
 	type row struct {
 		cells []string
@@ -178,6 +180,7 @@ func TestXLSXOriginal(t *testing.T) {
 }
 
 func TestXLSXRefusal(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		w    func() (*XLSXWriter, error)
@@ -189,6 +192,7 @@ func TestXLSXRefusal(t *testing.T) {
 			[]string{"7", "", "", "refused", "MISSING_COLUMN", "row 7: the header lacks \"operation\""}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			w, err := tc.w()
 			if err != nil {
 				t.Fatal(err)
@@ -215,6 +219,7 @@ func TestXLSXRefusal(t *testing.T) {
 }
 
 func TestWriteXLSXReceiptStopsOnError(t *testing.T) {
+	t.Parallel()
 	boom := errors.New("boom")
 	var buf bytes.Buffer
 	err := WriteXLSXReceipt(&buf, XLSXOptions{}, func(yield func(lessee.Result) error) error { return boom })
@@ -242,6 +247,7 @@ func (m *maxWrite) Write(b []byte) (int, error) {
 // written at the end (excelize's own WriteTo), and that the streamed
 // workbook opens with every line.
 func TestXLSXFinishStreams(t *testing.T) {
+	t.Parallel()
 	const lines = 60000
 	w, err := NewXLSXWriter(XLSXOptions{TempDir: t.TempDir()})
 	if err != nil {

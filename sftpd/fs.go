@@ -124,7 +124,7 @@ func (sess *session) Fileread(r *sftp.Request) (io.ReaderAt, error) {
 	defer cancel()
 	obj, err := sess.srv.objects.Download(ctx, sess.receiptsDir()+t.name, "", f)
 	if err != nil {
-		f.Close()
+		_ = f.Close()
 		os.Remove(f.Name())
 		if lessee.ErrorCode(err) == lessee.ENOTFOUND {
 			return nil, sess.refuse("get", r.Filepath, errNoSuch)
@@ -251,7 +251,7 @@ func (u *upload) Close() error {
 	u.mu.Unlock()
 	defer u.sess.doneUpload()
 	defer os.Remove(u.f.Name())
-	defer u.f.Close()
+	defer func() { _ = u.f.Close() }() // a spool: put from, then removed
 	log := u.sess.log.With("file", u.name)
 
 	if failed != nil {

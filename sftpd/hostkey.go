@@ -45,11 +45,11 @@ func loadOrCreateHostKey(dir string, log *slog.Logger) (ssh.Signer, error) {
 	}
 	defer os.Remove(tmp.Name())
 	if _, err := tmp.Write(pem.EncodeToMemory(block)); err != nil {
-		tmp.Close()
+		_ = tmp.Close()
 		return nil, fmt.Errorf("host key: write: %w", err)
 	}
 	if err := tmp.Sync(); err != nil {
-		tmp.Close()
+		_ = tmp.Close()
 		return nil, fmt.Errorf("host key: write: %w", err)
 	}
 	if err := tmp.Close(); err != nil {

@@ -46,6 +46,7 @@ func localDir(t *testing.T, files map[string]string) string {
 }
 
 func TestOpenSSHClient(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("sftp"); err != nil {
 		t.Skip("OpenSSH sftp client not found: SFTP end-to-end test skipped (apt-get install -y openssh-client)")
 	}
@@ -69,14 +70,16 @@ func TestOpenSSHClient(t *testing.T) {
 		otherOrg      string
 		otherReceipt  string // a receipt only the other user has
 		sameContent   string // this user's receipts/<org>/same.csv
-		otherUpload   string
-		otherInboxKey string
+		otherUpload   string // the other user's upload, by the name it used
+		otherInboxKey string // the bucket key the other user's upload lands at
 	}
 	sides := []side{
 		{user: b.alice, upload: "a-upload.csv", ownReceipt: "a-upload.csv.receipt.csv", otherOrg: orgB,
-			otherReceipt: "b-upload.csv.receipt.csv", sameContent: "alice's own receipt\n", otherUpload: "b-upload.csv"},
+			otherReceipt: "b-upload.csv.receipt.csv", sameContent: "alice's own receipt\n", otherUpload: "b-upload.csv",
+			otherInboxKey: "inbox/" + orgB + "/b-upload.csv"},
 		{user: b.bob, upload: "b-upload.csv", ownReceipt: "b-upload.csv.receipt.csv", otherOrg: orgA,
-			otherReceipt: "a-upload.csv.receipt.csv", sameContent: "bob's own receipt\n", otherUpload: "a-upload.csv"},
+			otherReceipt: "a-upload.csv.receipt.csv", sameContent: "bob's own receipt\n", otherUpload: "a-upload.csv",
+			otherInboxKey: "inbox/" + orgA + "/a-upload.csv"},
 	}
 
 	// Each user uploads and reads its own receipts.
@@ -121,6 +124,13 @@ func TestOpenSSHClient(t *testing.T) {
 		})
 	}
 	want := b.keys(t)
+	// The other user's upload is really in the bucket, so the refusals to
+	// reach it below are not refusals of a file that does not exist.
+	for _, s := range sides {
+		if !slices.Contains(want, s.otherInboxKey) {
+			t.Fatalf("%s is not in the bucket after the uploads: %q", s.otherInboxKey, want)
+		}
+	}
 
 	// Every attempt outside the user's own view fails and changes nothing.
 	for _, s := range sides {
@@ -135,6 +145,7 @@ func TestOpenSSHClient(t *testing.T) {
 			{"GetOtherFromInbox", []string{"cd /inbox", "get ../../receipts/" + s.otherOrg + "/" + s.otherReceipt + " stolen.csv"}, notFound},
 			{"GetOtherName", []string{"get /receipts/" + s.otherReceipt + " stolen.csv"}, notFound},
 			{"GetOtherUpload", []string{"get /inbox/" + s.otherUpload + " stolen.csv"}, notFound},
+			{"GetOtherInboxKey", []string{"get /" + s.otherInboxKey + " stolen.csv"}, notFound},
 			{"GetOwnUpload", []string{"get /inbox/" + s.upload + " stolen.csv"}, denied},
 			{"GetDeep", []string{"get /receipts/sub/deep.csv stolen.csv"}, notFound},
 			{"GetHostFile", []string{"get /etc/passwd stolen.csv"}, notFound},
@@ -214,6 +225,7 @@ func TestOpenSSHClient(t *testing.T) {
 }
 
 func TestOpenSSHKilledUpload(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("sftp"); err != nil {
 		t.Skip("OpenSSH sftp client not found: SFTP end-to-end test skipped (apt-get install -y openssh-client)")
 	}

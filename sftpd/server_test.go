@@ -44,6 +44,7 @@ func (b *testBundle) sftpClient(t *testing.T, user, password string) (*ssh.Clien
 }
 
 func TestPasswordAuth(t *testing.T) {
+	t.Parallel()
 	b := setup(t, Config{})
 
 	t.Run("OK", func(t *testing.T) {
@@ -119,6 +120,7 @@ func TestPasswordAuth(t *testing.T) {
 }
 
 func TestKilledUploadLeavesNothing(t *testing.T) {
+	t.Parallel()
 	b := setup(t, Config{})
 	conn, c := b.sftpClient(t, "bob", bobPassword)
 	f, err := c.Create("/inbox/killed.csv")
@@ -139,6 +141,7 @@ func TestKilledUploadLeavesNothing(t *testing.T) {
 }
 
 func TestUploadRefused(t *testing.T) {
+	t.Parallel()
 	b := setup(t, Config{MaxFileBytes: 1000})
 	_, c := b.sftpClient(t, "alice", alicePassword)
 
@@ -207,6 +210,7 @@ func TestUploadRefused(t *testing.T) {
 }
 
 func TestOnlySFTPSubsystem(t *testing.T) {
+	t.Parallel()
 	b := setup(t, Config{})
 	conn, err := b.dial(t, "alice", ssh.PublicKeys(b.alice.signer))
 	if err != nil {
@@ -294,6 +298,7 @@ func TestOnlySFTPSubsystem(t *testing.T) {
 }
 
 func TestHostKeyPersisted(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	users := filepath.Join(dir, "users")
 	u := newTestUser(t, dir, "alice", orgA, "")
@@ -331,6 +336,7 @@ func TestHostKeyPersisted(t *testing.T) {
 }
 
 func TestNewRemovesLeftoverSpoolFiles(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	users := filepath.Join(dir, "users")
 	u := newTestUser(t, dir, "alice", orgA, "")
@@ -356,6 +362,7 @@ func TestNewRemovesLeftoverSpoolFiles(t *testing.T) {
 }
 
 func TestNewErrors(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad-users")
 	if err := os.WriteFile(bad, []byte("alice:123456789:$2a$04$x\n"), 0o600); err != nil {

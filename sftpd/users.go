@@ -37,7 +37,7 @@ func LoadUsers(path string) (*Users, error) {
 	if err != nil {
 		return nil, fmt.Errorf("users file: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // only read
 	u, err := ParseUsers(f)
 	if err != nil {
 		return nil, fmt.Errorf("users file %s: %w", path, err)

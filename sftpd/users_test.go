@@ -8,12 +8,14 @@ import (
 )
 
 func TestParseUsers(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	a := newTestUser(t, dir, "a", orgA, "")
 	b := newTestUser(t, dir, "b", orgB, "")
 	hash := bcryptHash(t, "pw")
 
 	t.Run("OK", func(t *testing.T) {
+		t.Parallel()
 		in := strings.Join([]string{
 			"# comment",
 			"",
@@ -72,6 +74,7 @@ func TestParseUsers(t *testing.T) {
 	}
 	for _, tc := range errs {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			_, err := ParseUsers(strings.NewReader(tc.in))
 			if err == nil {
 				t.Fatal("no error")
@@ -88,6 +91,7 @@ func TestParseUsers(t *testing.T) {
 	}
 
 	t.Run("ErrEveryBadLine", func(t *testing.T) {
+		t.Parallel()
 		in := "alice:1:" + hash + "\nbob:" + orgB + ":" + b.authorized + "\ncarol:" + orgA + ":nope\n"
 		_, err := ParseUsers(strings.NewReader(in))
 		if err == nil || !strings.Contains(err.Error(), "line 1:") || !strings.Contains(err.Error(), "line 3:") || strings.Contains(err.Error(), "line 2:") {

@@ -15,6 +15,7 @@ import (
 // rows show the fixture grants what it should, so the rejections are not
 // an artefact of a broken fixture.
 func TestAuthorizationAdversarial(t *testing.T) {
+	t.Parallel()
 	// acc is an acceptance of agreement a by org at time at.
 	acc := func(org string, a lessee.Agreement, at time.Time) lessee.Acceptance {
 		return lessee.Acceptance{OrgNr: org, Agreement: a, Version: "1", AcceptedAt: at}
@@ -149,6 +150,7 @@ func TestAuthorizationAdversarial(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			if tt.status == "" {
 				tt.status = lessee.StatusRejected
 			}

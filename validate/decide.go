@@ -76,7 +76,7 @@ func Decide(cfg Config, job Job, st *lessee.State, rows []lessee.Row) lessee.Dec
 		st = lessee.NewState()
 	}
 	out := make([]lessee.Outcome, 0, len(rows))
-	var w writes
+	var w lessee.WriteSet
 	for _, r := range rows {
 		o := lessee.Outcome{Result: lessee.Result{Index: r.Index, Line: r.Line, Echo: r.Echo}}
 		if r.Problem != nil {
@@ -87,48 +87,7 @@ func Decide(cfg Config, job Job, st *lessee.State, rows []lessee.Row) lessee.Dec
 		decideRow(job, st, r, &o, &w)
 		out = append(out, o)
 	}
-	return lessee.Decision{Outcomes: out, Writes: w.final(st)}
-}
-
-// writes records which periods a chunk's rows opened and closed, in the
-// order they were first touched.
-type writes struct {
-	touched []touch
-	byID    map[string]int // period id -> index in touched
-}
-
-type touch struct {
-	vin, id string
-	opened  bool // opened by the chunk: an insert, not an update
-	line    int  // row of the last change
-}
-
-func (w *writes) note(vin, id string, opened bool, line int) {
-	if i, ok := w.byID[id]; ok {
-		w.touched[i].line = line
-		return
-	}
-	if w.byID == nil {
-		w.byID = map[string]int{}
-	}
-	w.byID[id] = len(w.touched)
-	w.touched = append(w.touched, touch{vin: vin, id: id, opened: opened, line: line})
-}
-
-// final reads each touched period as it stands in st after every row.
-func (w *writes) final(st *lessee.State) lessee.Writes {
-	var out lessee.Writes
-	for _, t := range w.touched {
-		v := st.Vehicles[t.vin]
-		i := slices.IndexFunc(v.Periods, func(p lessee.Period) bool { return p.ID == t.id })
-		pw := lessee.PeriodWrite{VIN: t.vin, Period: v.Periods[i], Line: t.line}
-		if t.opened {
-			out.Opened = append(out.Opened, pw)
-		} else {
-			out.Closed = append(out.Closed, pw)
-		}
-	}
-	return out
+	return lessee.Decision{Outcomes: out, Writes: w.Writes(st)}
 }
 
 // reject is a failed check: the code and the message for the receipt.
@@ -141,7 +100,7 @@ func rejectf(code lessee.Code, format string, args ...any) *reject {
 	return &reject{code: code, msg: fmt.Sprintf(format, args...)}
 }
 
-func decideRow(job Job, st *lessee.State, r lessee.Row, o *lessee.Outcome, w *writes) {
+func decideRow(job Job, st *lessee.State, r lessee.Row, o *lessee.Outcome, w *lessee.WriteSet) {
 	ch := r.Change
 	f := ch.OnBehalfOf
 	if f == "" {
@@ -333,7 +292,7 @@ func until(end lessee.Date) string {
 	return "to " + string(end)
 }
 
-func add(job Job, v *lessee.Vehicle, r lessee.Row, f string, o *lessee.Outcome, w *writes) *reject {
+func add(job Job, v *lessee.Vehicle, r lessee.Row, f string, o *lessee.Outcome, w *lessee.WriteSet) *reject {
 	ch := r.Change
 	if i := openPeriod(v, ch.StartDate); i >= 0 {
 		p := v.Periods[i]
@@ -360,13 +319,13 @@ func add(job Job, v *lessee.Vehicle, r lessee.Row, f string, o *lessee.Outcome, 
 		End:        ch.EndDate,
 	}
 	v.Periods = append(v.Periods, p)
-	w.note(v.VIN, p.ID, true, r.Line)
+	w.Note(v.VIN, p.ID, true, r.Line)
 	applied(job, r, v, f, lessee.OpAdd, nil, p, o)
 	o.Message = fmt.Sprintf("lessee added from %s %s", p.Start, until(p.End))
 	return nil
 }
 
-func remove(job Job, v *lessee.Vehicle, r lessee.Row, f string, o *lessee.Outcome, w *writes) *reject {
+func remove(job Job, v *lessee.Vehicle, r lessee.Row, f string, o *lessee.Outcome, w *lessee.WriteSet) *reject {
 	ch := r.Change
 	d := ch.EndDate
 	open := openPeriod(v, d)
@@ -396,10 +355,10 @@ func remove(job Job, v *lessee.Vehicle, r lessee.Row, f string, o *lessee.Outcom
 	return rejectf(lessee.CodeNoActiveLessee, "the vehicle has no active lessee on %s; there is nothing to remove", d)
 }
 
-func closePeriod(job Job, v *lessee.Vehicle, i int, r lessee.Row, f string, o *lessee.Outcome, w *writes) *reject {
+func closePeriod(job Job, v *lessee.Vehicle, i int, r lessee.Row, f string, o *lessee.Outcome, w *lessee.WriteSet) *reject {
 	before := v.Periods[i]
 	v.Periods[i].End = r.Change.EndDate
-	w.note(v.VIN, before.ID, false, r.Line)
+	w.Note(v.VIN, before.ID, false, r.Line)
 	applied(job, r, v, f, lessee.OpRemove, &before, v.Periods[i], o)
 	o.Message = fmt.Sprintf("lessee removed with end date %s", r.Change.EndDate)
 	return nil

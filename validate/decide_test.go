@@ -115,6 +115,7 @@ func checkShape(tb testing.TB, rows []lessee.Row, out []lessee.Outcome) {
 }
 
 func TestDecide(t *testing.T) {
+	t.Parallel()
 	revoked := func(at time.Time) func(st *lessee.State) {
 		return func(st *lessee.State) {
 			st.Delegations[[2]string{orgF, orgT}][0].RevokedAt = &at
@@ -239,6 +240,7 @@ func TestDecide(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			if tt.status == "" {
 				tt.status = lessee.StatusRejected
 			}
@@ -267,7 +269,9 @@ func TestDecide(t *testing.T) {
 }
 
 func TestDecideMutations(t *testing.T) {
+	t.Parallel()
 	t.Run("OKAddOpens", func(t *testing.T) {
+		t.Parallel()
 		fx := newFixture()
 		rs := rows(t, testJob(), with(addRow(vin1, person1, "2026-01-01"), lessee.ColLesseeName, "Nordmann"))
 		d := Decide(Config{}, testJob(), fx.state, rs)
@@ -287,6 +291,7 @@ func TestDecideMutations(t *testing.T) {
 		}
 	})
 	t.Run("OKRemoveCloses", func(t *testing.T) {
+		t.Parallel()
 		fx := newFixture()
 		rs := rows(t, testJob(), removeRow(vin4, "", "2026-02-01"))
 		d := Decide(Config{}, testJob(), fx.state, rs)
@@ -310,6 +315,7 @@ func TestDecideMutations(t *testing.T) {
 		}
 	})
 	t.Run("OKThirdPartyOnBehalfOf", func(t *testing.T) {
+		t.Parallel()
 		fx := newFixture()
 		job := testJob()
 		job.Submitter = orgT
@@ -321,7 +327,9 @@ func TestDecideMutations(t *testing.T) {
 }
 
 func TestDecideFileOrder(t *testing.T) {
+	t.Parallel()
 	t.Run("OKRemoveThenAdd", func(t *testing.T) {
+		t.Parallel()
 		fx := newFixture()
 		rs := rows(t, testJob(), removeRow(vin4, person1, "2026-01-01"), addRow(vin4, person2, "2026-01-01"))
 		out := Decide(Config{}, testJob(), fx.state, rs).Outcomes
@@ -338,6 +346,7 @@ func TestDecideFileOrder(t *testing.T) {
 		}
 	})
 	t.Run("ErrAddThenRemoveOrderMatters", func(t *testing.T) {
+		t.Parallel()
 		fx := newFixture()
 		rs := rows(t, testJob(), addRow(vin4, person2, "2026-01-01"), removeRow(vin4, person1, "2026-01-01"))
 		out := Decide(Config{}, testJob(), fx.state, rs).Outcomes
@@ -346,6 +355,7 @@ func TestDecideFileOrder(t *testing.T) {
 		}
 	})
 	t.Run("OKAddTwiceSame", func(t *testing.T) {
+		t.Parallel()
 		fx := newFixture()
 		rs := rows(t, testJob(), addRow(vin1, person1, "2026-01-01"), addRow(vin1, person1, "2026-01-01"))
 		out := Decide(Config{}, testJob(), fx.state, rs).Outcomes
@@ -355,6 +365,7 @@ func TestDecideFileOrder(t *testing.T) {
 		}
 	})
 	t.Run("ErrAddTwiceOtherLessee", func(t *testing.T) {
+		t.Parallel()
 		fx := newFixture()
 		rs := rows(t, testJob(), addRow(vin1, person1, "2026-01-01"), addRow(vin1, person2, "2026-02-01"))
 		out := Decide(Config{}, testJob(), fx.state, rs).Outcomes
@@ -366,6 +377,7 @@ func TestDecideFileOrder(t *testing.T) {
 		}
 	})
 	t.Run("OKRejectedRowInBetween", func(t *testing.T) {
+		t.Parallel()
 		fx := newFixture()
 		rs := rows(t, testJob(), addRow(vin1, person1, "2026-01-01"), addRow(vin1, "bad", "2026-01-01"), removeRow(vin1, person1, "2026-02-01"))
 		out := Decide(Config{}, testJob(), fx.state, rs).Outcomes
@@ -379,6 +391,7 @@ func TestDecideFileOrder(t *testing.T) {
 // TestDecideRerun runs a file, then the same file on the resulting state: every
 // row that applied is unchanged the second time and nothing changes.
 func TestDecideRerun(t *testing.T) {
+	t.Parallel()
 	files := map[string][]cells{
 		"RemoveThenAdd": {removeRow(vin4, person1, "2026-01-01"), addRow(vin4, person2, "2026-01-01")},
 		"RemoveWithoutLesseeThenAdd": {removeRow(vin4, "", "2026-01-01"), with(addRow(vin4, dnumber, "2026-01-01"),
@@ -392,6 +405,7 @@ func TestDecideRerun(t *testing.T) {
 	}
 	for name, file := range files {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			fx := newFixture()
 			job := testJob()
 			if name == "ThirdPartyAddOnBehalf" {
@@ -439,6 +453,7 @@ func clonePeriods(st *lessee.State) map[string][]lessee.Period {
 // TestDecideTenantIsolation tries every way a submitter might reach a vehicle
 // it may not change; none may apply or touch the state.
 func TestDecideTenantIsolation(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		submitter string
@@ -485,6 +500,7 @@ func TestDecideTenantIsolation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			fx := newFixture()
 			// Give vin2 a lessee so that a wrongly allowed remove would apply.
 			fx.state.Vehicles[vin2].Periods = []lessee.Period{{ID: "p2", LesseeID: person2, Start: "2025-01-01"}}
@@ -510,6 +526,7 @@ func TestDecideTenantIsolation(t *testing.T) {
 }
 
 func TestChangeID(t *testing.T) {
+	t.Parallel()
 	if got := lessee.ChangeID("job1", 7); got != "job1-7" {
 		t.Fatalf("ChangeID = %q", got)
 	}
@@ -531,6 +548,7 @@ func TestChangeID(t *testing.T) {
 }
 
 func TestDecideNilState(t *testing.T) {
+	t.Parallel()
 	rs := rows(t, testJob(), addRow(vin1, person1, "2026-01-01"))
 	out := Decide(Config{}, testJob(), nil, rs).Outcomes
 	if len(out) != 1 || out[0].Code != lessee.CodeTermsNotAccepted {
@@ -539,6 +557,7 @@ func TestDecideNilState(t *testing.T) {
 }
 
 func TestKeysFor(t *testing.T) {
+	t.Parallel()
 	job := testJob()
 	rs := rows(t, job,
 		with(addRow(vin2, person1, "2026-01-01"), lessee.ColOnBehalfOf, orgF),

@@ -15,6 +15,7 @@ import (
 // HistoryFrom date changes no outcome, whatever the history (overlapping
 // periods included) and whatever the rows, in file order or not.
 func TestDecideWithTrimmedHistory(t *testing.T) {
+	t.Parallel()
 	r := rand.New(rand.NewPCG(1, 2))
 	job := testJob()
 	day := func(n int) lessee.Date {

@@ -57,6 +57,7 @@ func elevenDigits(s string) bool {
 }
 
 func TestParseRow(t *testing.T) {
+	t.Parallel()
 	addOK := func(mod func(c cells)) cells {
 		c := cells{
 			lessee.ColOperation:          "add",
@@ -182,6 +183,7 @@ func TestParseRow(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			r := raw(4, tt.cells)
 			for col, k := range tt.kinds {
 				r.Cells[col].Kind = k
@@ -217,7 +219,9 @@ func TestParseRow(t *testing.T) {
 }
 
 func TestParseRowEcho(t *testing.T) {
+	t.Parallel()
 	t.Run("OKMasked", func(t *testing.T) {
+		t.Parallel()
 		row := ParseRow(Config{}, testJob(), raw(0, cells{
 			lessee.ColOperation: " Add ", lessee.ColRegistrationNumber: "ab-12345", lessee.ColVIN: strings.ToLower(vin1),
 			lessee.ColLesseeID: person1, lessee.ColStartDate: "2026-01-01", lessee.ColReference: " r1 ",
@@ -228,18 +232,21 @@ func TestParseRowEcho(t *testing.T) {
 		}
 	})
 	t.Run("OKPrintedFormMasked", func(t *testing.T) {
+		t.Parallel()
 		row := ParseRow(Config{}, testJob(), raw(0, cells{lessee.ColLesseeID: "010190 12480"}))
 		if row.Echo.Lessee != "*********80" {
 			t.Fatalf("lessee echo = %q", row.Echo.Lessee)
 		}
 	})
 	t.Run("OKOrgNrVisible", func(t *testing.T) {
+		t.Parallel()
 		row := ParseRow(Config{}, testJob(), raw(0, cells{lessee.ColLesseeID: orgC}))
 		if row.Echo.Lessee != orgC {
 			t.Fatalf("lessee echo = %q", row.Echo.Lessee)
 		}
 	})
 	t.Run("OKInvalidKeptRawButMasked", func(t *testing.T) {
+		t.Parallel()
 		row := ParseRow(Config{}, testJob(), raw(0, cells{
 			lessee.ColOperation: "add", lessee.ColRegistrationNumber: "AB!1", lessee.ColVIN: "short", lessee.ColLesseeID: "01019012481",
 		}))
@@ -248,6 +255,7 @@ func TestParseRowEcho(t *testing.T) {
 		}
 	})
 	t.Run("OKStrayPersonIDMasked", func(t *testing.T) {
+		t.Parallel()
 		row := ParseRow(Config{}, testJob(), raw(0, cells{
 			lessee.ColOperation: person1, lessee.ColRegistrationNumber: person1, lessee.ColVIN: person2, lessee.ColReference: "fnr " + person1,
 		}))
@@ -259,6 +267,7 @@ func TestParseRowEcho(t *testing.T) {
 		}
 	})
 	t.Run("ErrRaggedRowKept", func(t *testing.T) {
+		t.Parallel()
 		r := raw(0, cells{lessee.ColOperation: "add", lessee.ColLesseeID: person1})
 		r.Problem = &lessee.Problem{Code: lessee.CodeRaggedRow, Message: "row has 12 fields, header has 9; lessee " + person1}
 		row := ParseRow(Config{}, testJob(), r)
@@ -278,6 +287,7 @@ func TestParseRowEcho(t *testing.T) {
 }
 
 func TestParseDate(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in   string
 		want lessee.Date

@@ -66,10 +66,12 @@ func jobsMux(t *testing.T, cfg Config, jobs JobLister) *http.ServeMux {
 }
 
 func TestJobsAPI(t *testing.T) {
+	t.Parallel()
 	store, ids := jobFixture(t)
 	mux := jobsMux(t, Config{}, store)
 
 	t.Run("List", func(t *testing.T) {
+		t.Parallel()
 		rec := serve(t, mux, http.MethodGet, "/api/jobs", "", nil)
 		if rec.Code != http.StatusOK {
 			t.Fatalf("status %d: %s", rec.Code, rec.Body)
@@ -130,6 +132,7 @@ func TestJobsAPI(t *testing.T) {
 	})
 
 	t.Run("Limit", func(t *testing.T) {
+		t.Parallel()
 		rec := serve(t, mux, http.MethodGet, "/api/jobs?limit=1", "", nil)
 		var views []JobView
 		if err := json.Unmarshal(rec.Body.Bytes(), &views); err != nil {
@@ -146,6 +149,7 @@ func TestJobsAPI(t *testing.T) {
 	})
 
 	t.Run("One", func(t *testing.T) {
+		t.Parallel()
 		rec := serve(t, mux, http.MethodGet, "/api/jobs/"+ids["running"], "", nil)
 		if rec.Code != http.StatusOK {
 			t.Fatalf("status %d: %s", rec.Code, rec.Body)
@@ -161,6 +165,7 @@ func TestJobsAPI(t *testing.T) {
 	})
 
 	t.Run("ErrNotFound", func(t *testing.T) {
+		t.Parallel()
 		rec := serve(t, mux, http.MethodGet, "/api/jobs/ffffffffffffffffffffffff", "", nil)
 		if rec.Code != http.StatusNotFound || !strings.Contains(rec.Body.String(), `"error"`) {
 			t.Errorf("status %d: %s", rec.Code, rec.Body)
@@ -169,6 +174,7 @@ func TestJobsAPI(t *testing.T) {
 }
 
 func TestJobsPage(t *testing.T) {
+	t.Parallel()
 	store, ids := jobFixture(t)
 	mux := jobsMux(t, Config{}, store)
 	rec := serve(t, mux, http.MethodGet, "/jobs", "", nil)
@@ -215,6 +221,7 @@ func TestJobsPage(t *testing.T) {
 	}
 
 	t.Run("Empty", func(t *testing.T) {
+		t.Parallel()
 		rec := serve(t, jobsMux(t, Config{}, sqlstoretest.SQLite(t)), http.MethodGet, "/jobs", "", nil)
 		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "No jobs yet.") {
 			t.Errorf("status %d: %s", rec.Code, rec.Body)
@@ -223,6 +230,7 @@ func TestJobsPage(t *testing.T) {
 }
 
 func TestOperatorAuth(t *testing.T) {
+	t.Parallel()
 	store, _ := jobFixture(t)
 	mux := jobsMux(t, Config{OperatorUser: "ops", OperatorPassword: "correct horse"}, store)
 	srv := New(Config{OperatorUser: "ops", OperatorPassword: "correct horse"}, nil, nil, nil, nil, nil)
@@ -232,6 +240,7 @@ func TestOperatorAuth(t *testing.T) {
 
 	for _, path := range []string{"/jobs", "/api/jobs", "/api/jobs/aaaaaaaaaaaaaaaaaaaaaaa1", "/monitoring/"} {
 		t.Run(strings.Trim(path, "/"), func(t *testing.T) {
+			t.Parallel()
 			for _, tc := range []struct {
 				name, auth string
 				want       int
@@ -254,6 +263,7 @@ func TestOperatorAuth(t *testing.T) {
 	}
 
 	t.Run("Unconfigured", func(t *testing.T) {
+		t.Parallel()
 		open := New(Config{OperatorUser: "ops"}, nil, nil, nil, nil, nil) // no password: no auth
 		rec := serve(t, open.RequireOperator(http.NotFoundHandler()), http.MethodGet, "/", "", nil)
 		if rec.Code != http.StatusNotFound {

@@ -14,6 +14,7 @@ import (
 )
 
 func TestMetrics(t *testing.T) {
+	t.Parallel()
 	b := setup(t, Config{WebhookSecret: testSecret})
 	b.upload(t, "inbox/912345602/all outcomes 2024.csv", "operation;vin\n")
 	if rec := b.post(t, "/hooks/s3", bearer, testdata(t, "minio-put-space.json")); rec.Code != http.StatusNoContent {

@@ -17,6 +17,7 @@ import (
 // every event it receives, so with MinIO or AWS events on (the production
 // shape) the cap does not hold. Gap G3 of docs/threat-model.md.
 func TestHookS3RespectsPerSubmitterCap(t *testing.T) {
+	t.Parallel()
 	b := setup(t, Config{WebhookSecret: testSecret})
 	const flood = 20
 	type record struct {

@@ -32,6 +32,7 @@ func basic(user, pass string) string {
 // in the embedded S3 store and checks that each upload is one task, however
 // often it is announced and whether or not the inbox scan sees it too.
 func TestHookS3OneJobPerUpload(t *testing.T) {
+	t.Parallel()
 	b := setup(t, Config{WebhookSecret: testSecret})
 	ctx := context.Background()
 
@@ -82,6 +83,7 @@ func TestHookS3OneJobPerUpload(t *testing.T) {
 // TestHookS3ScanFirst checks the other order: the scan enqueues, then the
 // event arrives.
 func TestHookS3ScanFirst(t *testing.T) {
+	t.Parallel()
 	b := setup(t, Config{WebhookSecret: testSecret})
 	b.upload(t, "inbox/912345602/all outcomes 2024.csv", "operation;vin\n")
 	if n, err := b.intake.Scan(context.Background()); err != nil || n != 1 {
@@ -96,6 +98,7 @@ func TestHookS3ScanFirst(t *testing.T) {
 }
 
 func TestHookS3Ignored(t *testing.T) {
+	t.Parallel()
 	b := setup(t, Config{WebhookSecret: testSecret})
 	// Objects exist, so only the event decides that nothing is enqueued.
 	b.upload(t, "inbox/912345602/all outcomes 2024.csv", "x")
@@ -125,6 +128,7 @@ func TestHookS3Ignored(t *testing.T) {
 }
 
 func TestHookS3Auth(t *testing.T) {
+	t.Parallel()
 	b := setup(t, Config{WebhookSecret: testSecret})
 	b.upload(t, "inbox/912345602/all outcomes 2024.csv", "x")
 	body := testdata(t, "minio-put-space.json")
@@ -159,6 +163,7 @@ func TestHookS3Auth(t *testing.T) {
 }
 
 func TestHookS3Disabled(t *testing.T) {
+	t.Parallel()
 	b := setup(t, Config{})
 	b.upload(t, "inbox/912345602/all outcomes 2024.csv", "x")
 	for _, method := range []string{http.MethodPost, http.MethodHead} {
@@ -173,6 +178,7 @@ func TestHookS3Disabled(t *testing.T) {
 }
 
 func TestHookS3BadRequests(t *testing.T) {
+	t.Parallel()
 	b := setup(t, Config{WebhookSecret: testSecret})
 	huge := `{"Records":[` + strings.Repeat(`{"eventName":"x"},`, 80_000) + `{}]}`
 	for _, tc := range []struct {
@@ -202,6 +208,7 @@ func TestHookS3BadRequests(t *testing.T) {
 // bucket) does not split one upload into two jobs: the scan lists no
 // version ids.
 func TestHookS3Versioned(t *testing.T) {
+	t.Parallel()
 	b := setup(t, Config{})
 	key := "inbox/912345602/all outcomes 2024.csv"
 	modified := time.Date(2025, 3, 14, 9, 26, 53, 0, time.UTC)
@@ -226,6 +233,7 @@ func TestHookS3Versioned(t *testing.T) {
 // TestHookS3StoreDown checks that a failing store answers 503, so the
 // sender retries, and that the logged error masks identity numbers.
 func TestHookS3StoreDown(t *testing.T) {
+	t.Parallel()
 	head := headerFunc(func(_ context.Context, key string) (lessee.Object, error) {
 		return lessee.Object{}, fmt.Errorf("head %s: connection refused", key)
 	})
@@ -244,6 +252,7 @@ func TestHookS3StoreDown(t *testing.T) {
 }
 
 func TestDecodeKey(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ raw, want string }{
 		{"inbox/912345602/plain.csv", "inbox/912345602/plain.csv"},
 		{"inbox%2F912345602%2Fall+outcomes.csv", "inbox/912345602/all outcomes.csv"},

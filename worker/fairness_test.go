@@ -24,6 +24,7 @@ import (
 // per-submitter cap gives: at most MaxPerSubmitter queued flood files plus
 // the ones already running finish before the other submitter's file.
 func TestFloodDoesNotStarveOtherSubmitters(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("uploads 1,000 files")
 	}

@@ -30,6 +30,7 @@ var summaryClock = regexp.MustCompile(`(?m)^  "(started|finished|duration_ms)": 
 // summary in testdata/golden. A refactoring must leave them unchanged; run
 // with -update only when a receipt is meant to change.
 func TestExampleReceiptsGolden(t *testing.T) {
+	t.Parallel()
 	names, err := fs.Glob(examples.FS(), "changes/*.csv")
 	if err != nil {
 		t.Fatal(err)
@@ -41,6 +42,7 @@ func TestExampleReceiptsGolden(t *testing.T) {
 		}
 		base := filepath.Base(name)
 		t.Run(base, func(t *testing.T) {
+			t.Parallel()
 			ctx := context.Background()
 			store := sqlstoretest.SQLite(t)
 			store.Now = clock

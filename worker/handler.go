@@ -156,7 +156,7 @@ func (h *Handler) process(ctx context.Context, u lessee.Upload, progress progres
 		return fmt.Errorf("create spool file: %w", err)
 	}
 	defer os.Remove(spool.Name())
-	defer spool.Close()
+	defer func() { _ = spool.Close() }() // a spool: read back by name, then removed
 
 	size, sum, err := h.download(ctx, u, spool)
 	switch code := lessee.ErrorCode(err); {

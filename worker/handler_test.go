@@ -110,6 +110,7 @@ func (b *testBundle) get(t *testing.T, key string) []byte {
 }
 
 func TestHandlerSameUploadTwice(t *testing.T) {
+	t.Parallel()
 	sqlstoretest.Run(t, func(t *testing.T, store *sqlstore.Store) {
 		ctx := context.Background()
 		b := setup(t, store)
@@ -149,6 +150,7 @@ func TestHandlerSameUploadTwice(t *testing.T) {
 }
 
 func TestHandlerResumesAfterCommittedChunks(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	store := sqlstoretest.SQLite(t)
 	b := setup(t, store)
@@ -196,6 +198,7 @@ func TestHandlerResumesAfterCommittedChunks(t *testing.T) {
 }
 
 func TestHandlerRefusesBadKey(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	b := setup(t, sqlstoretest.SQLite(t))
 	p := b.put(t, "inbox/912345602/sub/x.csv", "changes/all-outcomes.csv")
@@ -217,6 +220,7 @@ func TestHandlerRefusesBadKey(t *testing.T) {
 }
 
 func TestScannerEnqueuesEachUploadOnce(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	b := setup(t, sqlstoretest.SQLite(t))
 	mr := miniredis.RunT(t)
@@ -302,6 +306,7 @@ func expected(t *testing.T, name string) [][]string {
 // retries, the file gets a PROCESSING_FAILED receipt and moves to failed/;
 // rows applied before stay applied.
 func TestHandlerGiveUpAfterRetries(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	store := sqlstoretest.SQLite(t)
 	b := setup(t, store)
@@ -339,6 +344,7 @@ func TestHandlerGiveUpAfterRetries(t *testing.T) {
 // TestHandlerLeavesNewerUploadInInbox: a finished job's retry must not move
 // a newer upload that replaced the file under the same name.
 func TestHandlerLeavesNewerUploadInInbox(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	b := setup(t, sqlstoretest.SQLite(t))
 	first := b.put(t, "inbox/912345602/a.csv", "changes/all-outcomes.csv")
@@ -373,6 +379,7 @@ func (failingPuts) Put(context.Context, string, io.ReadSeeker, int64, string) er
 // TestHandlerGiveUpAfterAllRowsPublishesFullReceipt: when every row has its
 // result and only publishing failed, giving up publishes the full receipt.
 func TestHandlerGiveUpAfterAllRowsPublishesFullReceipt(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	b := setup(t, sqlstoretest.SQLite(t))
 	p := b.put(t, "inbox/912345602/all-outcomes.csv", "changes/all-outcomes.csv")

@@ -145,6 +145,7 @@ func advStore(t *testing.T) *sqlstore.Store {
 // only the upload itself; the competitor's objects and vehicles are
 // untouched.
 func TestHandlerAdversarialKeysStayInPrefix(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	competitorObjects := map[string][]byte{
 		"inbox/" + advCompetitor + "/x.csv":                 []byte("competitor upload"),
@@ -180,6 +181,7 @@ func TestHandlerAdversarialKeysStayInPrefix(t *testing.T) {
 		{"CompetitorFolderBelowOwn", "inbox/912345602/912345610/x.csv", objectkey.BadName},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			store := advStore(t)
 			objects := newMemObjects()
 			for k, b := range competitorObjects {
@@ -283,6 +285,7 @@ func TestHandlerAdversarialKeysStayInPrefix(t *testing.T) {
 // as file paths (see TestServerRefusesUncleanKeys in storage/s3store); so
 // are names over 255 bytes, which its file system refuses.
 func TestHandlerAdversarialKeysEmbeddedS3(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	b := setup(t, sqlstoretest.SQLite(t))
 	competitor := map[string]string{
@@ -351,6 +354,7 @@ func TestHandlerAdversarialKeysEmbeddedS3(t *testing.T) {
 // never its content. An identity number can reach a payload only through
 // the key, which the submitter chose (see the threat model).
 func TestIngestPayloadCarriesOnlyIDs(t *testing.T) {
+	t.Parallel()
 	p := IngestPayload{Upload: lessee.Upload{Bucket: testBucket, Key: "inbox/912345602/leietakere.csv", Version: "v", ETag: "e", Size: 10}}
 	task, err := NewIngestFileTask(p, DefaultOptions())
 	if err != nil {

@@ -46,6 +46,7 @@ func newScanRig(t *testing.T) *scanRig {
 }
 
 func TestScannerRecoversArchivedTask(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r := newScanRig(t)
 	b, insp, scanner, queue := r.testBundle, r.insp, r.scanner, r.queue
@@ -81,6 +82,7 @@ func TestScannerRecoversArchivedTask(t *testing.T) {
 // which blocks the task id. The scan must clear it and enqueue again, and
 // register the queues again for asynqmon.
 func TestScannerRepairsTaskLostWithRedis(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r := newScanRig(t)
 	b, mr, insp, rc, scanner, queue := r.testBundle, r.mr, r.insp, r.redis, r.scanner, r.queue
@@ -112,6 +114,7 @@ func TestScannerRepairsTaskLostWithRedis(t *testing.T) {
 // (its worker dies on every attempt) gets fresh retries twice, then a task
 // that records it as failed.
 func TestScannerGivesUpOnPoisonFile(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r := newScanRig(t)
 	b, insp, rc, scanner, queue := r.testBundle, r.insp, r.redis, r.scanner, r.queue
@@ -158,6 +161,7 @@ func TestScannerGivesUpOnPoisonFile(t *testing.T) {
 }
 
 func TestRemoveSpoolFiles(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	for _, name := range []string{"lessee-upload-1", "lessee-receipt-2", "lessee-receipt-3.xlsx", "sftp-upload-4", "keep.txt"} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o600); err != nil {

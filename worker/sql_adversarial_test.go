@@ -21,6 +21,7 @@ import (
 // table is still there and the registry holds what it held plus the one
 // valid row.
 func TestHandlerSQLInjectionValues(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dbPath := filepath.Join(t.TempDir(), "lessee.db")
 	store, err := sqlstore.Open(ctx, "sqlite:"+dbPath)

@@ -6,6 +6,7 @@ import (
 )
 
 func TestRetryDelay(t *testing.T) {
+	t.Parallel()
 	prev := time.Duration(0)
 	for n := 0; n < 20; n++ {
 		d := RetryDelay(n, nil, nil)

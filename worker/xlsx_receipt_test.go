@@ -119,8 +119,10 @@ func checkNoSpoolFiles(t *testing.T, b *testBundle) {
 }
 
 func TestHandlerXLSXReceiptRepeatsUserRows(t *testing.T) {
+	t.Parallel()
 	const key = "inbox/912345602/leietakere.xlsx"
 	t.Run("OK", func(t *testing.T) {
+		t.Parallel()
 		b := setup(t, sqlstoretest.SQLite(t))
 		if err := b.handler.Process(context.Background(), b.putWorkbook(t, key, leietakere(t))); err != nil {
 			t.Fatal(err)
@@ -129,6 +131,7 @@ func TestHandlerXLSXReceiptRepeatsUserRows(t *testing.T) {
 		checkNoSpoolFiles(t, b)
 	})
 	t.Run("ResumedAfterFailure", func(t *testing.T) {
+		t.Parallel()
 		// The retry finds the first chunk's results stored and must still
 		// pair every row with its own result.
 		b := setup(t, sqlstoretest.SQLite(t))
@@ -146,6 +149,7 @@ func TestHandlerXLSXReceiptRepeatsUserRows(t *testing.T) {
 		checkNoSpoolFiles(t, b)
 	})
 	t.Run("RefusalKeepsStandardColumns", func(t *testing.T) {
+		t.Parallel()
 		b := setup(t, sqlstoretest.SQLite(t))
 		p := b.putWorkbook(t, "inbox/912345602/uten-operasjon.xlsx", func(f *excelize.File) {
 			sheetRow(t, f, 1, "Kjennemerke", "Leasingtaker", "Kommentar")
@@ -297,6 +301,7 @@ func (f *fakeTable) Original() []string { return []string{fmt.Sprint("line ", f.
 func (f *fakeTable) Close() error       { return nil }
 
 func TestOriginalCells(t *testing.T) {
+	t.Parallel()
 	disk := errors.New("disk")
 	for _, tc := range []struct {
 		name     string
@@ -319,6 +324,7 @@ func TestOriginalCells(t *testing.T) {
 			[]string{"line 2"}, "reread file: disk"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			var got []string
 			var err error
 			for _, o := range tc.outcomes {

@@ -108,7 +108,9 @@ func redisDB(t *testing.T, rawURL string, n int) string {
 }
 
 func TestBenchFlags(t *testing.T) {
+	t.Parallel()
 	t.Run("ErrHelp", func(t *testing.T) {
+		t.Parallel()
 		var out bytes.Buffer
 		err := runBench(context.Background(), []string{"-h"}, func(string) string { return "" }, &out, &out)
 		if !errors.Is(err, flag.ErrHelp) || !strings.Contains(out.String(), "FLUSHES the") {
@@ -116,6 +118,7 @@ func TestBenchFlags(t *testing.T) {
 		}
 	})
 	t.Run("ErrExtraArgument", func(t *testing.T) {
+		t.Parallel()
 		var out bytes.Buffer
 		err := runBench(context.Background(), []string{"extra"}, func(string) string { return "" }, &out, &out)
 		if !errors.Is(err, flag.ErrHelp) {
@@ -123,6 +126,7 @@ func TestBenchFlags(t *testing.T) {
 		}
 	})
 	t.Run("RedisDefault", func(t *testing.T) {
+		t.Parallel()
 		for in, want := range map[string]string{
 			"":                            "redis://127.0.0.1:6379/13",
 			"redis://127.0.0.1:6379/14":   "redis://127.0.0.1:6379/1",

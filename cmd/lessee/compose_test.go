@@ -44,6 +44,7 @@ func loadCompose(t *testing.T) *types.Project {
 // needs: the services, their health checks and the variables the binary
 // reads.
 func TestComposeFile(t *testing.T) {
+	t.Parallel()
 	p := loadCompose(t)
 	service := func(name string) types.ServiceConfig {
 		t.Helper()
@@ -142,6 +143,7 @@ func allFlagNames(t *testing.T) map[string]bool {
 // the README names is one the code reads, and that every serve flag is in
 // the README.
 func TestReadmeVariablesExist(t *testing.T) {
+	t.Parallel()
 	readme, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)

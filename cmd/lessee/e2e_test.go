@@ -34,6 +34,27 @@ type e2e struct {
 	svc     *service
 	objects *s3store.Client
 	logs    *lockedBuffer
+	// s3Clock is the embedded S3 endpoint's clock: the real time plus an
+	// offset a test moves on instead of sleeping.
+	s3Clock *offsetClock
+}
+
+// offsetClock is the real clock plus an offset that only grows.
+type offsetClock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *offsetClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+func (c *offsetClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset += d
 }
 
 // startService runs `lessee serve` in-process with every listener on a
@@ -65,7 +86,8 @@ func launchService(t *testing.T, cfg serveConfig) (e *e2e, stop func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := &service{cfg: cfg, log: log}
+	clock := &offsetClock{}
+	svc := &service{cfg: cfg, log: log, s3Now: clock.Now}
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := svc.start(ctx); err != nil {
 		cancel()
@@ -87,7 +109,7 @@ func launchService(t *testing.T, cfg serveConfig) (e *e2e, stop func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &e2e{svc: svc, objects: objects, logs: logs}, stop
+	return &e2e{svc: svc, objects: objects, logs: logs, s3Clock: clock}, stop
 }
 
 func TestEndToEndEmbedded(t *testing.T) {
@@ -236,7 +258,7 @@ func runEndToEnd(t *testing.T, e *e2e) {
 		// A re-upload is a new object version, so it is processed again.
 		// Without bucket versioning a version is the ETag and the second
 		// of upload: identical bytes within one second are one upload.
-		time.Sleep(1100 * time.Millisecond)
+		e.s3Clock.Add(time.Second)
 		e.deleteReceipt(t, nordlys, "all-outcomes.csv")
 		e.upload(t, "inbox/"+nordlys+"/all-outcomes.csv", "changes/all-outcomes.csv")
 		e.waitSummary(t, nordlys, "all-outcomes.csv")

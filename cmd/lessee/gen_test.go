@@ -12,6 +12,7 @@ import (
 )
 
 func TestRunGen(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	regDir := filepath.Join(dir, "registry")
@@ -55,12 +56,14 @@ func TestRunGen(t *testing.T) {
 	}
 
 	t.Run("ErrNoRegistry", func(t *testing.T) {
+		t.Parallel()
 		var out bytes.Buffer
 		if err := runGen(ctx, []string{"changes", file}, noEnv, &out, &out); err == nil {
 			t.Error("gen changes without --registry succeeded")
 		}
 	})
 	t.Run("ErrUnknownCommand", func(t *testing.T) {
+		t.Parallel()
 		var out bytes.Buffer
 		if err := runGen(ctx, []string{"bogus"}, noEnv, &out, &out); err == nil {
 			t.Error("gen bogus succeeded")

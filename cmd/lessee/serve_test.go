@@ -9,6 +9,7 @@ import (
 )
 
 func TestServeConfigErrors(t *testing.T) {
+	t.Parallel()
 	for name, tc := range map[string]struct {
 		args []string
 		env  map[string]string
@@ -33,6 +34,7 @@ func TestServeConfigErrors(t *testing.T) {
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			var out, errOut bytes.Buffer
 			err := run(context.Background(), append([]string{"serve"}, tc.args...), func(k string) string { return tc.env[k] }, &out, &errOut)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -12,6 +12,7 @@ const module = "github.com/fleetreg/lessee"
 // depend on small interfaces over domain types, never on storage/...; only
 // cmd/lessee wires the adapters in. Test files may use real adapters.
 func TestNoAdapterImports(t *testing.T) {
+	t.Parallel()
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		t.Skip("no go command on PATH to list dependencies with")

@@ -179,6 +179,7 @@ func openCopy(t *testing.T, template string) *sqlstore.Store {
 // TestCorpus runs every corpus file as the worker does and compares the
 // receipt CSV and the summary with the golden files beside the input.
 func TestCorpus(t *testing.T) {
+	t.Parallel()
 	ins := inputs(t)
 	if len(ins) < 40 {
 		t.Errorf("the corpus has %d inputs; it must keep at least 40", len(ins))
@@ -186,6 +187,7 @@ func TestCorpus(t *testing.T) {
 	template := registryTemplate(t)
 	for _, in := range ins {
 		t.Run(in.submitter+"/"+in.name, func(t *testing.T) {
+			t.Parallel()
 			store := openCopy(t, template)
 			var rcpt bytes.Buffer
 			sum, outcomes := process(t, store, in, &rcpt)

@@ -39,6 +39,7 @@ var spectrumErrata = map[string]map[string]string{
 // spaces, and a line break inside a quoted cell is read as LF whatever the
 // file's line ends (as encoding/csv does, and as Excel stores it).
 func TestCSVSpectrum(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(corpusDir, "csv-spectrum")
 	files, err := filepath.Glob(filepath.Join(dir, "csvs", "*.csv"))
 	if err != nil {
@@ -50,6 +51,7 @@ func TestCSVSpectrum(t *testing.T) {
 	for _, p := range files {
 		name := strings.TrimSuffix(filepath.Base(p), ".csv")
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			raw, err := os.ReadFile(p)
 			if err != nil {
 				t.Fatal(err)

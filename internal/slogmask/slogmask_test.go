@@ -10,6 +10,7 @@ import (
 )
 
 func TestHandlerMasksIdentityNumbers(t *testing.T) {
+	t.Parallel()
 	const fnr = "01019012345"
 	var buf bytes.Buffer
 	log := slog.New(New(slog.NewJSONHandler(&buf, nil))).With("pre", "lessee "+fnr)

@@ -36,6 +36,7 @@ func awsCLIs() []string {
 // TestAWSCLI drives the embedded server with each installed AWS CLI: cp up
 // and down (single and multipart), ls, and keys with spaces and æøå.
 func TestAWSCLI(t *testing.T) {
+	t.Parallel()
 	clis := awsCLIs()
 	if len(clis) == 0 {
 		t.Skip("aws CLI not installed (apt-get install awscli); skipping the CLI compatibility test")
@@ -47,9 +48,15 @@ func TestAWSCLI(t *testing.T) {
 			continue
 		}
 		version, _, _ := strings.Cut(strings.TrimSpace(string(out)), " ")
-		t.Run(version+"/http", func(t *testing.T) { testAWSCLI(t, bin, false) })
+		t.Run(version+"/http", func(t *testing.T) {
+			t.Parallel()
+			testAWSCLI(t, bin, false)
+		})
 		// Over HTTPS recent CLIs send aws-chunked bodies with CRC32 trailers.
-		t.Run(version+"/https", func(t *testing.T) { testAWSCLI(t, bin, true) })
+		t.Run(version+"/https", func(t *testing.T) {
+			t.Parallel()
+			testAWSCLI(t, bin, true)
+		})
 	}
 }
 

@@ -55,6 +55,7 @@ func decodeAll(body []byte, want int64, trailer string, hdr http.Header) ([]byte
 }
 
 func TestChunkedReader(t *testing.T) {
+	t.Parallel()
 	data := bytes.Repeat([]byte("æøå,lessee;row\n"), 1000)
 	good := crc32Base64(data)
 	tests := []struct {
@@ -86,6 +87,7 @@ func TestChunkedReader(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			got, err := decodeAll(tt.body, tt.want, tt.trailer, tt.hdr)
 			if tt.errCode == "" {
 				if err != nil {
@@ -105,6 +107,7 @@ func TestChunkedReader(t *testing.T) {
 }
 
 func TestWithoutAWSChunked(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in   []string
 		want string

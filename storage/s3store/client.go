@@ -252,7 +252,7 @@ func (c *Client) PutFile(ctx context.Context, key, path, contentType string) err
 	if err != nil {
 		return fmt.Errorf("upload %s: %w", key, err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // only read
 	st, err := f.Stat()
 	if err != nil {
 		return fmt.Errorf("upload %s: %w", key, err)

@@ -221,12 +221,11 @@ func (u *diskUploads) complete(bucket, object string, id gofakes3.UploadID, in *
 		sum   = md5.New()
 		prev  int
 	)
-	closeAll := func() {
+	defer func() {
 		for _, f := range files {
-			f.Close()
+			_ = f.Close() // only read
 		}
-	}
-	defer closeAll()
+	}()
 	for _, want := range in.Parts {
 		if want.PartNumber <= prev {
 			u.mu.Unlock()

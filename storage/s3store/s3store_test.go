@@ -152,6 +152,7 @@ func listAll(t *testing.T, c *Client, prefix string) map[string]lessee.Object {
 }
 
 func TestClient(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	_, url := startServer(t, dir)
 	c := newTestClient(t, url)
@@ -275,6 +276,7 @@ func TestClient(t *testing.T) {
 }
 
 func TestClientPutMultipart(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	_, url := startServer(t, dir)
 	c := newTestClient(t, url)
@@ -334,6 +336,7 @@ func (f *failingReader) Read(p []byte) (int, error) {
 func (f *failingReader) Seek(off int64, whence int) (int64, error) { return f.r.Seek(off, whence) }
 
 func TestTrailingChecksums(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	c, rec := startTLSServer(t, dir)
 	ctx := context.Background()
@@ -398,6 +401,7 @@ func TestTrailingChecksums(t *testing.T) {
 }
 
 func TestRawChunkedRequests(t *testing.T) {
+	t.Parallel()
 	srv, err := NewServer(ServerConfig{Dir: t.TempDir(), Bucket: testBucket, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
@@ -501,6 +505,7 @@ func between(s, start, end string) string {
 }
 
 func TestServerPersists(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	data := randomBytes(100_000)
 	key := "inbox/923609016/kept æ.csv"
@@ -542,6 +547,7 @@ func TestServerPersists(t *testing.T) {
 }
 
 func TestNewServerErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		cfg  ServerConfig
@@ -551,6 +557,7 @@ func TestNewServerErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			if _, err := NewServer(tt.cfg); err == nil {
 				t.Fatal("NewServer succeeded")
 			}
@@ -559,6 +566,7 @@ func TestNewServerErrors(t *testing.T) {
 }
 
 func TestCopySource(t *testing.T) {
+	t.Parallel()
 	tests := map[string]string{
 		"inbox/a.csv":        "lessee/inbox/a.csv",
 		"inbox/with space":   "lessee/inbox/with%20space",
@@ -573,6 +581,7 @@ func TestCopySource(t *testing.T) {
 }
 
 func TestClientPutFile(t *testing.T) {
+	t.Parallel()
 	_, url := startServer(t, t.TempDir())
 	c := newTestClient(t, url)
 	ctx := context.Background()

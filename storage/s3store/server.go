@@ -198,7 +198,7 @@ func (b *backend) PutObject(bucket, object string, meta map[string]string, input
 		return res, err
 	}
 	defer os.Remove(f.Name())
-	defer f.Close()
+	defer func() { _ = f.Close() }() // a spool: stored from, then removed
 	n, err := io.Copy(f, input)
 	if err != nil {
 		// Errors from the body (BadDigest, IncompleteBody) reach the client as they are.

@@ -12,6 +12,7 @@ import (
 // bucket folder with ".." segments: whatever the embedded endpoint does
 // with them, no file appears outside its data directory.
 func TestServerKeepsObjectsInsideDataDir(t *testing.T) {
+	t.Parallel()
 	parent := t.TempDir()
 	dir := filepath.Join(parent, "data")
 	_, url := startServer(t, dir)
@@ -46,6 +47,7 @@ func TestServerKeepsObjectsInsideDataDir(t *testing.T) {
 // characters XML 1.0 cannot carry are listed under another name (U+FFFD),
 // so they are never processed. Gap G1 and G2 of docs/threat-model.md.
 func TestServerRefusesUncleanKeys(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	_, url := startServer(t, t.TempDir())
 	c := newTestClient(t, url)

@@ -19,6 +19,7 @@ import (
 )
 
 func TestApplyChunk(t *testing.T) {
+	t.Parallel()
 	sqlstoretest.Run(t, func(t *testing.T, s *sqlstore.Store) {
 		ctx := context.Background()
 		importRegistry(t, s)
@@ -152,6 +153,7 @@ func TestApplyChunk(t *testing.T) {
 }
 
 func TestApplyChunkErrors(t *testing.T) {
+	t.Parallel()
 	sqlstoretest.Run(t, func(t *testing.T, s *sqlstore.Store) {
 		ctx := context.Background()
 		importRegistry(t, s)
@@ -242,6 +244,7 @@ func closing(d lessee.Decision, p lessee.Period) lessee.Decision {
 }
 
 func TestResultsPaging(t *testing.T) {
+	t.Parallel()
 	sqlstoretest.Run(t, func(t *testing.T, s *sqlstore.Store) {
 		ctx := context.Background()
 		job := beginJob(t, s, "job-p")
@@ -283,6 +286,7 @@ func TestResultsPaging(t *testing.T) {
 // TestApplyChunkConcurrent races two runs of the same job over the same
 // chunks: per checkpoint exactly one commits, the other sees it moved.
 func TestApplyChunkConcurrent(t *testing.T) {
+	t.Parallel()
 	sqlstoretest.Run(t, func(t *testing.T, s *sqlstore.Store) {
 		ctx := context.Background()
 		importRegistry(t, s)
@@ -340,6 +344,7 @@ func TestApplyChunkConcurrent(t *testing.T) {
 // TestApplyChunkCrossJobs runs chunks of different jobs that lock the same
 // vehicles, named in opposite orders: they must queue, not deadlock.
 func TestApplyChunkCrossJobs(t *testing.T) {
+	t.Parallel()
 	sqlstoretest.Run(t, func(t *testing.T, s *sqlstore.Store) {
 		ctx := context.Background()
 		importRegistry(t, s)
@@ -376,6 +381,7 @@ func TestApplyChunkCrossJobs(t *testing.T) {
 // open on, or ending on or after, each vehicle's Keys.HistoryFrom date, and
 // every period of a vehicle the keys give no date for.
 func TestApplyChunkHistoryFrom(t *testing.T) {
+	t.Parallel()
 	sqlstoretest.Run(t, func(t *testing.T, s *sqlstore.Store) {
 		ctx := context.Background()
 		importRegistry(t, s)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -114,7 +113,7 @@ func decider(jobID string, checkpoint int, rows []row, seen **lessee.State) func
 			*seen = cloneState(st)
 		}
 		var out []lessee.Outcome
-		var touched writes
+		var touched lessee.WriteSet
 		for i, r := range rows {
 			idx := checkpoint + i
 			o := lessee.Outcome{
@@ -161,7 +160,7 @@ func decider(jobID string, checkpoint int, rows []row, seen **lessee.State) func
 				p := lessee.Period{ID: changeID, LesseeID: r.lessee, LesseeName: "Name " + r.lessee[len(r.lessee)-2:], Start: r.date}
 				v.Periods = append(v.Periods, p)
 				o.Status, o.ChangeID, o.After = lessee.StatusApplied, changeID, &p
-				touched.note(v.VIN, p.ID, true, o.Line)
+				touched.Note(v.VIN, p.ID, true, o.Line)
 			case lessee.OpRemove:
 				if open < 0 {
 					reject(lessee.CodeNoActiveLessee)
@@ -171,53 +170,13 @@ func decider(jobID string, checkpoint int, rows []row, seen **lessee.State) func
 				v.Periods[open].End = r.date
 				after := v.Periods[open]
 				o.Status, o.ChangeID, o.Before, o.After = lessee.StatusApplied, changeID, &before, &after
-				touched.note(v.VIN, before.ID, false, o.Line)
+				touched.Note(v.VIN, before.ID, false, o.Line)
 			}
 			o.Operation, o.RegistrationNumber, o.OnBehalfOf = r.op, v.RegistrationNumber, fleetOwner
 			out = append(out, o)
 		}
-		return lessee.Decision{Outcomes: out, Writes: touched.final(st)}
+		return lessee.Decision{Outcomes: out, Writes: touched.Writes(st)}
 	}
-}
-
-// writes records the periods a decider touched, in the order first touched.
-type writes struct {
-	touched []touch
-	byID    map[string]int
-}
-
-type touch struct {
-	vin, id string
-	opened  bool
-	line    int
-}
-
-func (w *writes) note(vin, id string, opened bool, line int) {
-	if i, ok := w.byID[id]; ok {
-		w.touched[i].line = line
-		return
-	}
-	if w.byID == nil {
-		w.byID = map[string]int{}
-	}
-	w.byID[id] = len(w.touched)
-	w.touched = append(w.touched, touch{vin, id, opened, line})
-}
-
-// final reads each touched period as it stands in st.
-func (w *writes) final(st *lessee.State) lessee.Writes {
-	var out lessee.Writes
-	for _, t := range w.touched {
-		v := st.Vehicles[t.vin]
-		i := slices.IndexFunc(v.Periods, func(p lessee.Period) bool { return p.ID == t.id })
-		pw := lessee.PeriodWrite{VIN: t.vin, Period: v.Periods[i], Line: t.line}
-		if t.opened {
-			out.Opened = append(out.Opened, pw)
-		} else {
-			out.Closed = append(out.Closed, pw)
-		}
-	}
-	return out
 }
 
 // cloneState copies what the tests inspect.

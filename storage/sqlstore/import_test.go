@@ -15,6 +15,7 @@ import (
 )
 
 func TestImport(t *testing.T) {
+	t.Parallel()
 	sqlstoretest.Run(t, func(t *testing.T, s *sqlstore.Store) {
 		ctx := context.Background()
 		stats, err := s.Import(ctx, filepath.Join("testdata", "registry"), sqlstore.ImportOptions{})
@@ -91,6 +92,7 @@ func stateOf(t *testing.T, s *sqlstore.Store, keys lessee.Keys) *lessee.State {
 }
 
 func TestImportErrBadLines(t *testing.T) {
+	t.Parallel()
 	sqlstoretest.Run(t, func(t *testing.T, s *sqlstore.Store) {
 		ctx := context.Background()
 		_, err := s.Import(ctx, filepath.Join("testdata", "bad"), sqlstore.ImportOptions{})
@@ -135,6 +137,7 @@ func TestImportErrBadLines(t *testing.T) {
 }
 
 func TestImportAllOrNothing(t *testing.T) {
+	t.Parallel()
 	sqlstoretest.Run(t, func(t *testing.T, s *sqlstore.Store) {
 		ctx := context.Background()
 		importRegistry(t, s)
@@ -159,6 +162,7 @@ func TestImportAllOrNothing(t *testing.T) {
 }
 
 func TestImportUpsert(t *testing.T) {
+	t.Parallel()
 	sqlstoretest.Run(t, func(t *testing.T, s *sqlstore.Store) {
 		ctx := context.Background()
 		importRegistry(t, s)
@@ -203,6 +207,7 @@ func TestImportUpsert(t *testing.T) {
 }
 
 func TestImportReferences(t *testing.T) {
+	t.Parallel()
 	sqlstoretest.Run(t, func(t *testing.T, s *sqlstore.Store) {
 		ctx := context.Background()
 		importRegistry(t, s)
@@ -273,6 +278,7 @@ func TestImportReferences(t *testing.T) {
 }
 
 func TestImportErrorCap(t *testing.T) {
+	t.Parallel()
 	s := sqlstoretest.SQLite(t)
 	var b strings.Builder
 	b.WriteString("orgnr,name,fleet_owner\n")
@@ -290,6 +296,7 @@ func TestImportErrorCap(t *testing.T) {
 }
 
 func TestEnterprise(t *testing.T) {
+	t.Parallel()
 	sqlstoretest.Run(t, func(t *testing.T, s *sqlstore.Store) {
 		ctx := context.Background()
 		importRegistry(t, s)
@@ -354,6 +361,7 @@ func TestEnterprise(t *testing.T) {
 // TestEnterpriseTermsOnly checks an orgnr with terms but no enterprise row,
 // which the foreign key rules out today: its terms still count.
 func TestEnterpriseTermsOnly(t *testing.T) {
+	t.Parallel()
 	sqlstoretest.Run(t, func(t *testing.T, s *sqlstore.Store) {
 		ctx := context.Background()
 		importRegistry(t, s)

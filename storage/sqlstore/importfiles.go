@@ -53,7 +53,7 @@ func readCSV(path string, spec fileSpec, ps *problems) (recs []record, present b
 	if err != nil {
 		return nil, false, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // only read
 
 	r := csv.NewReader(f)
 	r.FieldsPerRecord = -1 // checked below, with a clearer message

@@ -13,6 +13,7 @@ import (
 )
 
 func TestBeginJob(t *testing.T) {
+	t.Parallel()
 	sqlstoretest.Run(t, func(t *testing.T, s *sqlstore.Store) {
 		ctx := context.Background()
 		// 23:30 UTC on 10 March is already 11 March in Oslo.

@@ -13,6 +13,7 @@ import (
 )
 
 func TestMigrate(t *testing.T) {
+	t.Parallel()
 	sqlstoretest.Run(t, func(t *testing.T, s *sqlstore.Store) {
 		ctx := context.Background()
 		// Already migrated once by the helper: again is a no-op.
@@ -34,8 +35,10 @@ func TestMigrate(t *testing.T) {
 }
 
 func TestOpen(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	t.Run("PlainPath", func(t *testing.T) {
+		t.Parallel()
 		s, err := sqlstore.Open(ctx, filepath.Join(t.TempDir(), "x.db"))
 		if err != nil {
 			t.Fatal(err)
@@ -49,6 +52,7 @@ func TestOpen(t *testing.T) {
 		}
 	})
 	t.Run("Memory", func(t *testing.T) {
+		t.Parallel()
 		s, err := sqlstore.Open(ctx, "sqlite::memory:")
 		if err != nil {
 			t.Fatal(err)
@@ -62,16 +66,19 @@ func TestOpen(t *testing.T) {
 		}
 	})
 	t.Run("ErrEmpty", func(t *testing.T) {
+		t.Parallel()
 		if _, err := sqlstore.Open(ctx, ""); err == nil {
 			t.Fatal("Open(\"\") succeeded")
 		}
 	})
 	t.Run("ErrMissingDir", func(t *testing.T) {
+		t.Parallel()
 		if _, err := sqlstore.Open(ctx, filepath.Join(t.TempDir(), "no", "such", "x.db")); err == nil {
 			t.Fatal("Open in a missing directory succeeded")
 		}
 	})
 	t.Run("Postgres", func(t *testing.T) {
+		t.Parallel()
 		s := sqlstoretest.Postgres(t)
 		if s.Dialect() != sqlstore.DialectPostgres {
 			t.Errorf("Dialect = %q", s.Dialect())
@@ -82,6 +89,7 @@ func TestOpen(t *testing.T) {
 // TestMigrateConcurrent runs migrators of one PostgreSQL schema at once: the
 // advisory lock makes one wait for the other instead of both creating tables.
 func TestMigrateConcurrent(t *testing.T) {
+	t.Parallel()
 	url := sqlstoretest.PostgresURL(t)
 	ctx := context.Background()
 	var wg sync.WaitGroup
@@ -111,6 +119,7 @@ func TestMigrateConcurrent(t *testing.T) {
 // up again with data in it: the rows survive both ways, and the foreign keys
 // it drops come back with the down migration.
 func TestMigrationHotPath(t *testing.T) {
+	t.Parallel()
 	sqlstoretest.Run(t, func(t *testing.T, s *sqlstore.Store) {
 		ctx := context.Background()
 		if err := s.MigrateTo(ctx, 3); err != nil {

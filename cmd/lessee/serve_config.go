@@ -1,0 +1,147 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/fleetreg/lessee/ingest"
+)
+
+// This file is the configuration of `lessee serve`: its flags (each with
+// its environment variable) and their checks.
+
+// Embedded-mode S3 credentials, used when none are configured. The embedded
+// endpoint is for one machine; production uses real S3 or MinIO credentials.
+const (
+	defaultAccessKey = "lessee"
+	defaultSecretKey = "lessee-secret"
+)
+
+// serveConfig is the configuration of `lessee serve`.
+type serveConfig struct {
+	Data          string
+	Listen        string
+	S3Listen      string
+	Bucket        string
+	RedisURL      string
+	RedisCluster  string
+	DatabaseURL   string
+	S3Endpoint    string
+	S3AccessKey   string
+	S3SecretKey   string
+	S3Region      string
+	S3AllowRemote bool
+	ScanInterval  time.Duration
+	Demo          bool
+	TestRegistry  bool
+	ChunkSize     int
+	MaxFileBytes  int64
+	MaxRows       int
+	SmallWorkers  int
+	LargeWorkers  int
+	SmallFile     int64
+	LogFormat     string
+	LogLevel      string
+	Role          string
+	Migrate       bool
+	StartTimeout  time.Duration
+	SFTPListen    string
+	SFTPUsers     string
+
+	DBMaxConns     int
+	DBMaxIdleConns int
+
+	WebhookSecret    string
+	OperatorUser     string
+	OperatorPassword string
+}
+
+// Process roles: the HTTP side and the workers scale separately.
+const (
+	roleAll    = "all"    // worker, inbox scan and HTTP
+	roleWorker = "worker" // worker and inbox scan; HTTP serves only health
+	roleHTTP   = "http"   // webhook, UI, API, metrics; no worker
+)
+
+// validate checks the configuration before anything starts, so that a
+// mistake is reported as the flag it is.
+func (c *serveConfig) validate() error {
+	switch c.Role {
+	case roleAll, roleWorker, roleHTTP:
+	default:
+		return fmt.Errorf("--role must be all, worker or http, not %q", c.Role)
+	}
+	if c.RedisURL != "" && c.RedisCluster != "" {
+		return fmt.Errorf("give --redis-url or --redis-cluster, not both")
+	}
+	if c.Role != roleAll && ((c.RedisURL == "" && c.RedisCluster == "") || c.DatabaseURL == "" || c.S3Endpoint == "") {
+		return fmt.Errorf("--role %s shares work with other processes, so it needs --redis-url, --database-url and --s3-endpoint (embedded services are per process)", c.Role)
+	}
+	if (c.OperatorUser == "") != (c.OperatorPassword == "") {
+		return fmt.Errorf("--operator-user and --operator-password go together")
+	}
+	if c.S3Endpoint == "" && !c.S3AllowRemote && !loopback(c.S3Listen) {
+		return fmt.Errorf("--s3-listen %s is reachable from the network, but the embedded S3 endpoint checks no credentials; listen on loopback, use --s3-endpoint with real S3 or MinIO, or accept the risk with --s3-allow-remote", c.S3Listen)
+	}
+	if c.Role != roleWorker && c.OperatorUser == "" && !loopback(c.Listen) {
+		return fmt.Errorf("--listen %s is reachable from the network, so the job pages, API and asynqmon need --operator-user and --operator-password", c.Listen)
+	}
+	if c.SFTPListen != "" && c.SFTPUsers == "" {
+		return fmt.Errorf("--sftp-listen needs --sftp-users")
+	}
+	if c.ScanInterval <= 0 {
+		return fmt.Errorf("--scan-interval must be positive")
+	}
+	if c.ChunkSize <= 0 || c.ChunkSize > 10000 {
+		return fmt.Errorf("--chunk-size must be between 1 and 10000")
+	}
+	if c.SmallWorkers < 1 || c.LargeWorkers < 1 {
+		return fmt.Errorf("--small-workers and --large-workers must be at least 1")
+	}
+	return nil
+}
+
+func (c *serveConfig) flags(fs *flag.FlagSet) {
+	limits := ingest.DefaultLimits()
+	fs.StringVar(&c.Data, "data", "./lessee-data", "directory for embedded state (SQLite, S3 objects, temporary files)")
+	fs.StringVar(&c.Listen, "listen", "127.0.0.1:8080", "HTTP address: job list /jobs, /api/jobs, asynqmon under /monitoring/, /metrics, /healthz, /hooks/s3")
+	fs.StringVar(&c.S3Listen, "s3-listen", "127.0.0.1:9000", "address of the embedded S3 endpoint (when --s3-endpoint is empty)")
+	fs.StringVar(&c.Bucket, "bucket", "lessee", "S3 bucket")
+	fs.StringVar(&c.RedisURL, "redis-url", "", "Redis URL, e.g. redis://127.0.0.1:6379/0; empty runs an in-process Redis")
+	fs.StringVar(&c.RedisCluster, "redis-cluster", "", "comma-separated Redis Cluster node addresses (instead of --redis-url); Sentinel uses --redis-url redis-sentinel://host1:26379,host2:26379?master=NAME")
+	fs.StringVar(&c.DatabaseURL, "database-url", "", "PostgreSQL URL, e.g. postgres://user@host/db; empty uses SQLite under --data")
+	fs.StringVar(&c.S3Endpoint, "s3-endpoint", "", "S3 or MinIO endpoint URL; empty runs an embedded endpoint on --s3-listen")
+	fs.StringVar(&c.S3AccessKey, "s3-access-key", "", "S3 access key (embedded default: "+defaultAccessKey+")")
+	fs.StringVar(&c.S3SecretKey, "s3-secret-key", "", "S3 secret key (embedded default: "+defaultSecretKey+")")
+	fs.StringVar(&c.S3Region, "s3-region", "us-east-1", "S3 region")
+	fs.BoolVar(&c.S3AllowRemote, "s3-allow-remote", false, "let the embedded S3 endpoint listen beyond loopback; it checks no signatures, so anyone who reaches it reads and writes every company's files")
+	fs.DurationVar(&c.ScanInterval, "scan-interval", 2*time.Second, "how often inbox/ is scanned for uploads")
+	fs.BoolVar(&c.Demo, "demo", true, "load the demo registry from examples/ when the embedded registry is empty")
+	fs.BoolVar(&c.TestRegistry, "test-registry", false, "accept synthetic test identity numbers (month + 40 or + 80)")
+	fs.IntVar(&c.ChunkSize, "chunk-size", 1000, "rows per transaction")
+	fs.Int64Var(&c.MaxFileBytes, "max-file-bytes", limits.MaxBytes, "largest accepted file")
+	fs.IntVar(&c.MaxRows, "max-rows", limits.MaxRows, "most data rows in one file")
+	fs.IntVar(&c.SmallWorkers, "small-workers", 2, "concurrent workers for small files")
+	fs.IntVar(&c.LargeWorkers, "large-workers", 1, "concurrent workers for large files")
+	fs.Int64Var(&c.SmallFile, "small-file-bytes", 1<<20, "files up to this size use the small-file queue")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&c.Role, "role", roleAll, "what this process runs: all, worker (worker and inbox scan) or http (webhook, UI, API, metrics)")
+	fs.DurationVar(&c.StartTimeout, "start-timeout", 30*time.Second, "how long to retry reaching the database, Redis and S3 at start before exiting")
+	fs.StringVar(&c.SFTPListen, "sftp-listen", "", "SFTP drop address, e.g. 0.0.0.0:2022; empty disables SFTP")
+	fs.StringVar(&c.SFTPUsers, "sftp-users", "", "SFTP users file: user:orgnr:bcrypt-hash or user:orgnr:ssh-public-key per line")
+	fs.IntVar(&c.DBMaxConns, "db-max-conns", 20, "PostgreSQL connection pool size per process")
+	fs.IntVar(&c.DBMaxIdleConns, "db-max-idle-conns", 5, "idle PostgreSQL connections kept per process")
+	fs.StringVar(&c.WebhookSecret, "webhook-secret", "", "shared secret of /hooks/s3 (Authorization: Bearer, or the Basic password); empty disables the webhook")
+	fs.StringVar(&c.OperatorUser, "operator-user", "", "HTTP Basic user for /jobs, /api/ and /monitoring/; empty means no authentication")
+	fs.StringVar(&c.OperatorPassword, "operator-password", "", "HTTP Basic password of --operator-user")
+	fs.BoolVar(&c.Migrate, "migrate", true, "apply database migrations at start; set false when 'lessee migrate' runs them")
+}
+
+// defaultServeConfig returns the configuration with every flag at its default.
+func defaultServeConfig() serveConfig {
+	var cfg serveConfig
+	cfg.flags(flag.NewFlagSet("serve", flag.ContinueOnError))
+	return cfg
+}
