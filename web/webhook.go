@@ -79,6 +79,10 @@ func (s *Server) hookS3(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.webhookAuthorized(r) {
+		// Operators need to see a misconfigured sender: nothing else says
+		// why its events never arrive.
+		s.log.Warn("s3 webhook: delivery refused: bad or missing secret", "remote", r.RemoteAddr,
+			"user_agent", r.UserAgent())
 		// Both schemes: SNS sends URL credentials as Basic auth.
 		w.Header().Add("WWW-Authenticate", `Bearer realm="lessee webhook"`)
 		w.Header().Add("WWW-Authenticate", `Basic realm="lessee webhook"`)

@@ -160,6 +160,14 @@ func TestHookS3Auth(t *testing.T) {
 	if got := len(b.tasks(t)); got != 1 {
 		t.Errorf("%d tasks, want 1 (from the authorised posts only)", got)
 	}
+	// Each refused delivery is logged, without what the sender sent.
+	logs := b.logs.String()
+	if n := strings.Count(logs, "delivery refused"); n != 7 {
+		t.Errorf("%d refused deliveries logged, want 7:\n%s", n, logs)
+	}
+	if strings.Contains(logs, testSecret[:5]) || strings.Contains(logs, "wrong") {
+		t.Errorf("the log repeats a credential:\n%s", logs)
+	}
 }
 
 func TestHookS3Disabled(t *testing.T) {

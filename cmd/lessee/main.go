@@ -88,7 +88,25 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // line from its environment variable: LESSEE_ and the flag name in upper
 // case with dashes as underscores.
 func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) error {
-	if err := fs.Parse(args); err != nil {
+	// Flags may come after positional arguments too (`registry import DIR
+	// --database-url URL`); the flag package stops at the first of them.
+	// Everything after "--" is positional.
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		rest := fs.Args()
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			positional = append(positional, rest...)
+			break
+		}
+		if len(rest) == 0 {
+			break
+		}
+		positional, args = append(positional, rest[0]), rest[1:]
+	}
+	if err := fs.Parse(append([]string{"--"}, positional...)); err != nil {
 		return err
 	}
 	given := map[string]bool{}

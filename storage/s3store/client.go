@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	tm "github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 
 	"github.com/fleetreg/lessee"
@@ -132,10 +134,18 @@ func (c *Client) Ping(ctx context.Context) error {
 // List calls fn for each object under prefix, in key order, following
 // ListObjectsV2 pagination. An error from fn stops the listing and is
 // returned as is.
+//
+// Keys are asked for URL-encoded: S3 and MinIO write them into XML as they
+// are, and a key holding a character XML cannot carry (U+0001, say) would
+// otherwise make every listing of its prefix fail to parse, stalling every
+// company's files behind one upload. A store that ignores the request
+// (the embedded one) says so by not echoing the encoding type, and its
+// keys are taken as they are.
 func (c *Client) List(ctx context.Context, prefix string, fn func(lessee.Object) error) error {
 	p := s3.NewListObjectsV2Paginator(c.s3, &s3.ListObjectsV2Input{
-		Bucket: aws.String(c.bucket),
-		Prefix: aws.String(prefix),
+		Bucket:       aws.String(c.bucket),
+		Prefix:       aws.String(prefix),
+		EncodingType: types.EncodingTypeUrl,
 	})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
@@ -143,8 +153,15 @@ func (c *Client) List(ctx context.Context, prefix string, fn func(lessee.Object)
 			return fmt.Errorf("list %s: %w", prefix, err)
 		}
 		for _, o := range page.Contents {
+			key := aws.ToString(o.Key)
+			if page.EncodingType == types.EncodingTypeUrl {
+				// Encoded as a query value: '+' is a space, a '+' is %2B.
+				if key, err = url.QueryUnescape(key); err != nil {
+					return fmt.Errorf("list %s: decode key %q: %w", prefix, aws.ToString(o.Key), err)
+				}
+			}
 			err := fn(lessee.Object{
-				Key:          aws.ToString(o.Key),
+				Key:          key,
 				Size:         aws.ToInt64(o.Size),
 				ETag:         trimETag(aws.ToString(o.ETag)),
 				LastModified: aws.ToTime(o.LastModified),
