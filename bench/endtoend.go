@@ -23,6 +23,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/fleetreg/lessee"
+	"github.com/fleetreg/lessee/objectkey"
 	"github.com/fleetreg/lessee/storage/s3store"
 )
 
@@ -206,7 +207,7 @@ func endToEnd(ctx context.Context, cfg Config, f files, path string, format less
 	defer db.Close(ctx)
 
 	name := filepath.Base(path)
-	key := "inbox/" + f.submitter + "/" + name
+	key := objectkey.InboxKey(f.submitter, name)
 	r := &EndToEnd{Format: format, Size: st.Size()}
 	step("uploading %s (%d bytes)", name, st.Size())
 	start := time.Now()
@@ -312,7 +313,7 @@ func sendSmall(ctx context.Context, c *child, db *pgx.Conn, f files, at int) sma
 		return smallResult{err: err}
 	}
 	defer conn.Close(ctx)
-	key := "inbox/" + f.smallFrom + "/small.csv"
+	key := objectkey.InboxKey(f.smallFrom, "small.csv")
 	if err := c.upload(ctx, key, f.small); err != nil {
 		return smallResult{err: err}
 	}
@@ -326,7 +327,7 @@ func sendSmall(ctx context.Context, c *child, db *pgx.Conn, f files, at int) sma
 		if ok && finished(j.State) {
 			res := smallResult{Small: Small{Rows: j.RowsTotal, AtRowsDone: at, ToReceipt: time.Since(start)}, finishedAt: time.Now()}
 			var buf bytes.Buffer
-			if _, err := c.s3.Download(ctx, "receipts/"+f.smallFrom+"/small.csv.receipt.csv", "", &buf); err != nil {
+			if _, err := c.s3.Download(ctx, objectkey.ReceiptCSV(f.smallFrom, "small.csv"), "", &buf); err != nil {
 				return smallResult{err: err}
 			}
 			_, _, res.Mismatches, _, err = intents(&buf)
@@ -349,7 +350,7 @@ func checkReceipt(ctx context.Context, c *child, submitter, name, tmp string) (r
 	}
 	defer os.Remove(fh.Name())
 	defer func() { _ = fh.Close() }() // downloaded, read back, then removed
-	if _, err := c.s3.Download(ctx, "receipts/"+submitter+"/"+name+".receipt.csv", "", fh); err != nil {
+	if _, err := c.s3.Download(ctx, objectkey.ReceiptCSV(submitter, name), "", fh); err != nil {
 		return 0, counts, 0, "", fmt.Errorf("download receipt: %w", err)
 	}
 	if _, err := fh.Seek(0, io.SeekStart); err != nil {

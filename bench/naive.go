@@ -14,6 +14,7 @@ import (
 
 	"github.com/fleetreg/lessee"
 	"github.com/fleetreg/lessee/ingest"
+	"github.com/fleetreg/lessee/objectkey"
 	"github.com/fleetreg/lessee/validate"
 )
 
@@ -37,7 +38,7 @@ func Naive(ctx context.Context, databaseURL, path, submitter string, rows int) (
 	vjob := validate.Job{ID: naiveJobID, Submitter: submitter, ProcessingDate: lessee.DateOf(now), Now: now}
 	stamp := now.Format("2006-01-02T15:04:05.000000000Z07:00")
 	if _, err := conn.Exec(ctx, `INSERT INTO jobs (id, object_key, submitter, state, processing_date, started, updated_at)
-		VALUES ($1, $2, $3, 'running', $4, $5, $5)`, naiveJobID, "inbox/"+submitter+"/naive.csv", submitter,
+		VALUES ($1, $2, $3, 'running', $4, $5, $5)`, naiveJobID, objectkey.InboxKey(submitter, "naive.csv"), submitter,
 		string(vjob.ProcessingDate), stamp); err != nil {
 		return Measure{}, fmt.Errorf("naive: begin job: %w", err)
 	}
@@ -275,7 +276,7 @@ func naiveWrite(ctx context.Context, tx pgx.Tx, job validate.Job, w lessee.Write
 	if _, err := tx.Exec(ctx, `INSERT INTO audit_log (change_id, job_id, row_line, submitter, on_behalf_of, file_key,
 		operation, vin, registration_number, lessee_id, lessee_name, before_json, after_json, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-		o.ChangeID, job.ID, o.Line, job.Submitter, onBehalf, "inbox/"+job.Submitter+"/naive.csv", op, vin, reg,
+		o.ChangeID, job.ID, o.Line, job.Submitter, onBehalf, objectkey.InboxKey(job.Submitter, "naive.csv"), op, vin, reg,
 		lesseeID, lesseeName, periodJSON(o.Before), periodJSON(o.After), stamp); err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}

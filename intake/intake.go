@@ -140,7 +140,7 @@ func (in *Intake) Run(ctx context.Context, interval time.Duration) {
 	defer t.Stop()
 	for {
 		if n, err := in.Scan(ctx); err != nil && ctx.Err() == nil {
-			in.log.Warn("inbox scan failed", "err", ident.MaskText(err.Error()))
+			in.log.Warn("inbox scan failed; the next scan tries again", "enqueued", n, "err", ident.MaskText(err.Error()))
 		} else if n > 0 {
 			in.log.Info("inbox scan enqueued files", "count", n)
 		}

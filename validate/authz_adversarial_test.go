@@ -167,8 +167,10 @@ func TestAuthorizationAdversarial(t *testing.T) {
 			if rs[0].Problem != nil {
 				t.Fatalf("the row itself is invalid: %+v", rs[0].Problem)
 			}
-			out := Decide(Config{}, job, fx.state, rs).Outcomes
+			d := Decide(Config{}, job, fx.state, rs)
+			out := d.Outcomes
 			checkShape(t, rs, out)
+			checkWrites(t, d, fx.state)
 			o := out[0]
 			if o.Status != tt.status || o.Code != tt.code {
 				t.Fatalf("outcome %s %s %q; want %s %s", o.Status, o.Code, o.Message, tt.status, tt.code)

@@ -2,6 +2,7 @@ package validate
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -78,6 +79,52 @@ func with(c cells, col lessee.Column, v string) cells {
 }
 
 // checkShape asserts what every outcome must hold whatever its status.
+// checkWrites checks a decision's writes against its applied outcomes and
+// the state after it: each applied outcome's period is written once, on
+// its vehicle, as an insert when the chunk opened it and as an update
+// otherwise, and every write is the period as the state ends up.
+func checkWrites(tb testing.TB, d lessee.Decision, st *lessee.State) {
+	tb.Helper()
+	written := map[string]lessee.PeriodWrite{}
+	opened := map[string]bool{}
+	for _, list := range []struct {
+		writes []lessee.PeriodWrite
+		opened bool
+	}{{d.Writes.Opened, true}, {d.Writes.Closed, false}} {
+		for _, w := range list.writes {
+			if _, dup := written[w.Period.ID]; dup {
+				tb.Errorf("period %s written twice", w.Period.ID)
+			}
+			written[w.Period.ID], opened[w.Period.ID] = w, list.opened
+			v := st.Vehicles[w.VIN]
+			if v == nil || !slices.Contains(v.Periods, w.Period) {
+				tb.Errorf("write %+v is not the period as the state ends up", w)
+			}
+		}
+	}
+	openedHere := map[string]bool{}
+	for _, o := range d.Outcomes {
+		if o.Status != lessee.StatusApplied {
+			continue
+		}
+		if o.Operation == lessee.OpAdd {
+			openedHere[o.After.ID] = true
+		}
+		w, ok := written[o.After.ID]
+		switch {
+		case !ok:
+			tb.Errorf("row %d: applied, but its period %s is not written", o.Line, o.After.ID)
+		case w.VIN != o.VIN:
+			tb.Errorf("row %d: period %s written on %s, the outcome's vehicle is %s", o.Line, o.After.ID, w.VIN, o.VIN)
+		case opened[o.After.ID] != openedHere[o.After.ID]:
+			tb.Errorf("row %d: period %s written as insert=%v, opened in the chunk=%v", o.Line, o.After.ID, opened[o.After.ID], openedHere[o.After.ID])
+		}
+	}
+	if len(written) > 0 && len(openedHere) == 0 && len(d.Writes.Opened) > 0 {
+		tb.Errorf("inserts %+v without an applied add", d.Writes.Opened)
+	}
+}
+
 func checkShape(tb testing.TB, rows []lessee.Row, out []lessee.Outcome) {
 	tb.Helper()
 	if len(out) != len(rows) {
@@ -253,8 +300,10 @@ func TestDecide(t *testing.T) {
 				job.Submitter = tt.submitter
 			}
 			rs := rows(t, job, tt.row)
-			out := Decide(Config{}, job, fx.state, rs).Outcomes
+			d := Decide(Config{}, job, fx.state, rs)
+			out := d.Outcomes
 			checkShape(t, rs, out)
+			checkWrites(t, d, fx.state)
 			o := out[0]
 			if o.Status != tt.status || o.Code != tt.code || !strings.Contains(o.Message, tt.msg) {
 				t.Fatalf("outcome %s %s %q; want %s %s with %q", o.Status, o.Code, o.Message, tt.status, tt.code, tt.msg)
@@ -332,8 +381,10 @@ func TestDecideFileOrder(t *testing.T) {
 		t.Parallel()
 		fx := newFixture()
 		rs := rows(t, testJob(), removeRow(vin4, person1, "2026-01-01"), addRow(vin4, person2, "2026-01-01"))
-		out := Decide(Config{}, testJob(), fx.state, rs).Outcomes
+		d := Decide(Config{}, testJob(), fx.state, rs)
+		out := d.Outcomes
 		checkShape(t, rs, out)
+		checkWrites(t, d, fx.state)
 		if out[0].Status != lessee.StatusApplied || out[1].Status != lessee.StatusApplied {
 			t.Fatalf("outcomes %+v", out)
 		}
@@ -358,8 +409,10 @@ func TestDecideFileOrder(t *testing.T) {
 		t.Parallel()
 		fx := newFixture()
 		rs := rows(t, testJob(), addRow(vin1, person1, "2026-01-01"), addRow(vin1, person1, "2026-01-01"))
-		out := Decide(Config{}, testJob(), fx.state, rs).Outcomes
+		d := Decide(Config{}, testJob(), fx.state, rs)
+		out := d.Outcomes
 		checkShape(t, rs, out)
+		checkWrites(t, d, fx.state)
 		if out[0].Status != lessee.StatusApplied || out[1].Status != lessee.StatusUnchanged {
 			t.Fatalf("outcomes %+v", out)
 		}
@@ -380,8 +433,10 @@ func TestDecideFileOrder(t *testing.T) {
 		t.Parallel()
 		fx := newFixture()
 		rs := rows(t, testJob(), addRow(vin1, person1, "2026-01-01"), addRow(vin1, "bad", "2026-01-01"), removeRow(vin1, person1, "2026-02-01"))
-		out := Decide(Config{}, testJob(), fx.state, rs).Outcomes
+		d := Decide(Config{}, testJob(), fx.state, rs)
+		out := d.Outcomes
 		checkShape(t, rs, out)
+		checkWrites(t, d, fx.state)
 		if out[0].Status != lessee.StatusApplied || out[1].Code != lessee.CodeInvalidLesseeID || out[2].Status != lessee.StatusApplied {
 			t.Fatalf("outcomes %+v", out)
 		}
@@ -412,8 +467,10 @@ func TestDecideRerun(t *testing.T) {
 				job.Submitter = orgT
 			}
 			rs := rows(t, job, file...)
-			first := Decide(Config{}, job, fx.state, rs).Outcomes
+			d := Decide(Config{}, job, fx.state, rs)
+			first := d.Outcomes
 			checkShape(t, rs, first)
+			checkWrites(t, d, fx.state)
 			applied := 0
 			for _, o := range first {
 				if o.Status == lessee.StatusApplied {
@@ -618,4 +675,39 @@ func TestDecideWrites(t *testing.T) {
 			t.Fatalf("writes %+v for rejected rows", d.Writes)
 		}
 	})
+}
+
+func TestCheckSubmitter(t *testing.T) {
+	t.Parallel()
+	acc := func(a lessee.Agreement, at time.Time) lessee.Acceptance {
+		return lessee.Acceptance{OrgNr: orgS, Agreement: a, Version: "1", AcceptedAt: at}
+	}
+	for _, tc := range []struct {
+		name  string
+		ent   *lessee.Enterprise
+		allow bool
+	}{
+		{"OKLesseeAPI", &lessee.Enterprise{OrgNr: orgS, Terms: []lessee.Acceptance{acc(lessee.AgreementLesseeAPI, now.Add(-time.Hour))}}, true},
+		{"OKThirdPartyOnly", &lessee.Enterprise{OrgNr: orgS, Terms: []lessee.Acceptance{acc(lessee.AgreementThirdParty, now)}}, true},
+		{"ErrUnknown", nil, false},
+		{"ErrNoTerms", &lessee.Enterprise{OrgNr: orgS, FleetOwner: true}, false},
+		{"ErrAcceptedAfterNow", &lessee.Enterprise{OrgNr: orgS, Terms: []lessee.Acceptance{acc(lessee.AgreementLesseeAPI, now.Add(time.Second))}}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := CheckSubmitter(tc.ent, orgS, now)
+			if tc.allow {
+				if r != nil {
+					t.Fatalf("refused: %v", r)
+				}
+				return
+			}
+			if r == nil || r.Code != lessee.CodeTermsNotAccepted || r.Line != 0 || !strings.Contains(r.Message, orgS) {
+				t.Fatalf("refusal = %+v, want TERMS_NOT_ACCEPTED for the file naming %s", r, orgS)
+			}
+			if got, ok := lessee.AsRefusal(r); !ok || got != r {
+				t.Fatalf("AsRefusal does not find the refusal")
+			}
+		})
+	}
 }

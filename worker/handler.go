@@ -108,10 +108,17 @@ func decodePayload(t *asynq.Task) (IngestPayload, error) {
 	return p, nil
 }
 
-// ProcessTask implements asynq.Handler. It returns errors as they are;
-// Serve wraps it in the middleware that classifies them for retry and
-// masks them before Asynq stores them.
+// ProcessTask implements asynq.Handler: processTask wrapped in the
+// middleware that Serve installs on its mux, so that a handler registered
+// anywhere else still gives up on a file with a receipt and never hands
+// Asynq an unmasked error.
 func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	return Mask(h.Classify(asynq.HandlerFunc(h.processTask))).ProcessTask(ctx, t)
+}
+
+// processTask handles one task and returns its errors as they are; the
+// middleware classifies them for retry and masks them.
+func (h *Handler) processTask(ctx context.Context, t *asynq.Task) error {
 	p, err := decodePayload(t)
 	if err != nil {
 		return err

@@ -31,7 +31,7 @@ func Serve(ctx context.Context, redis asynq.RedisConnOpt, h *Handler, cfg Server
 	// The first middleware is the outermost: Classify sees the handler's
 	// own errors, Mask what Classify returns.
 	mux.Use(Mask, h.Classify)
-	mux.Handle(TypeIngestFile, h)
+	mux.HandleFunc(TypeIngestFile, h.processTask)
 	var servers []*asynq.Server
 	for queue, n := range map[string]int{QueueSmall: cfg.SmallConcurrency, QueueLarge: cfg.LargeConcurrency} {
 		srv := asynq.NewServer(redis, asynq.Config{

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/fleetreg/lessee/gen"
 )
@@ -52,10 +51,10 @@ func runGenRegistry(_ context.Context, args []string, getenv func(string) string
 	fs.IntVar(&cfg.Vehicles, "vehicles", 1000, "vehicles to generate")
 	fs.Int64Var(&cfg.Seed, "seed", 1, "random seed")
 	fs.BoolVar(&cfg.Synthetic, "synthetic", false, "person lessees are synthetic test numbers (needs --test-registry to import)")
-	pos, err := parseInterspersed(fs, args, getenv)
-	if err != nil {
+	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
+	pos := fs.Args()
 	if len(pos) != 1 {
 		fs.Usage()
 		return flag.ErrHelp
@@ -80,10 +79,10 @@ func runGenChanges(_ context.Context, args []string, getenv func(string) string,
 	fs.StringVar(&registryDir, "registry", "", "directory of the registry files the changes refer to (required)")
 	fs.Int64Var(&cfg.Seed, "seed", 1, "random seed")
 	fs.BoolVar(&cfg.Synthetic, "synthetic", false, "new person lessees are synthetic test numbers")
-	pos, err := parseInterspersed(fs, args, getenv)
-	if err != nil {
+	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
+	pos := fs.Args()
 	if len(pos) != 1 || registryDir == "" {
 		fs.Usage()
 		return flag.ErrHelp
@@ -125,43 +124,4 @@ func runGenChanges(_ context.Context, args []string, getenv func(string) string,
 		fmt.Fprintf(stdout, "wrote %d rows to %s; upload it as inbox/%s/%s\n", cfg.Rows, name, cfg.Submitter, filepath.Base(name))
 	}
 	return nil
-}
-
-// parseInterspersed parses flags that may come before or after the
-// positional arguments ("gen registry DIR --vehicles 10"), which the flag
-// package alone stops at, and returns the positional arguments. Flags not
-// given read their environment variables, as parseFlags does.
-func parseInterspersed(fs *flag.FlagSet, args []string, getenv func(string) string) ([]string, error) {
-	var flags, pos []string
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			pos = append(pos, args[i+1:]...)
-			break
-		}
-		if len(a) < 2 || a[0] != '-' {
-			pos = append(pos, a)
-			continue
-		}
-		flags = append(flags, a)
-		name := strings.TrimLeft(a, "-")
-		if strings.Contains(name, "=") {
-			continue
-		}
-		f := fs.Lookup(name)
-		if f == nil {
-			continue // fs.Parse reports it
-		}
-		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
-			continue
-		}
-		if i+1 < len(args) {
-			i++
-			flags = append(flags, args[i])
-		}
-	}
-	if err := parseFlags(fs, flags, getenv); err != nil {
-		return nil, err
-	}
-	return pos, nil
 }

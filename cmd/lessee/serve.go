@@ -25,6 +25,7 @@ import (
 	"github.com/fleetreg/lessee/ingest"
 	"github.com/fleetreg/lessee/intake"
 	"github.com/fleetreg/lessee/internal/slogmask"
+	"github.com/fleetreg/lessee/receipt"
 	"github.com/fleetreg/lessee/sftpd"
 	"github.com/fleetreg/lessee/storage/s3store"
 	"github.com/fleetreg/lessee/storage/sqlstore"
@@ -444,3 +445,14 @@ func displayEndpoint(raw string) string {
 	}
 	return u.String()
 }
+
+// The adapters wired in above satisfy the interfaces their consumers
+// declare.
+var (
+	_ web.JobLister        = (*sqlstore.Store)(nil)
+	_ web.Objects          = (*s3store.Client)(nil)
+	_ sftpd.ObjectStore    = (*s3store.Client)(nil)
+	_ worker.Store         = (*sqlstore.Store)(nil)
+	_ intake.Objects       = (*s3store.Client)(nil)
+	_ receipt.ObjectWriter = (*s3store.Client)(nil)
+)

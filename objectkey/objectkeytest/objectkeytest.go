@@ -33,7 +33,7 @@ func UnsafeDerivedKey(k string, allowed []string) string {
 	return ""
 }
 
-// isC0Control reports the characters SafeName replaces: C0 and
-// DEL. (C1 controls and U+2028/U+2029 survive SafeName; see the threat
-// model, gap G4.)
+// isC0Control reports C0 controls and DEL, which no derived key may hold.
+// (SafeName replaces C1 controls, U+2028/U+2029 and bidi controls too; a
+// key that is checked here may come from elsewhere.)
 func isC0Control(r rune) bool { return r < 0x20 || r == 0x7f }
