@@ -79,8 +79,10 @@ func TestParseAdversarial(t *testing.T) {
 		{"ErrBadCheckDigit", "inbox/912345603/x.csv", NoSubmitter, ""},
 		{"ErrPersonalNumberAsOrgnr", "inbox/12128822249/x.csv", NoSubmitter, ""},
 		{"IgnoredUpperCasePrefix", "INBOX/912345602/x.csv", NotInbox, ""},
-		// Over-long names: the limit is 255 bytes, counted in bytes.
-		{"OKName255Bytes", "inbox/912345602/" + long(255), OK, advSubmitter},
+		// Over-long names: the limit is 242 bytes (255 less the longest
+		// receipt suffix), counted in bytes.
+		{"OKName242Bytes", "inbox/912345602/" + long(242), OK, advSubmitter},
+		{"ErrName243Bytes", "inbox/912345602/" + long(243), BadName, advSubmitter},
 		{"ErrName256Bytes", "inbox/912345602/" + long(256), BadName, advSubmitter},
 		{"ErrName256BytesMultibyte", "inbox/912345602/" + strings.Repeat("æ", 128), BadName, advSubmitter},
 		{"ErrName4KiB", "inbox/912345602/" + long(4096), BadName, advSubmitter},

@@ -18,6 +18,7 @@ package objectkey
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"path"
 	"strings"
 	"unicode/utf8"
@@ -41,9 +42,11 @@ const (
 	History = "history/"
 )
 
-// MaxNameBytes bounds an upload's name, so that derived keys stay under
-// S3's 1,024-byte limit.
-const MaxNameBytes = 255
+// MaxNameBytes bounds an upload's name: its receipt keys add up to 13
+// bytes (".summary.json"), and S3-compatible stores on file systems, MinIO
+// included, take no key segment over 255 bytes, so a longer name would get
+// no receipt at all.
+const MaxNameBytes = 255 - len(".summary.json")
 
 // Verdict says what to do with an object key.
 type Verdict int
@@ -92,7 +95,7 @@ func NameFault(name string) string {
 	case !utf8.ValidString(name):
 		return "the file name is not valid UTF-8"
 	case len(name) > MaxNameBytes:
-		return "the file name is longer than 255 bytes"
+		return fmt.Sprintf("the file name is longer than %d bytes", MaxNameBytes)
 	case strings.Contains(name, "/"):
 		return "files must be placed directly in inbox/<orgnr>/, not in sub-folders"
 	case strings.Contains(name, "\\"):
@@ -137,7 +140,7 @@ func FailedKey(submitter, name string) string { return path.Join(Failed, submitt
 
 // Quarantined is where an upload that names no valid submitter moves; the
 // job id keeps two such uploads with one name apart.
-func Quarantined(jobID, name string) string { return Quarantine + jobID + "-" + SafeName(name) }
+func Quarantined(jobID, name string) string { return Quarantine + SafeName(jobID+"-"+name) }
 
 // SafeName turns an object name into one that is safe to use as the last
 // element of a derived key (receipt, archive): no slashes, no control or

@@ -29,6 +29,8 @@ func UnsafeDerivedKey(k string, allowed []string) string {
 		return "holds a control character"
 	case len(k) > 1024:
 		return "is longer than S3 allows"
+	case len(path.Base(k)) > 255:
+		return "has a last segment longer than file-backed stores (MinIO) take"
 	}
 	return ""
 }

@@ -82,7 +82,12 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	}
 
 	base := afero.NewBasePathFs(afero.NewOsFs(), dir)
-	inner, err := s3afero.MultiBucket(&atomicFs{Fs: base, tmpDir: dirTmp})
+	objects := &atomicFs{Fs: base, tmpDir: dirTmp}
+	metaFs, err := s3afero.NewBasePathFs(objects, "metadata", s3afero.FsPathCreateAll)
+	if err != nil {
+		return nil, fmt.Errorf("s3 server: open metadata: %w", err)
+	}
+	inner, err := s3afero.MultiBucket(objects, s3afero.MultiWithMetaFs(shortNameFs{metaFs}))
 	if err != nil {
 		return nil, fmt.Errorf("s3 server: open backend: %w", err)
 	}
