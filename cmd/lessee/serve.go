@@ -240,6 +240,7 @@ func (s *service) start(parent context.Context) error {
 	limits := ingest.DefaultLimits()
 	limits.MaxBytes, limits.MaxRows = cfg.MaxFileBytes, cfg.MaxRows
 	reg := web.NewRegistry(insp)
+	reg.MustRegister(web.NewJobsCollector(store))
 	metrics := web.NewMetrics(reg)
 	handler := worker.NewHandler(objects, store, worker.Config{
 		Limits: limits, Validate: validate.Config{AllowSynthetic: cfg.TestRegistry},

@@ -263,3 +263,21 @@ func mustAffect(res sql.Result, op, id string) error {
 	}
 	return nil
 }
+
+// JobCounts returns how many jobs are in each state. It reads the job
+// table, which every process shares, so its answer is the same whichever
+// process asks.
+func (s *Store) JobCounts(ctx context.Context) (map[lessee.JobState]int, error) {
+	var rows []struct {
+		State string `db:"state"`
+		N     int    `db:"n"`
+	}
+	if err := s.db.SelectContext(ctx, &rows, `SELECT state, COUNT(*) AS n FROM jobs GROUP BY state`); err != nil {
+		return nil, fmt.Errorf("count jobs: %w", err)
+	}
+	counts := make(map[lessee.JobState]int, len(rows))
+	for _, r := range rows {
+		counts[lessee.JobState(r.State)] = r.N
+	}
+	return counts, nil
+}

@@ -130,3 +130,31 @@ func TestBeginJob(t *testing.T) {
 		}
 	})
 }
+
+func TestJobCounts(t *testing.T) {
+	t.Parallel()
+	sqlstoretest.Run(t, func(t *testing.T, s *sqlstore.Store) {
+		ctx := context.Background()
+		counts, err := s.JobCounts(ctx)
+		if err != nil || len(counts) != 0 {
+			t.Fatalf("counts of no jobs = %v, %v", counts, err)
+		}
+		for _, id := range []string{"job-1", "job-2", "job-3", "job-4"} {
+			beginJob(t, s, id)
+		}
+		if err := s.FinishJob(ctx, "job-1", lessee.JobCompleted, "", ""); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.FinishJob(ctx, "job-2", lessee.JobCompleted, "", ""); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.FinishJob(ctx, "job-3", lessee.JobRefused, lessee.CodeMissingColumn, "no operation column"); err != nil {
+			t.Fatal(err)
+		}
+		counts, err = s.JobCounts(ctx)
+		want := map[lessee.JobState]int{lessee.JobCompleted: 2, lessee.JobRefused: 1, lessee.JobRunning: 1}
+		if err != nil || !reflect.DeepEqual(counts, want) {
+			t.Fatalf("counts = %v, %v; want %v", counts, err, want)
+		}
+	})
+}
