@@ -105,7 +105,11 @@ func launchService(t *testing.T, cfg serveConfig) (e *e2e, stop func()) {
 		})
 	}
 	t.Cleanup(stop)
-	objects, err := s3store.NewClient(ctx, s3store.Config{Endpoint: svc.s3Endpoint, AccessKey: defaultAccessKey, SecretKey: defaultSecretKey, Bucket: cfg.Bucket})
+	access, secret := defaultAccessKey, defaultSecretKey
+	if cfg.S3AccessKey != "" {
+		access, secret = cfg.S3AccessKey, cfg.S3SecretKey
+	}
+	objects, err := s3store.NewClient(ctx, s3store.Config{Endpoint: svc.s3Endpoint, AccessKey: access, SecretKey: secret, Bucket: cfg.Bucket})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,76 +5,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/fleetreg/lessee"
+	"github.com/fleetreg/lessee/storage/s3store/s3storetest"
 )
 
-// minioBinary finds a MinIO server binary: $LESSEE_MINIO_BIN, or minio on
-// the PATH. .ci/run installs one; without it the MinIO half of the
-// conformance suite is skipped, visibly.
-func minioBinary(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("LESSEE_MINIO_BIN"); p != "" {
-		return p
-	}
-	p, err := exec.LookPath("minio")
-	if err != nil {
-		t.Skip("no MinIO server: set LESSEE_MINIO_BIN or put minio on the PATH (.ci/run installs it)")
-	}
-	return p
-}
-
-// startMinIO runs a MinIO server over a temporary folder until the test
-// ends and returns a client of its bucket.
+// startMinIO runs a MinIO server until the test ends and returns a client
+// of its bucket.
 func startMinIO(t *testing.T) *Client {
 	t.Helper()
-	bin := minioBinary(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	const user, password = "lessee-test", "lessee-test-secret"
-	cmd := exec.Command(bin, "server", t.TempDir(), "--address", addr, "--console-address", "127.0.0.1:0", "--quiet")
-	cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+user, "MINIO_ROOT_PASSWORD="+password,
-		"MINIO_BROWSER=off", "MINIO_UPDATE=off")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start minio: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("minio output:\n%s", out.String())
-		}
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		res, err := http.Get("http://" + addr + "/minio/health/live")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("minio not live within 30 s: %v\n%s", err, out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	c, err := newClient(context.Background(), Config{Endpoint: "http://" + addr, AccessKey: user, SecretKey: password, Bucket: testBucket})
+	m := s3storetest.StartMinIO(t)
+	c, err := newClient(context.Background(), Config{Endpoint: m.Endpoint, AccessKey: m.AccessKey, SecretKey: m.SecretKey, Bucket: testBucket})
 	if err != nil {
 		t.Fatal(err)
 	}
