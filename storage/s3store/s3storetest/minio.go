@@ -14,7 +14,7 @@ import (
 
 // MinIO is a running MinIO server.
 type MinIO struct {
-	Endpoint            string // http://127.0.0.1:PORT
+	Endpoint             string // http://127.0.0.1:PORT
 	AccessKey, SecretKey string
 }
 
