@@ -366,7 +366,9 @@ func (w *WriteSet) Note(vin, id string, opened bool, line int) {
 	w.touched = append(w.touched, touched{vin: vin, id: id, opened: opened, line: line})
 }
 
-// Writes reads each noted period as it stands in st.
+// Writes reads each noted period as it stands in st. Every noted period
+// must be in st (Decide notes only periods it has just put there or
+// changed); a missing one is a programming error and panics.
 func (w *WriteSet) Writes(st *State) Writes {
 	var out Writes
 	for _, t := range w.touched {

@@ -6,6 +6,7 @@
 package intake
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -74,12 +75,12 @@ func UploadOf(bucket string, o lessee.Object) lessee.Upload {
 // Older is the fairness order of one submitter's uploads: by modification
 // time to the second (the precision every sighting sees), ties broken by
 // key, so that the scan and an event agree on which files go first.
-func Older(a, b lessee.Object) bool {
-	ta, tb := a.LastModified.Truncate(time.Second), b.LastModified.Truncate(time.Second)
-	if !ta.Equal(tb) {
-		return ta.Before(tb)
-	}
-	return a.Key < b.Key
+func Older(a, b lessee.Object) bool { return compareAge(a, b) < 0 }
+
+// compareAge orders a and b as Older does, for sorting.
+func compareAge(a, b lessee.Object) int {
+	return cmp.Or(a.LastModified.Truncate(time.Second).Compare(b.LastModified.Truncate(time.Second)),
+		strings.Compare(a.Key, b.Key))
 }
 
 // Queue takes uploads to process.
@@ -181,15 +182,7 @@ func (in *Intake) Scan(ctx context.Context) (int, error) {
 	var lanes [][]lessee.Object
 	for _, sub := range order {
 		files := bySubmitter[sub]
-		slices.SortStableFunc(files, func(a, b lessee.Object) int {
-			switch {
-			case Older(a, b):
-				return -1
-			case Older(b, a):
-				return 1
-			}
-			return 0
-		})
+		slices.SortFunc(files, compareAge)
 		if n := in.cfg.MaxPerSubmitter; n > 0 && len(files) > n {
 			files = files[:n]
 		}

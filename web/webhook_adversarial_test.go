@@ -13,9 +13,9 @@ import (
 // (intake.Config.MaxPerSubmitter files of one submitter queued at once)
 // applied to the webhook: events for a flood of uploads from one submitter
 // must not queue more of its files than the scan would, or another
-// submitter's file waits behind the whole flood. Today the webhook enqueues
-// every event it receives, so with MinIO or AWS events on (the production
-// shape) the cap does not hold. Gap G3 of docs/threat-model.md.
+// submitter's file waits behind the whole flood. Gap G3 of
+// docs/threat-model.md, fixed: the webhook goes through intake.Seen, which
+// applies the scan's own rule.
 func TestHookS3RespectsPerSubmitterCap(t *testing.T) {
 	t.Parallel()
 	b := setup(t, Config{WebhookSecret: testSecret})

@@ -58,13 +58,6 @@ func (q *Queue) RepairWith(rc redis.UniversalClient) { q.redis = rc }
 // Enqueue enqueues the task of one upload. It reports false when the task
 // already exists (the same upload seen before).
 func (q *Queue) Enqueue(ctx context.Context, u lessee.Upload) (bool, error) {
-	if q.redis != nil {
-		// The Asynq client registers a queue only on its first enqueue per
-		// process; after Redis lost its data asynqmon would not list it.
-		if err := registerQueues(ctx, q.redis, QueueSmall, QueueLarge); err != nil {
-			return false, err
-		}
-	}
 	task, err := NewIngestFileTask(IngestPayload{Upload: u}, q.opt)
 	if err != nil {
 		return false, err
@@ -72,6 +65,10 @@ func (q *Queue) Enqueue(ctx context.Context, u lessee.Upload) (bool, error) {
 	return q.enqueue(ctx, task, u.Key)
 }
 
+// enqueue puts task on the queue and reports false when it exists already.
+// A new task also registers the queues: the Asynq client does so only on
+// its first enqueue per process, so after Redis lost its data asynqmon
+// would not list them. Repeats, which every scan makes, cost nothing more.
 func (q *Queue) enqueue(ctx context.Context, task *asynq.Task, key string) (bool, error) {
 	_, err := q.client.EnqueueContext(ctx, task)
 	switch {
@@ -79,6 +76,11 @@ func (q *Queue) enqueue(ctx context.Context, task *asynq.Task, key string) (bool
 		return false, nil
 	case err != nil:
 		return false, fmt.Errorf("enqueue %s: %w", key, err)
+	}
+	if q.redis != nil {
+		if err := registerQueues(ctx, q.redis, QueueSmall, QueueLarge); err != nil {
+			return true, err
+		}
 	}
 	return true, nil
 }
