@@ -1,8 +1,9 @@
 package worker
 
-// This file is the only place that reads or writes Redis keys of Asynq's
-// own layout, for the two repairs its public API cannot make after Redis
-// lost its data. TestAsynqLayout pins the Asynq version these keys were
+// This file is the only place that knows Redis keys of Asynq's own layout
+// and its task message, for what its public API cannot do: the two repairs
+// after Redis lost its data, and handing a dead worker's task back sooner
+// (resume.go). TestAsynqLayout pins the Asynq version these keys were
 // checked against and checks the keys themselves against a real Asynq
 // client: an upgrade that changes them fails there, not in production.
 
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // asynqVersion is the Asynq release the layout below was checked against.
@@ -22,6 +24,16 @@ const asynqVersion = "v0.26.0"
 const asynqAllQueues = "asynq:queues"
 
 func asynqTaskKey(queue, id string) string { return "asynq:{" + queue + "}:t:" + id }
+
+// A queue's running tasks (a list), their lease expiries (a sorted set of
+// Unix seconds) and its tasks waiting for a retry (a sorted set by when).
+func asynqActiveKey(queue string) string { return "asynq:{" + queue + "}:active" }
+func asynqLeaseKey(queue string) string  { return "asynq:{" + queue + "}:lease" }
+func asynqRetryKey(queue string) string  { return "asynq:{" + queue + "}:retry" }
+
+// asynqLeaseDuration is how far past each heartbeat Asynq sets a task's
+// lease (rdb.LeaseDuration); heartbeats come every 5 s.
+const asynqLeaseDuration = 30 * time.Second
 
 // registerQueues adds queues to the set asynqmon lists. The Asynq client
 // adds a queue only on its first enqueue per process.
@@ -68,4 +80,68 @@ func countRecovery(ctx context.Context, rc redis.UniversalClient, id string, ttl
 		return 0, fmt.Errorf("count recoveries of %s: %w", id, err)
 	}
 	return n, nil
+}
+
+// resumeScript moves task ARGV[1] from the active list to the retry set
+// with the message ARGV[3], unless its lease was renewed past ARGV[2] or
+// its message changed from ARGV[5] since it was read.
+var resumeScript = redis.NewScript(`
+local score = redis.call("ZSCORE", KEYS[3], ARGV[1])
+if not score or tonumber(score) > tonumber(ARGV[2]) then return 0 end
+if redis.call("HGET", KEYS[1], "msg") ~= ARGV[5] then return 0 end
+if redis.call("LREM", KEYS[2], 0, ARGV[1]) == 0 then return 0 end
+redis.call("ZREM", KEYS[3], ARGV[1])
+redis.call("ZADD", KEYS[4], ARGV[4], ARGV[1])
+redis.call("HSET", KEYS[1], "msg", ARGV[3], "state", "retry")
+return 1`)
+
+// Fields of Asynq's task message (internal/proto/asynq.proto).
+const (
+	msgFieldRetry        = 5
+	msgFieldRetried      = 6
+	msgFieldErrorMsg     = 7
+	msgFieldLastFailedAt = 11
+)
+
+// countAttempt returns the task message msg with one more attempt counted,
+// its last error set to reason at now, as Asynq's retry writes it, and the
+// new attempt count and the most retries allowed. It edits the protobuf
+// wire format field by field, keeping every field it does not know.
+func countAttempt(msg []byte, reason string, now time.Time) (out []byte, retried, retry int, err error) {
+	for b := msg; len(b) > 0; {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return nil, 0, 0, fmt.Errorf("task message: %w", protowire.ParseError(n))
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b[n:])
+		if m < 0 {
+			return nil, 0, 0, fmt.Errorf("task message field %d: %w", num, protowire.ParseError(m))
+		}
+		field := b[:n+m]
+		b = b[n+m:]
+		switch num {
+		case msgFieldRetry, msgFieldRetried:
+			v, k := protowire.ConsumeVarint(field[n:])
+			if typ != protowire.VarintType || k < 0 {
+				return nil, 0, 0, fmt.Errorf("task message field %d is not a number", num)
+			}
+			if num == msgFieldRetry {
+				retry = int(int32(v))
+				out = append(out, field...)
+			} else {
+				retried = int(int32(v))
+			}
+		case msgFieldErrorMsg, msgFieldLastFailedAt:
+		default:
+			out = append(out, field...)
+		}
+	}
+	retried++
+	out = protowire.AppendTag(out, msgFieldRetried, protowire.VarintType)
+	out = protowire.AppendVarint(out, uint64(retried))
+	out = protowire.AppendTag(out, msgFieldErrorMsg, protowire.BytesType)
+	out = protowire.AppendString(out, reason)
+	out = protowire.AppendTag(out, msgFieldLastFailedAt, protowire.VarintType)
+	out = protowire.AppendVarint(out, uint64(now.Unix()))
+	return out, retried, retry, nil
 }

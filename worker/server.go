@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	goredis "github.com/redis/go-redis/v9"
 )
 
 // ServerConfig sizes the worker pools.
@@ -15,11 +16,15 @@ type ServerConfig struct {
 	SmallConcurrency int           // workers for QueueSmall
 	LargeConcurrency int           // workers for QueueLarge
 	ShutdownTimeout  time.Duration // how long running tasks get to finish on stop
+	// ResumeAfter is how long a running task's worker may go without a
+	// heartbeat before its file is handed to another worker (see Resumer);
+	// zero leaves it to Asynq's own recovery, 60 to 120 s after the last.
+	ResumeAfter time.Duration
 }
 
 // DefaultServerConfig returns defaults for a 2-core machine.
 func DefaultServerConfig() ServerConfig {
-	return ServerConfig{SmallConcurrency: 2, LargeConcurrency: 1, ShutdownTimeout: 25 * time.Second}
+	return ServerConfig{SmallConcurrency: 2, LargeConcurrency: 1, ShutdownTimeout: 25 * time.Second, ResumeAfter: 30 * time.Second}
 }
 
 // Serve runs the task handler, wrapped in its middleware, until ctx is done. Each queue gets its own
@@ -39,8 +44,11 @@ func Serve(ctx context.Context, redis asynq.RedisConnOpt, h *Handler, cfg Server
 			Queues:          map[string]int{queue: 1},
 			ShutdownTimeout: cfg.ShutdownTimeout,
 			RetryDelayFunc:  RetryDelay,
-			Logger:          asynqLogger{log.With("queue", queue)},
-			LogLevel:        asynq.WarnLevel,
+			// A retry is due after 1 s at first; Asynq's default 5 s check
+			// would add up to 5 s to every resume after an outage or a kill.
+			DelayedTaskCheckInterval: time.Second,
+			Logger:                   asynqLogger{log.With("queue", queue)},
+			LogLevel:                 asynq.WarnLevel,
 		})
 		if err := srv.Start(mux); err != nil {
 			for _, s := range servers {
@@ -49,6 +57,18 @@ func Serve(ctx context.Context, redis asynq.RedisConnOpt, h *Handler, cfg Server
 			return fmt.Errorf("start %s queue worker: %w", queue, err)
 		}
 		servers = append(servers, srv)
+	}
+	if cfg.ResumeAfter > 0 {
+		rc, ok := redis.MakeRedisClient().(goredis.UniversalClient)
+		if !ok {
+			return fmt.Errorf("redis connection of type %T has no client to resume tasks with", redis)
+		}
+		resumed := make(chan struct{})
+		go func() {
+			defer close(resumed)
+			NewResumer(rc, cfg.ResumeAfter, log, QueueSmall, QueueLarge).Run(ctx)
+		}()
+		defer func() { <-resumed; rc.Close() }()
 	}
 	<-ctx.Done()
 	for _, s := range servers {

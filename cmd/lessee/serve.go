@@ -251,6 +251,7 @@ func (s *service) start(parent context.Context) error {
 		s.group.Go(func() error {
 			return worker.Serve(ctx, s.redisOpt, handler, worker.ServerConfig{
 				SmallConcurrency: cfg.SmallWorkers, LargeConcurrency: cfg.LargeWorkers, ShutdownTimeout: 25 * time.Second,
+				ResumeAfter: cfg.ResumeAfter,
 			}, s.log)
 		})
 		s.group.Go(func() error { uploads.Run(ctx, cfg.ScanInterval); return nil })

@@ -46,6 +46,7 @@ type serveConfig struct {
 	Role          string
 	Migrate       bool
 	StartTimeout  time.Duration
+	ResumeAfter   time.Duration
 	SFTPListen    string
 	SFTPUsers     string
 
@@ -96,6 +97,9 @@ func (c *serveConfig) validate() error {
 	if c.ChunkSize <= 0 || c.ChunkSize > 10000 {
 		return fmt.Errorf("--chunk-size must be between 1 and 10000")
 	}
+	if c.ResumeAfter < minResumeAfter {
+		return fmt.Errorf("--resume-after must be at least %s: workers renew their claim on a file every 5 s, and a shorter wait would hand a live worker's file to a second one", minResumeAfter)
+	}
 	if c.SmallWorkers < 1 || c.LargeWorkers < 1 {
 		return fmt.Errorf("--small-workers and --large-workers must be at least 1")
 	}
@@ -129,6 +133,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.Role, "role", roleAll, "what this process runs: all, worker (worker and inbox scan) or http (webhook, UI, API, metrics)")
 	fs.DurationVar(&c.StartTimeout, "start-timeout", 30*time.Second, "how long to retry reaching the database, Redis and S3 at start before exiting")
+	fs.DurationVar(&c.ResumeAfter, "resume-after", 30*time.Second, "how long a worker may go without a heartbeat before another worker resumes its file (at least 10s; the file then resumes within a few seconds more)")
 	fs.StringVar(&c.SFTPListen, "sftp-listen", "", "SFTP drop address, e.g. 0.0.0.0:2022; empty disables SFTP")
 	fs.StringVar(&c.SFTPUsers, "sftp-users", "", "SFTP users file: user:orgnr:bcrypt-hash or user:orgnr:ssh-public-key per line")
 	fs.IntVar(&c.DBMaxConns, "db-max-conns", 20, "PostgreSQL connection pool size per process")
@@ -138,6 +143,10 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.OperatorPassword, "operator-password", "", "HTTP Basic password of --operator-user")
 	fs.BoolVar(&c.Migrate, "migrate", true, "apply database migrations at start; set false when 'lessee migrate' runs them")
 }
+
+// minResumeAfter is the shortest --resume-after: two of Asynq's 5 s
+// heartbeats.
+const minResumeAfter = 10 * time.Second
 
 // defaultServeConfig returns the configuration with every flag at its default.
 func defaultServeConfig() serveConfig {

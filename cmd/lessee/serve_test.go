@@ -23,6 +23,7 @@ func TestServeConfigErrors(t *testing.T) {
 		"ErrTwoRedis":        {args: []string{"--redis-url", "redis://x", "--redis-cluster", "a:1,b:2"}, want: "not both"},
 		"ErrOperatorHalf":    {args: []string{"--operator-user", "ops"}, want: "--operator-user and --operator-password go together"},
 		"ErrSFTPNoUsers":     {args: []string{"--sftp-listen", "127.0.0.1:0"}, want: "--sftp-listen needs --sftp-users"},
+		"ErrResumeTooSoon":   {args: []string{"--resume-after", "5s"}, want: "--resume-after must be at least 10s"},
 		"ErrEnvValue":        {env: map[string]string{"LESSEE_SCAN_INTERVAL": "soon"}, want: "LESSEE_SCAN_INTERVAL"},
 		"ErrRedisUnreachable": {
 			args: []string{"--data", t.TempDir(), "--redis-url", "redis://127.0.0.1:1/0", "--start-timeout", "500ms", "--listen", "127.0.0.1:0", "--s3-listen", "127.0.0.1:0"},
