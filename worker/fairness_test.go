@@ -101,3 +101,19 @@ func waitForKey(t *testing.T, objects *s3store.Client, key string, timeout time.
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// waitForGone waits until key no longer exists.
+func waitForGone(t *testing.T, objects *s3store.Client, key string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		_, err := objects.Head(context.Background(), key)
+		if lessee.ErrorCode(err) == lessee.ENOTFOUND {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still there after %s (last error %v)", key, timeout, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

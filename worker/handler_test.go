@@ -20,6 +20,7 @@ import (
 	"github.com/fleetreg/lessee/examples"
 	"github.com/fleetreg/lessee/intake"
 	"github.com/fleetreg/lessee/storage/s3store"
+	"github.com/fleetreg/lessee/storage/s3store/s3storetest"
 	"github.com/fleetreg/lessee/storage/sqlstore"
 	"github.com/fleetreg/lessee/storage/sqlstore/sqlstoretest"
 )
@@ -57,7 +58,6 @@ func (c *testClock) Add(d time.Duration) {
 
 func setup(t *testing.T, store *sqlstore.Store) *testBundle {
 	t.Helper()
-	ctx := context.Background()
 	clock := &testClock{now: time.Now().Truncate(time.Second)}
 	srv, err := s3store.NewServer(s3store.ServerConfig{Dir: t.TempDir(), Bucket: testBucket, Logger: slog.New(slog.DiscardHandler), Now: clock.Now})
 	if err != nil {
@@ -65,8 +65,28 @@ func setup(t *testing.T, store *sqlstore.Store) *testBundle {
 	}
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
-	objects, err := s3store.NewClient(ctx, s3store.Config{Endpoint: hs.URL, AccessKey: "k", SecretKey: "s", Bucket: testBucket})
+	b := setupOn(t, store, s3store.Config{Endpoint: hs.URL, AccessKey: "k", SecretKey: "s", Bucket: testBucket})
+	b.s3Clock = clock
+	return b
+}
+
+// setupMinIO is setup on a real MinIO server (skipped, visibly, without
+// one); it has no s3Clock.
+func setupMinIO(t *testing.T, store *sqlstore.Store) *testBundle {
+	t.Helper()
+	m := s3storetest.StartMinIO(t)
+	return setupOn(t, store, s3store.Config{Endpoint: m.Endpoint, AccessKey: m.AccessKey, SecretKey: m.SecretKey, Bucket: testBucket})
+}
+
+// setupOn is setup on the S3 endpoint cfg names, creating its bucket.
+func setupOn(t *testing.T, store *sqlstore.Store, cfg s3store.Config) *testBundle {
+	t.Helper()
+	ctx := context.Background()
+	objects, err := s3store.NewClient(ctx, cfg)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := objects.EnsureBucket(ctx); err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
@@ -76,10 +96,10 @@ func setup(t *testing.T, store *sqlstore.Store) *testBundle {
 	if _, err := store.Import(ctx, dir, sqlstore.ImportOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	cfg := DefaultConfig()
-	cfg.TempDir = t.TempDir()
-	cfg.ChunkSize = 5 // several chunks even for the example files
-	return &testBundle{handler: NewHandler(objects, store, cfg, slog.New(slog.DiscardHandler)), objects: objects, store: store, s3Clock: clock}
+	wcfg := DefaultConfig()
+	wcfg.TempDir = t.TempDir()
+	wcfg.ChunkSize = 5 // several chunks even for the example files
+	return &testBundle{handler: NewHandler(objects, store, wcfg, slog.New(slog.DiscardHandler)), objects: objects, store: store}
 }
 
 // put uploads an example file and returns the payload the scan would build.

@@ -40,18 +40,30 @@ func (p poisonObjects) Download(ctx context.Context, key, ifMatch string, w io.W
 }
 
 // TestPoisonFilesDelayNoOne: among ten good files from three companies,
-// an empty object, an object deleted between listing and reading and an
-// object whose GET always fails: every good file gets its receipt while the
-// failing one is still being retried, and each bad one ends visibly
-// (refused with a receipt, superseded, or given up with a receipt).
+// an empty object, an object deleted between listing and reading, an
+// object whose GET always fails and, on MinIO, a key holding U+0001 (the
+// embedded endpoint refuses to store it): every good file gets its receipt
+// while the failing one is still being retried, and each bad one ends
+// visibly (refused with a receipt, superseded, or given up with a
+// receipt). It runs on the embedded endpoint and on a real MinIO server.
 func TestPoisonFilesDelayNoOne(t *testing.T) {
 	t.Parallel()
 	if testing.Short() {
 		t.Skip("retries a failing file for several seconds")
 	}
+	t.Run("embedded", func(t *testing.T) {
+		t.Parallel()
+		testPoisonFiles(t, setup(t, sqlstoretest.SQLite(t)), false)
+	})
+	t.Run("minio", func(t *testing.T) {
+		t.Parallel()
+		testPoisonFiles(t, setupMinIO(t, sqlstoretest.SQLite(t)), true)
+	})
+}
+
+func testPoisonFiles(t *testing.T, b *testBundle, xmlIllegalKey bool) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	b := setup(t, sqlstoretest.SQLite(t))
 	const nordlys, fjord, partner = "912345602", "912345610", "912345629"
 	empty, vanishing, failing := "inbox/"+fjord+"/empty.csv", "inbox/"+fjord+"/vanishing.csv", "inbox/"+nordlys+"/failing.csv"
 	b.handler.objects = poisonObjects{objectStore: b.handler.objects, vanishing: vanishing, failing: failing}
@@ -78,6 +90,10 @@ func TestPoisonFilesDelayNoOne(t *testing.T) {
 	}
 	b.put(t, vanishing, "changes/all-outcomes.csv")
 	b.put(t, failing, "changes/all-outcomes.csv")
+	illegal := "inbox/" + partner + "/ctrl\x01name.csv"
+	if xmlIllegalKey {
+		b.put(t, illegal, "changes/third-party.csv")
+	}
 	var good []string
 	for i := range 10 {
 		sub := []string{nordlys, fjord, partner}[i%3]
@@ -112,6 +128,12 @@ func TestPoisonFilesDelayNoOne(t *testing.T) {
 	t.Logf("the failing file given up %s after the uploads", time.Since(start).Round(time.Millisecond))
 	if j := jobOf(t, b, vanishing); j.State != lessee.JobRefused || !strings.Contains(j.Message, "superseded") {
 		t.Errorf("vanished file's job = %s %s %q, want refused as superseded", j.State, j.Code, j.Message)
+	}
+	if xmlIllegalKey {
+		if j := jobOf(t, b, illegal); j.State != lessee.JobRefused || j.Code != lessee.CodeInvalidKey {
+			t.Errorf("U+0001 key's job = %s %s, want refused with INVALID_KEY", j.State, j.Code)
+		}
+		waitForGone(t, b.objects, illegal, time.Minute)
 	}
 }
 
