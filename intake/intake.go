@@ -113,7 +113,13 @@ type Config struct {
 	// queued at once (oldest first, see Older), so that one company's
 	// flood of files cannot starve another's single file. 0 means no cap.
 	MaxPerSubmitter int
+	// Faults, if set, counts what a scan could not do: a failed listing,
+	// a file it could not queue (lessee_intake_faults_total{path="scan"}).
+	Faults Counter
 }
+
+// Counter counts events; a Prometheus counter satisfies it.
+type Counter interface{ Inc() }
 
 // Intake turns sightings of uploads into queued jobs.
 type Intake struct {
@@ -177,6 +183,7 @@ func (in *Intake) Scan(ctx context.Context) (int, error) {
 		return nil
 	})
 	if err != nil {
+		in.countFault()
 		return 0, fmt.Errorf("scan inbox: %w", err)
 	}
 	var lanes [][]lessee.Object
@@ -215,6 +222,7 @@ func (in *Intake) Scan(ctx context.Context) (int, error) {
 		}
 		if err != nil {
 			// One file's trouble must not keep the others from the queue.
+			in.countFault()
 			errs = append(errs, fmt.Errorf("scan inbox: %w", err))
 			continue
 		}
@@ -223,6 +231,12 @@ func (in *Intake) Scan(ctx context.Context) (int, error) {
 		}
 	}
 	return enqueued, errors.Join(errs...)
+}
+
+func (in *Intake) countFault() {
+	if in.cfg.Faults != nil {
+		in.cfg.Faults.Inc()
+	}
 }
 
 // Sighting is what Seen found of one key.

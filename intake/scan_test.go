@@ -235,6 +235,11 @@ func newIntake(tb testing.TB, objects intake.Objects, queue intake.Queue, maxPer
 	return intake.New(objects, queue, intake.Config{Bucket: testBucket, MaxPerSubmitter: maxPerSubmitter}, slog.New(slog.DiscardHandler))
 }
 
+// faultCount is an intake.Counter.
+type faultCount int
+
+func (c *faultCount) Inc() { *c++ }
+
 // inbox is the key of submitter's upload called name.
 func inbox(submitter, name string) string { return "inbox/" + submitter + "/" + name }
 
@@ -444,9 +449,14 @@ func TestScanQueueError(t *testing.T) {
 			for _, k := range tt.fail {
 				queue.fail[k] = errBoom
 			}
-			n, err := newIntake(t, newObjects(objs...), queue, 4).Scan(t.Context())
+			var faults faultCount
+			in := intake.New(newObjects(objs...), queue, intake.Config{Bucket: testBucket, MaxPerSubmitter: 4, Faults: &faults}, slog.New(slog.DiscardHandler))
+			n, err := in.Scan(t.Context())
 			if !errors.Is(err, errBoom) {
 				t.Fatalf("Scan error = %v, want %v", err, errBoom)
+			}
+			if int(faults) != len(tt.fail) {
+				t.Errorf("faults counted %d, want %d", faults, len(tt.fail))
 			}
 			for _, k := range tt.fail {
 				if !strings.Contains(err.Error(), k) {
@@ -467,9 +477,11 @@ func TestScanListError(t *testing.T) {
 	t.Parallel()
 	objects, queue := newObjects(obj(inbox(subA, "1.csv"), at(1, 0))), newQueue()
 	objects.listErr = errBoom
-	n, err := newIntake(t, objects, queue, 4).Scan(t.Context())
-	if !errors.Is(err, errBoom) || n != 0 {
-		t.Fatalf("Scan = %d, %v; want 0, %v", n, err, errBoom)
+	var faults faultCount
+	in := intake.New(objects, queue, intake.Config{Bucket: testBucket, MaxPerSubmitter: 4, Faults: &faults}, slog.New(slog.DiscardHandler))
+	n, err := in.Scan(t.Context())
+	if !errors.Is(err, errBoom) || n != 0 || faults != 1 {
+		t.Fatalf("Scan = %d, %v, %d faults; want 0, %v, 1", n, err, faults, errBoom)
 	}
 	if queue.calls != 0 {
 		t.Errorf("Scan offered %d files after a failed listing", queue.calls)

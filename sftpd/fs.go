@@ -283,6 +283,9 @@ func (u *upload) Close() error {
 		// The file is stored; if queueing it fails, the inbox scan will.
 		if _, err := in.Seen(ctx, u.key); err != nil {
 			log.Warn("sftp: upload stored but not queued; the inbox scan will find it", "key", u.key, "err", err)
+			if c := u.sess.srv.cfg.QueueFaults; c != nil {
+				c.Inc()
+			}
 		}
 	}
 	return nil

@@ -71,6 +71,9 @@ type Config struct {
 	// Intake, if set, is told of every stored upload, so that it is queued
 	// at once rather than at the next inbox scan.
 	Intake Intake
+	// QueueFaults, if set, counts uploads stored but not queued (the inbox
+	// scan queues them instead).
+	QueueFaults interface{ Inc() }
 }
 
 // Server is an SFTP server over an ObjectStore.

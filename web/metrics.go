@@ -26,7 +26,20 @@ type Metrics struct {
 	FileDuration prometheus.Histogram
 	// FileSize is the size of processed files (lessee_file_size_bytes).
 	FileSize prometheus.Histogram
+	// IntakeFaults counts what an intake path could not do, by path: a
+	// failed inbox listing or a file the scan could not queue (scan), an
+	// event record dropped (webhook), an SFTP upload stored but not queued
+	// (sftp). The inbox scan picks up all of them once the fault is over
+	// (lessee_intake_faults_total).
+	IntakeFaults *prometheus.CounterVec
 }
+
+// Intake paths, the values of IntakeFaults' label.
+const (
+	PathScan    = "scan"
+	PathWebhook = "webhook"
+	PathSFTP    = "sftp"
+)
 
 // NewMetrics creates the metrics and registers them with reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
@@ -51,8 +64,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			// 1 KiB to 256 MiB, past the default 200 MiB limit.
 			Buckets: prometheus.ExponentialBuckets(1024, 4, 10),
 		}),
+		IntakeFaults: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "lessee", Name: "intake_faults_total",
+			Help: "Failed inbox listings and uploads an intake path (scan, webhook, sftp) could not queue; the scan retries them.",
+		}, []string{"path"}),
 	}
-	reg.MustRegister(m.RowsTotal, m.FilesTotal, m.FileDuration, m.FileSize)
+	for _, p := range []string{PathScan, PathWebhook, PathSFTP} {
+		m.IntakeFaults.WithLabelValues(p) // present at 0, so alerts see a series
+	}
+	reg.MustRegister(m.RowsTotal, m.FilesTotal, m.FileDuration, m.FileSize, m.IntakeFaults)
 	return m
 }
 

@@ -43,6 +43,9 @@ type Config struct {
 	// OperatorUser and OperatorPassword, both set, put the job pages, the
 	// API and whatever RequireOperator wraps behind HTTP Basic auth.
 	OperatorUser, OperatorPassword string
+	// WebhookFaults, if set, counts event records the webhook dropped
+	// because it could not queue them (the inbox scan queues them instead).
+	WebhookFaults interface{ Inc() }
 }
 
 // Server serves the webhook, the job list and metrics.

@@ -1,12 +1,14 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/fleetreg/lessee/ident"
 	"github.com/fleetreg/lessee/intake"
@@ -70,9 +72,16 @@ func (s *Server) hookS3Probe(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// hookS3 handles one S3 event delivery. It answers 204 when every record
-// was enqueued or ignored, and 503 when the store or the queue failed, so
-// that the sender delivers the event again (duplicates are harmless).
+// hookS3 handles one S3 event delivery. It answers 204 for every
+// authenticated, well-formed delivery: each record is queued, left to the
+// scan (its submitter has files queued), ignored (not an upload) or, when
+// the store or the queue fails for it, dropped with a log line and a count
+// in WebhookFaults. It never asks for the event again: MinIO delivers a
+// target's events in order and retries the first until it succeeds, so one
+// record the service cannot handle (a key the store fails on, an outage)
+// would hold back every company's events behind it. Nothing is lost by
+// dropping: the inbox scan finds every upload within --scan-interval once
+// the fault is over.
 func (s *Server) hookS3(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.WebhookSecret == "" {
 		http.NotFound(w, r)
@@ -115,17 +124,14 @@ func (s *Server) hookS3(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	failed := 0
 	for i := range ev.Records {
-		if err := s.handleRecord(r, &ev.Records[i]); err != nil {
-			failed++
-			s.log.Warn("s3 webhook: record not enqueued; the sender should retry and the inbox scan will find it",
+		if err := s.handleRecord(r.Context(), &ev.Records[i]); err != nil {
+			s.log.Warn("s3 webhook: record dropped; the inbox scan will queue the upload",
 				"err", ident.MaskText(err.Error()))
+			if s.cfg.WebhookFaults != nil {
+				s.cfg.WebhookFaults.Inc()
+			}
 		}
-	}
-	if failed > 0 {
-		http.Error(w, "some records could not be enqueued; retry", http.StatusServiceUnavailable)
-		return
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -142,8 +148,12 @@ func (s *Server) webhookAuthorized(r *http.Request) bool {
 	return got != "" && secretEqual(got, s.cfg.WebhookSecret)
 }
 
+// recordTimeout bounds the store and queue calls of one record, so that a
+// slow store answers the sender within its own timeout.
+const recordTimeout = 5 * time.Second
+
 // handleRecord queues the upload one record names, if it is one of ours.
-func (s *Server) handleRecord(r *http.Request, rec *s3Record) error {
+func (s *Server) handleRecord(ctx context.Context, rec *s3Record) error {
 	if !objectCreated(rec.EventName) || rec.S3.Bucket.Name != s.cfg.Bucket {
 		return nil
 	}
@@ -153,10 +163,12 @@ func (s *Server) handleRecord(r *http.Request, rec *s3Record) error {
 		s.log.Warn("s3 webhook: record ignored", "err", ident.MaskText(err.Error()))
 		return nil
 	}
-	seen, err := s.intake.Seen(r.Context(), key)
+	ctx, cancel := context.WithTimeout(ctx, recordTimeout)
+	defer cancel()
+	seen, err := s.intake.Seen(ctx, key)
 	switch {
 	case err != nil:
-		return err
+		return fmt.Errorf("upload %s: %w", key, err)
 	case !seen.Found:
 		// Receipts, archive, folder markers, or processed and moved already.
 		s.log.Debug("s3 webhook: not an upload in the inbox", "key", ident.MaskText(key))

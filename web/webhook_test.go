@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/fleetreg/lessee"
 	"github.com/fleetreg/lessee/intake"
@@ -240,6 +242,9 @@ func TestHookS3Versioned(t *testing.T) {
 
 // TestHookS3StoreDown checks that a failing store answers 503, so the
 // sender retries, and that the logged error masks identity numbers.
+// TestHookS3StoreDown: a record the store fails on is dropped, logged
+// (masked) and counted, and the delivery still answers 204: MinIO would
+// otherwise retry it for ever, holding every later event behind it.
 func TestHookS3StoreDown(t *testing.T) {
 	t.Parallel()
 	head := headerFunc(func(_ context.Context, key string) (lessee.Object, error) {
@@ -247,12 +252,20 @@ func TestHookS3StoreDown(t *testing.T) {
 	})
 	var logs strings.Builder
 	log := slog.New(slog.NewTextHandler(&logs, nil))
-	srv := New(Config{Bucket: testBucket, WebhookSecret: testSecret}, nil, head, newIntake(head, enqueueFunc(nil), log), nil, log)
+	faults := prometheus.NewCounter(prometheus.CounterOpts{Name: "faults"})
+	srv := New(Config{Bucket: testBucket, WebhookSecret: testSecret, WebhookFaults: faults}, nil, head, newIntake(head, enqueueFunc(nil), log), nil, log)
 	mux := http.NewServeMux()
 	srv.Routes(mux)
-	body := `{"Records":[{"eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"lessee"},"object":{"key":"inbox/912345602/lessee+01017012345.csv"}}}]}`
-	if rec := serve(t, mux, http.MethodPost, "/hooks/s3", bearer, []byte(body)); rec.Code != http.StatusServiceUnavailable {
-		t.Fatalf("status %d, want 503", rec.Code)
+	body := `{"Records":[{"eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"lessee"},"object":{"key":"inbox/912345602/lessee+01017012345.csv"}}},` +
+		`{"eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"lessee"},"object":{"key":"inbox/912345610/other.csv"}}}]}`
+	if rec := serve(t, mux, http.MethodPost, "/hooks/s3", bearer, []byte(body)); rec.Code != http.StatusNoContent {
+		t.Fatalf("status %d, want 204", rec.Code)
+	}
+	if n := testutil.ToFloat64(faults); n != 2 {
+		t.Errorf("faults counted: %v, want 2", n)
+	}
+	if !strings.Contains(logs.String(), "record dropped") || !strings.Contains(logs.String(), "other.csv") {
+		t.Errorf("log does not name the dropped records:\n%s", logs.String())
 	}
 	if strings.Contains(logs.String(), "01017012345") || !strings.Contains(logs.String(), "*********45") {
 		t.Errorf("log does not mask the identity number:\n%s", logs.String())

@@ -219,12 +219,17 @@ func (s *service) start(parent context.Context) error {
 	queue := worker.NewQueue(client, taskOpt, s.log)
 	queue.RecoverArchived(insp)
 	queue.RepairWith(s.redis)
-	uploads := intake.New(objects, queue, intake.Config{Bucket: cfg.Bucket, MaxPerSubmitter: intake.DefaultMaxPerSubmitter}, s.log)
+	reg := web.NewRegistry(insp)
+	reg.MustRegister(web.NewJobsCollector(store))
+	metrics := web.NewMetrics(reg)
+	uploads := intake.New(objects, queue, intake.Config{Bucket: cfg.Bucket, MaxPerSubmitter: intake.DefaultMaxPerSubmitter,
+		Faults: metrics.IntakeFaults.WithLabelValues(web.PathScan)}, s.log)
 
 	// SFTP drop.
 	if cfg.SFTPListen != "" && cfg.Role != roleWorker {
 		sftpSrv, err := sftpd.New(sftpd.Config{HostKeyDir: cfg.Data, UsersFile: cfg.SFTPUsers, TempDir: tmp,
-			MaxFileBytes: cfg.MaxFileBytes, Intake: uploads}, objects, s.log)
+			MaxFileBytes: cfg.MaxFileBytes, Intake: uploads,
+			QueueFaults: metrics.IntakeFaults.WithLabelValues(web.PathSFTP)}, objects, s.log)
 		if err != nil {
 			return fmt.Errorf("sftp: %w", err)
 		}
@@ -239,9 +244,6 @@ func (s *service) start(parent context.Context) error {
 	// Worker and scan.
 	limits := ingest.DefaultLimits()
 	limits.MaxBytes, limits.MaxRows = cfg.MaxFileBytes, cfg.MaxRows
-	reg := web.NewRegistry(insp)
-	reg.MustRegister(web.NewJobsCollector(store))
-	metrics := web.NewMetrics(reg)
 	handler := worker.NewHandler(objects, store, worker.Config{
 		Limits: limits, Validate: validate.Config{AllowSynthetic: cfg.TestRegistry},
 		ChunkSize: cfg.ChunkSize, TempDir: tmp,
@@ -273,7 +275,8 @@ func (s *service) start(parent context.Context) error {
 	mux.Handle("GET /metrics", web.MetricsHandler(reg)) // every role: workers count their own files
 	if cfg.Role != roleWorker {
 		ws := web.New(web.Config{Bucket: cfg.Bucket, WebhookSecret: cfg.WebhookSecret,
-			OperatorUser: cfg.OperatorUser, OperatorPassword: cfg.OperatorPassword},
+			OperatorUser: cfg.OperatorUser, OperatorPassword: cfg.OperatorPassword,
+			WebhookFaults: metrics.IntakeFaults.WithLabelValues(web.PathWebhook)},
 			store, objects, uploads, nil, s.log)
 		ws.Routes(mux)
 		mon := asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: s.redisOpt})
