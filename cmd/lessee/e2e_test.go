@@ -80,7 +80,11 @@ func startService(t *testing.T, cfg serveConfig) *e2e {
 func launchService(t *testing.T, cfg serveConfig) (e *e2e, stop func()) {
 	t.Helper()
 	cfg.Data = t.TempDir()
-	cfg.Listen, cfg.S3Listen = "127.0.0.1:0", "127.0.0.1:0"
+	// A free port each, unless the test needs a known HTTP address.
+	if cfg.Listen == "" || cfg.Listen == defaultServeConfig().Listen {
+		cfg.Listen = "127.0.0.1:0"
+	}
+	cfg.S3Listen = "127.0.0.1:0"
 	logs := &lockedBuffer{}
 	log, err := newLogger(logs, "json", "debug")
 	if err != nil {

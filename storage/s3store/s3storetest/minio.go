@@ -3,6 +3,7 @@ package s3storetest
 
 import (
 	"bytes"
+	"context"
 	"net"
 	"net/http"
 	"os"
@@ -10,6 +11,11 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
 // MinIO is a running MinIO server.
@@ -33,8 +39,9 @@ func MinIOBinary(t testing.TB) string {
 }
 
 // StartMinIO runs a MinIO server over a temporary folder until the test
-// ends. Its output is logged if the test fails.
-func StartMinIO(t testing.TB) MinIO {
+// ends. Its output is logged if the test fails. env adds settings
+// (NAME=value), such as MinIO's MINIO_NOTIFY_WEBHOOK_* notification targets.
+func StartMinIO(t testing.TB, env ...string) MinIO {
 	t.Helper()
 	bin := MinIOBinary(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -47,6 +54,7 @@ func StartMinIO(t testing.TB) MinIO {
 	cmd := exec.Command(bin, "server", t.TempDir(), "--address", addr, "--console-address", "127.0.0.1:0", "--quiet")
 	cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+m.AccessKey, "MINIO_ROOT_PASSWORD="+m.SecretKey,
 		"MINIO_BROWSER=off", "MINIO_UPDATE=off")
+	cmd.Env = append(cmd.Env, env...)
 	out := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -92,4 +100,33 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// NotifyWebhook sets bucket's notification configuration so that MinIO
+// sends object-created events under prefix to the webhook target id,
+// configured at start with MINIO_NOTIFY_WEBHOOK_*_<id>: what `mc event add
+// ALIAS/bucket arn:minio:sqs::<id>:webhook --event put --prefix P` does.
+func (m MinIO) NotifyWebhook(t testing.TB, bucket, id, prefix string) {
+	t.Helper()
+	client := s3.New(s3.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(m.Endpoint),
+		UsePathStyle: true,
+		Credentials:  credentials.NewStaticCredentialsProvider(m.AccessKey, m.SecretKey, ""),
+	})
+	_, err := client.PutBucketNotificationConfiguration(context.Background(), &s3.PutBucketNotificationConfigurationInput{
+		Bucket: aws.String(bucket),
+		NotificationConfiguration: &types.NotificationConfiguration{
+			QueueConfigurations: []types.QueueConfiguration{{
+				QueueArn: aws.String("arn:minio:sqs::" + id + ":webhook"),
+				Events:   []types.Event{types.EventS3ObjectCreated},
+				Filter: &types.NotificationConfigurationFilter{Key: &types.S3KeyFilter{
+					FilterRules: []types.FilterRule{{Name: types.FilterRuleNamePrefix, Value: aws.String(prefix)}},
+				}},
+			}},
+		},
+	})
+	if err != nil {
+		t.Fatalf("minio: set bucket notification: %v", err)
+	}
 }
