@@ -68,7 +68,7 @@ func Serve(ctx context.Context, redis asynq.RedisConnOpt, h *Handler, cfg Server
 			defer close(resumed)
 			NewResumer(rc, cfg.ResumeAfter, log, QueueSmall, QueueLarge).Run(ctx)
 		}()
-		defer func() { <-resumed; rc.Close() }()
+		defer func() { <-resumed; _ = rc.Close() }()
 	}
 	<-ctx.Done()
 	for _, s := range servers {
