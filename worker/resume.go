@@ -118,7 +118,7 @@ func (r *Resumer) resume(ctx context.Context, q, id string, cutoff int64, now ti
 	}
 	if moved == 1 {
 		r.log.Warn("file's worker stopped sending heartbeats; handing the file to another worker",
-			"job_id", id, "queue", q, "silent_for", silent, "attempt", retried+1)
+			"job_id", id, "queue", q, "silent_ms", silent.Milliseconds(), "attempt", retried+1)
 	}
 	return moved == 1, nil
 }

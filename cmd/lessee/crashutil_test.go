@@ -359,6 +359,30 @@ func (r *rig) job() (p progress, ok bool) {
 	return p, true
 }
 
+// afterKill is what a kill left, read in one snapshot.
+type afterKill struct {
+	progress
+	Results int `db:"results"`
+	Audit   int `db:"audit"`
+}
+
+// afterKill reads the job and the counts of its results and audit entries
+// in one statement, so in one snapshot: PostgreSQL may still be finishing
+// the COMMIT the killed process sent, and two separate reads could fall on
+// either side of it.
+func (r *rig) afterKill() afterKill {
+	r.t.Helper()
+	var a afterKill
+	err := r.db.Get(&a, `SELECT id, state, rows_total, rows_done, applied, unchanged, rejected,
+		(SELECT count(*) FROM row_results) AS results,
+		(SELECT count(*) FROM audit_log) AS audit
+		FROM jobs LIMIT 1`)
+	if err != nil && !strings.Contains(err.Error(), "no rows") {
+		r.t.Fatalf("read job after kill: %v", err)
+	}
+	return a
+}
+
 // count runs a SELECT count(*).
 func (r *rig) count(query string) int {
 	r.t.Helper()
