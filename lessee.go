@@ -17,6 +17,20 @@ type Operation string
 const (
 	OpAdd    Operation = "add"    // open a lessee period
 	OpRemove Operation = "remove" // close the open lessee period
+
+	// Operations a snapshot row is derived into (besides add and remove).
+	OpKeep    Operation = "keep"    // the registry already holds the row's lessee
+	OpReplace Operation = "replace" // close another lessee's period and open the row's
+)
+
+// Mode is how a file states what it wants: changes, or the whole desired
+// lessee state of one fleet.
+type Mode string
+
+// File modes, as the summary's "mode" key names them.
+const (
+	ModeChanges  Mode = "changes"  // inbox/ and dryrun/: one operation per row
+	ModeSnapshot Mode = "snapshot" // snapshot/ and dryrun-snapshot/: derived operations
 )
 
 // Status is the outcome class of one row.
@@ -56,6 +70,9 @@ const (
 	CodeLesseeConflict    Code = "LESSEE_CONFLICT"
 	CodeNoActiveLessee    Code = "NO_ACTIVE_LESSEE"
 	CodeLesseeMismatch    Code = "LESSEE_MISMATCH"
+	// CodeDuplicateVehicle rejects a snapshot row naming a vehicle that an
+	// earlier row of the file named.
+	CodeDuplicateVehicle Code = "DUPLICATE_VEHICLE"
 )
 
 // File-level refusal codes: the whole file is refused and no row applied.
@@ -75,6 +92,9 @@ const (
 	// CodeTermsNotAccepted doubles as a file-level code when the submitter has
 	// accepted no agreement at all.
 	CodeProcessingFailed Code = "PROCESSING_FAILED" // retries exhausted; re-upload
+	// Snapshot refusals.
+	CodeTooManyRemovals  Code = "TOO_MANY_REMOVALS"  // absent vehicles over the safety threshold
+	CodeMixedFleetOwners Code = "MIXED_FLEET_OWNERS" // a snapshot names two fleet owners
 )
 
 // Agreement names a terms agreement an enterprise can accept.
@@ -288,6 +308,10 @@ type State struct {
 	Delegations map[[2]string][]Delegation // by {fleet owner, delegate}
 	Vehicles    map[string]*Vehicle        // by VIN
 	ByReg       map[string]string          // registration number -> VIN
+	// Named holds, for a snapshot, the VINs of the loaded vehicles that an
+	// earlier row of the file named: a later row naming one again is a
+	// DUPLICATE_VEHICLE. The decider adds to it as it goes.
+	Named map[string]bool
 }
 
 // NewState returns an empty State ready to fill.
@@ -297,6 +321,7 @@ func NewState() *State {
 		Delegations: map[[2]string][]Delegation{},
 		Vehicles:    map[string]*Vehicle{},
 		ByReg:       map[string]string{},
+		Named:       map[string]bool{},
 	}
 }
 
@@ -389,6 +414,9 @@ func (w *WriteSet) Writes(st *State) Writes {
 type Decision struct {
 	Outcomes []Outcome
 	Writes   Writes
+	// Named lists the VINs a snapshot's rows named for the first time
+	// (see State.Named); storage keeps them for the file's later chunks.
+	Named []string
 }
 
 // ChangeID names the change an applied row makes: the job id, a dash and the
@@ -472,6 +500,16 @@ type Job struct {
 	Unchanged      int
 	Rejected       int
 	Codes          map[Code]int
+	// Mode and DryRun come from the key's prefix: inbox/ is changes,
+	// snapshot/ a snapshot, dryrun/ and dryrun-snapshot/ their dry runs.
+	Mode   Mode
+	DryRun bool
+	// Operations counts a snapshot's outcomes by derived operation.
+	Operations map[Operation]int
+	// FileRows is the number of data records of the file; a snapshot's
+	// RowsTotal adds the removals of the vehicles it left out. Zero means
+	// RowsTotal.
+	FileRows       int
 	IgnoredColumns []string
 	ProcessingDate Date // fixed at first start so retries decide alike
 	Started        time.Time

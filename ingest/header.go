@@ -101,6 +101,10 @@ func mapHeader(cells []string, line int, limits Limits) (*header, error) {
 			return nil, cellTooLarge(line, fmt.Sprintf("%d", i+1), len(raw), limits)
 		}
 		c, ok := columnFor(name)
+		if ok && limits.Snapshot && (c == lessee.ColOperation || c == lessee.ColEndDate) {
+			// A snapshot states the lessee, not what to do with it.
+			ok = false
+		}
 		if !ok {
 			if name != "" {
 				h.info.IgnoredColumns = append(h.info.IgnoredColumns, maskDigits(name))
@@ -125,7 +129,7 @@ func mapHeader(cells []string, line int, limits Limits) (*header, error) {
 			}, ";"))
 	}
 	var missing []string
-	if h.info.Columns[lessee.ColOperation] == "" {
+	if h.info.Columns[lessee.ColOperation] == "" && !limits.Snapshot {
 		missing = append(missing, fmt.Sprintf("column %q (accepted names: %s)",
 			lessee.ColOperation, strings.Join(aliases[lessee.ColOperation], ", ")))
 	}
@@ -134,6 +138,12 @@ func mapHeader(cells []string, line int, limits Limits) (*header, error) {
 			lessee.ColRegistrationNumber, lessee.ColVIN,
 			strings.Join(aliases[lessee.ColRegistrationNumber], ", "),
 			strings.Join(aliases[lessee.ColVIN], ", ")))
+	}
+	if limits.Snapshot && h.info.Columns[lessee.ColLesseeID] == "" {
+		// Without it every row would ask for no lessee: a snapshot that
+		// removes the fleet's lessees by mistake.
+		missing = append(missing, fmt.Sprintf("column %q (accepted names: %s), which a snapshot needs even where it is empty",
+			lessee.ColLesseeID, strings.Join(aliases[lessee.ColLesseeID], ", ")))
 	}
 	if len(missing) > 0 {
 		return nil, refuse(lessee.CodeMissingColumn, line,

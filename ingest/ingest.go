@@ -23,6 +23,12 @@ type Limits struct {
 	// before excelize spills it to a temporary file instead of memory
 	// (excelize UnzipXMLSizeLimit). It is a memory bound, not a refusal.
 	MaxUnzipXMLBytes int64
+
+	// Snapshot reads the file as a snapshot of a fleet (not a limit, but
+	// it travels with them to every reader): it needs no operation column,
+	// and its operation and end_date columns are ignored and listed with
+	// the other ignored columns.
+	Snapshot bool
 }
 
 // DefaultLimits returns limits safe for a shared worker.

@@ -79,10 +79,10 @@ func TestParseAdversarial(t *testing.T) {
 		{"ErrBadCheckDigit", "inbox/912345603/x.csv", NoSubmitter, ""},
 		{"ErrPersonalNumberAsOrgnr", "inbox/12128822249/x.csv", NoSubmitter, ""},
 		{"IgnoredUpperCasePrefix", "INBOX/912345602/x.csv", NotInbox, ""},
-		// Over-long names: the limit is 242 bytes (255 less the longest
-		// receipt suffix), counted in bytes.
-		{"OKName242Bytes", "inbox/912345602/" + long(242), OK, advSubmitter},
-		{"ErrName243Bytes", "inbox/912345602/" + long(243), BadName, advSubmitter},
+		// Over-long names: the limit is 235 bytes (255 less the longest
+		// receipt suffix, ".dryrun.summary.json"), counted in bytes.
+		{"OKName235Bytes", "inbox/912345602/" + long(235), OK, advSubmitter},
+		{"ErrName236Bytes", "inbox/912345602/" + long(236), BadName, advSubmitter},
 		{"ErrName256Bytes", "inbox/912345602/" + long(256), BadName, advSubmitter},
 		{"ErrName256BytesMultibyte", "inbox/912345602/" + strings.Repeat("æ", 128), BadName, advSubmitter},
 		{"ErrName4KiB", "inbox/912345602/" + long(4096), BadName, advSubmitter},

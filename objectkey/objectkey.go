@@ -4,15 +4,20 @@
 // that builds or parses a key calls it, so the layout is written once.
 //
 //	inbox/<orgnr>/<name>                   uploads (change files)
-//	archive/<orgnr>/<name>                 processed uploads
-//	failed/<orgnr>/<name>                  refused uploads
+//	snapshot/<orgnr>/<name>                snapshots of a fleet
+//	dryrun/<orgnr>/<name>                  dry runs of change files
+//	dryrun-snapshot/<orgnr>/<name>         dry runs of snapshots
+//	archive/<orgnr>/<name>                 processed uploads from inbox/
+//	archive/<source>/<orgnr>/<name>        from the other sources (snapshot/ ...)
+//	failed/<orgnr>/<name>                  refused uploads (failed/<source>/... likewise)
 //	quarantine/<job id>-<name>             keys that name no valid submitter
 //	receipts/<orgnr>/<name>.receipt.csv    receipt (and .receipt.xlsx)
 //	receipts/<orgnr>/<name>.summary.json   summary, written last
+//	receipts/<orgnr>/<name>.dryrun.receipt.csv, .dryrun.summary.json   a dry run's
+//	exports/<orgnr>/fleet.csv              a fleet owner's fleet, a valid snapshot
 //
-// The reconciling prefixes of the product contract (dryrun/,
-// dryrun-snapshot/, snapshot/, exports/) and the receipt history have
-// their constants here too, so that their layout lands in this one place.
+// An organisation number is nine digits, so archive/snapshot/ can never be
+// mistaken for an inbox folder's archive.
 package objectkey
 
 import (
@@ -23,6 +28,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/fleetreg/lessee"
 	"github.com/fleetreg/lessee/ident"
 )
 
@@ -42,11 +48,42 @@ const (
 	History = "history/"
 )
 
-// MaxNameBytes bounds an upload's name: its receipt keys add up to 13
-// bytes (".summary.json"), and S3-compatible stores on file systems, MinIO
-// included, take no key segment over 255 bytes, so a longer name would get
-// no receipt at all.
-const MaxNameBytes = 255 - len(".summary.json")
+// Source is one of the prefixes uploads arrive under: Inbox, Snapshot,
+// DryRun or DryRunSnapshot.
+type Source string
+
+// Sources lists every prefix the service takes uploads from.
+var Sources = []Source{Inbox, Snapshot, DryRun, DryRunSnapshot}
+
+// Mode is how the source's files state what they want.
+func (s Source) Mode() lessee.Mode {
+	if s == Snapshot || s == DryRunSnapshot {
+		return lessee.ModeSnapshot
+	}
+	return lessee.ModeChanges
+}
+
+// DryRun reports whether the source's files are dry runs.
+func (s Source) DryRun() bool { return s == DryRun || s == DryRunSnapshot }
+
+// SourceOf returns the source of a job's mode and dry-run flag.
+func SourceOf(mode lessee.Mode, dryRun bool) Source {
+	switch {
+	case mode == lessee.ModeSnapshot && dryRun:
+		return DryRunSnapshot
+	case mode == lessee.ModeSnapshot:
+		return Snapshot
+	case dryRun:
+		return DryRun
+	}
+	return Inbox
+}
+
+// MaxNameBytes bounds an upload's name: its receipt keys add up to 20
+// bytes (".dryrun.summary.json"), and S3-compatible stores on file
+// systems, MinIO included, take no key segment over 255 bytes, so a longer
+// name would get no receipt at all.
+const MaxNameBytes = 255 - len(".dryrun.summary.json")
 
 // Verdict says what to do with an object key.
 type Verdict int
@@ -59,27 +96,47 @@ const (
 	BadName                    // valid submitter, a name that breaks the rule: refuse
 )
 
-// Parsed is an upload's key split into submitter and name.
+// Parsed is an upload's key split into source, submitter and name.
 type Parsed struct {
 	Verdict   Verdict
+	Source    Source
 	Submitter string
 	Name      string // as uploaded; for BadName the raw rest of the key
 	Reason    string // why a key is not OK
 }
 
-// Parse applies the naming rule inbox/<orgnr>/<name>. The submitter's
+// SourceOfKey returns the source prefix key is under, or false.
+func SourceOfKey(key string) (Source, bool) {
+	for _, s := range Sources {
+		if strings.HasPrefix(key, string(s)) {
+			return s, true
+		}
+	}
+	return "", false
+}
+
+// IsUpload reports whether key is under one of the upload prefixes and
+// names an object rather than a folder marker.
+func IsUpload(key string) bool {
+	_, ok := SourceOfKey(key)
+	return ok && !strings.HasSuffix(key, "/")
+}
+
+// Parse applies the naming rule <source>/<orgnr>/<name>. The submitter's
 // identity comes only from this prefix, which storage credentials confine
 // each company to.
 func Parse(key string) Parsed {
-	if !strings.HasPrefix(key, Inbox) {
-		return Parsed{Verdict: NotInbox, Reason: "not under " + Inbox}
+	src, ok := SourceOfKey(key)
+	if !ok {
+		return Parsed{Verdict: NotInbox, Reason: "not under " + Inbox + " or another upload prefix"}
 	}
-	rest := key[len(Inbox):]
+	rest := key[len(src):]
 	orgnr, name, found := strings.Cut(rest, "/")
 	if !found || !isASCIIDigits(orgnr) || ident.OrgNr(orgnr) != nil {
-		return Parsed{Verdict: NoSubmitter, Name: rest, Reason: "the folder below inbox/ is not a valid organisation number"}
+		return Parsed{Verdict: NoSubmitter, Source: src, Name: rest,
+			Reason: "the folder below " + string(src) + " is not a valid organisation number"}
 	}
-	p := Parsed{Verdict: BadName, Submitter: orgnr, Name: name, Reason: NameFault(name)}
+	p := Parsed{Verdict: BadName, Source: src, Submitter: orgnr, Name: name, Reason: NameFault(name)}
 	if p.Reason == "" {
 		p.Verdict = OK
 	}
@@ -97,7 +154,7 @@ func NameFault(name string) string {
 	case len(name) > MaxNameBytes:
 		return fmt.Sprintf("the file name is longer than %d bytes", MaxNameBytes)
 	case strings.Contains(name, "/"):
-		return "files must be placed directly in inbox/<orgnr>/, not in sub-folders"
+		return "files must be placed directly in inbox/<orgnr>/ (or snapshot/<orgnr>/, dryrun/<orgnr>/, dryrun-snapshot/<orgnr>/), not in sub-folders"
 	case strings.Contains(name, "\\"):
 		return "the file name contains a backslash"
 	case name == "." || strings.Contains(name, ".."):
@@ -111,8 +168,33 @@ func NameFault(name string) string {
 // InboxKey is the key of an upload called name from submitter.
 func InboxKey(submitter, name string) string { return Inbox + submitter + "/" + name }
 
+// Key is the key of an upload called name from submitter under source.
+func (s Source) Key(submitter, name string) string { return string(s) + submitter + "/" + name }
+
 // InboxOf is the folder of submitter's uploads.
 func InboxOf(submitter string) string { return Inbox + submitter + "/" }
+
+// FolderOf is the folder of submitter's uploads under source.
+func (s Source) FolderOf(submitter string) string { return string(s) + submitter + "/" }
+
+// Export is the key of a fleet owner's fleet export.
+func Export(orgnr string) string { return Exports + orgnr + "/fleet.csv" }
+
+// ReceiptKeys are the keys a job's receipt is published under.
+type ReceiptKeys struct {
+	CSV, XLSX, Summary string
+}
+
+// ReceiptsFor returns the receipt keys of the upload called name from
+// submitter; a dry run's carry ".dryrun" before their suffixes, so that
+// a dry run never replaces the receipt of a real upload.
+func ReceiptsFor(submitter, name string, dryRun bool) ReceiptKeys {
+	base := path.Join(Receipts, submitter, name)
+	if dryRun {
+		base += ".dryrun"
+	}
+	return ReceiptKeys{CSV: base + ".receipt.csv", XLSX: base + ".receipt.xlsx", Summary: base + ".summary.json"}
+}
 
 // ReceiptsOf is the folder of submitter's receipts.
 func ReceiptsOf(submitter string) string { return Receipts + submitter + "/" }
@@ -132,11 +214,29 @@ func Summary(submitter, name string) string {
 	return path.Join(Receipts, submitter, name) + ".summary.json"
 }
 
-// Archived is where a processed upload moves.
+// Archived is where a processed upload from inbox/ moves.
 func Archived(submitter, name string) string { return path.Join(Archive, submitter, name) }
 
-// FailedKey is where a refused upload moves.
+// FailedKey is where a refused upload from inbox/ moves.
 func FailedKey(submitter, name string) string { return path.Join(Failed, submitter, name) }
+
+// ArchivedFrom is where a processed upload from source moves: beside the
+// inbox's archive for inbox/, below archive/<source>/ for the others.
+func ArchivedFrom(source Source, submitter, name string) string {
+	return moved(Archive, source, submitter, name)
+}
+
+// FailedFrom is where a refused upload from source moves.
+func FailedFrom(source Source, submitter, name string) string {
+	return moved(Failed, source, submitter, name)
+}
+
+func moved(folder string, source Source, submitter, name string) string {
+	if source == Inbox || source == "" {
+		return path.Join(folder, submitter, name)
+	}
+	return path.Join(folder, strings.TrimSuffix(string(source), "/"), submitter, name)
+}
 
 // Quarantined is where an upload that names no valid submitter moves; the
 // job id keeps two such uploads with one name apart.

@@ -14,7 +14,7 @@ import (
 
 const jobColumns = `id, bucket, object_key, object_version, submitter, name, format, size, sha256,
 	state, code, message, rows_total, rows_done, applied, unchanged, rejected, codes,
-	ignored_columns, processing_date, started, finished, updated_at`
+	ignored_columns, processing_date, started, finished, updated_at, mode, dry_run, operations, file_rows`
 
 // jobRow is a jobs row as stored.
 type jobRow struct {
@@ -41,6 +41,10 @@ type jobRow struct {
 	Started        string         `db:"started"`
 	Finished       sql.NullString `db:"finished"`
 	UpdatedAt      string         `db:"updated_at"`
+	Mode           string         `db:"mode"`
+	DryRun         bool           `db:"dry_run"`
+	Operations     string         `db:"operations"`
+	FileRows       int            `db:"file_rows"`
 }
 
 func (r jobRow) job() (lessee.Job, error) {
@@ -64,6 +68,13 @@ func (r jobRow) job() (lessee.Job, error) {
 		Rejected:       r.Rejected,
 		Codes:          map[lessee.Code]int{},
 		ProcessingDate: lessee.Date(r.ProcessingDate),
+		Mode:           lessee.Mode(r.Mode),
+		DryRun:         r.DryRun,
+		Operations:     map[lessee.Operation]int{},
+		FileRows:       r.FileRows,
+	}
+	if err := json.Unmarshal([]byte(r.Operations), &j.Operations); err != nil {
+		return lessee.Job{}, fmt.Errorf("job %s: decode operations: %w", r.ID, err)
 	}
 	if err := json.Unmarshal([]byte(r.Codes), &j.Codes); err != nil {
 		return lessee.Job{}, fmt.Errorf("job %s: decode codes: %w", r.ID, err)
@@ -127,6 +138,17 @@ func (s *Store) BeginJob(ctx context.Context, j lessee.Job) (lessee.Job, error) 
 	if err != nil {
 		return lessee.Job{}, fmt.Errorf("begin job: %w", err)
 	}
+	if j.Mode == "" {
+		j.Mode = lessee.ModeChanges
+	}
+	ops := j.Operations
+	if ops == nil {
+		ops = map[lessee.Operation]int{}
+	}
+	opsJSON, err := encodeJSON(ops)
+	if err != nil {
+		return lessee.Job{}, fmt.Errorf("begin job: %w", err)
+	}
 	var finished sql.NullString
 	if !j.Finished.IsZero() {
 		finished = sql.NullString{String: formatTime(j.Finished), Valid: true}
@@ -138,11 +160,12 @@ func (s *Store) BeginJob(ctx context.Context, j lessee.Job) (lessee.Job, error) 
 	}
 	defer func() { _ = tx.Rollback() }()
 	_, err = tx.ExecContext(ctx, tx.Rebind(`INSERT INTO jobs (`+jobColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO NOTHING`),
 		j.ID, j.Bucket, j.Key, j.Version, j.Submitter, j.Name, string(j.Format), j.Size, j.SHA256,
 		string(j.State), string(j.Code), j.Message, j.RowsTotal, j.RowsDone, j.Applied, j.Unchanged, j.Rejected,
-		codesJSON, ignored, string(j.ProcessingDate), formatTime(j.Started), finished, formatTime(now))
+		codesJSON, ignored, string(j.ProcessingDate), formatTime(j.Started), finished, formatTime(now),
+		string(j.Mode), j.DryRun, opsJSON, j.FileRows)
 	if err != nil {
 		return lessee.Job{}, fmt.Errorf("begin job: insert: %w", err)
 	}
@@ -189,9 +212,9 @@ func (s *Store) UpdateJobInfo(ctx context.Context, j lessee.Job) error {
 		return fmt.Errorf("update job info: %w", err)
 	}
 	res, err := s.db.ExecContext(ctx, s.db.Rebind(`UPDATE jobs
-		SET format = ?, size = ?, sha256 = ?, rows_total = ?, ignored_columns = ?, updated_at = ?
+		SET format = ?, size = ?, sha256 = ?, rows_total = ?, file_rows = ?, ignored_columns = ?, updated_at = ?
 		WHERE id = ?`),
-		string(j.Format), j.Size, j.SHA256, j.RowsTotal, ignored, formatTime(s.now()), j.ID)
+		string(j.Format), j.Size, j.SHA256, j.RowsTotal, j.FileRows, ignored, formatTime(s.now()), j.ID)
 	if err != nil {
 		return fmt.Errorf("update job info: %w", err)
 	}
