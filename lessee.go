@@ -482,24 +482,24 @@ const (
 // Job is one uploaded object version being processed. Its ID is derived from
 // bucket, key and version, so every sighting of one upload names one job.
 type Job struct {
-	ID             string
-	Bucket         string
-	Key            string
-	Version        string
-	Submitter      string
-	Name           string // the file name below inbox/<orgnr>/
-	Format         Format
-	Size           int64
-	SHA256         string
-	State          JobState
-	Code           Code // refusal code
-	Message        string
-	RowsTotal      int
-	RowsDone       int // checkpoint: data records with a stored result
-	Applied        int
-	Unchanged      int
-	Rejected       int
-	Codes          map[Code]int
+	ID        string
+	Bucket    string
+	Key       string
+	Version   string
+	Submitter string
+	Name      string // the file name below inbox/<orgnr>/
+	Format    Format
+	Size      int64
+	SHA256    string
+	State     JobState
+	Code      Code // refusal code
+	Message   string
+	RowsTotal int
+	RowsDone  int // checkpoint: data records with a stored result
+	Applied   int
+	Unchanged int
+	Rejected  int
+	Codes     map[Code]int
 	// Mode and DryRun come from the key's prefix: inbox/ is changes,
 	// snapshot/ a snapshot, dryrun/ and dryrun-snapshot/ their dry runs.
 	Mode   Mode
