@@ -134,11 +134,10 @@ func New(objects Objects, queue Queue, cfg Config, log *slog.Logger) *Intake {
 	return &Intake{objects: objects, queue: queue, cfg: cfg, log: log}
 }
 
-// isUploadKey reports whether key can be an upload: under inbox/ and not a
+// isUploadKey reports whether key can be an upload: under one of the
+// upload prefixes (inbox/, snapshot/, dryrun/, dryrun-snapshot/) and not a
 // folder marker some clients create.
-func isUploadKey(key string) bool {
-	return strings.HasPrefix(key, objectkey.Inbox) && !strings.HasSuffix(key, "/")
-}
+func isUploadKey(key string) bool { return objectkey.IsUpload(key) }
 
 // Run scans at once and then every interval until ctx is done. Failed scans
 // are logged and retried at the next tick.
@@ -170,21 +169,28 @@ func (in *Intake) Run(ctx context.Context, interval time.Duration) {
 func (in *Intake) Scan(ctx context.Context) (int, error) {
 	bySubmitter := map[string][]lessee.Object{}
 	var order []string
-	err := in.objects.List(ctx, objectkey.Inbox, func(o lessee.Object) error {
-		if !isUploadKey(o.Key) {
+	var listErrs []error
+	for _, src := range objectkey.Sources {
+		err := in.objects.List(ctx, string(src), func(o lessee.Object) error {
+			if !isUploadKey(o.Key) || !strings.HasPrefix(o.Key, string(src)) {
+				return nil
+			}
+			// Keys that name no valid submitter share one lane under "".
+			sub := objectkey.Parse(o.Key).Submitter
+			if _, seen := bySubmitter[sub]; !seen {
+				order = append(order, sub)
+			}
+			bySubmitter[sub] = append(bySubmitter[sub], o)
 			return nil
+		})
+		if err != nil {
+			// One prefix that cannot be listed keeps no other from the queue.
+			in.countFault()
+			listErrs = append(listErrs, fmt.Errorf("scan %s: %w", src, err))
 		}
-		// Keys that name no valid submitter share one lane under "".
-		sub := objectkey.Parse(o.Key).Submitter
-		if _, seen := bySubmitter[sub]; !seen {
-			order = append(order, sub)
-		}
-		bySubmitter[sub] = append(bySubmitter[sub], o)
-		return nil
-	})
-	if err != nil {
-		in.countFault()
-		return 0, fmt.Errorf("scan inbox: %w", err)
+	}
+	if len(listErrs) == len(objectkey.Sources) {
+		return 0, errors.Join(listErrs...)
 	}
 	var lanes [][]lessee.Object
 	for _, sub := range order {
@@ -209,7 +215,7 @@ func (in *Intake) Scan(ctx context.Context) (int, error) {
 	}
 	recoverer, _ := in.queue.(Recoverer)
 	enqueued := 0
-	var errs []error
+	errs := listErrs
 	for _, o := range next {
 		if err := ctx.Err(); err != nil {
 			// Stop, but keep the errors of the files tried already.
@@ -279,12 +285,15 @@ func (in *Intake) Seen(ctx context.Context, key string) (Sighting, error) {
 // older, so events cannot let one company's flood jump the queue.
 func (in *Intake) underCap(ctx context.Context, obj lessee.Object) (bool, error) {
 	limit := in.cfg.MaxPerSubmitter
-	sub := objectkey.Parse(obj.Key).Submitter
+	pk := objectkey.Parse(obj.Key)
+	sub := pk.Submitter
 	if limit <= 0 || sub == "" {
 		return true, nil
 	}
+	// Counted within the upload's own source folder: one listing per
+	// event, and a flood under one prefix still waits its turn there.
 	older := 0
-	err := in.objects.List(ctx, objectkey.InboxOf(sub), func(o lessee.Object) error {
+	err := in.objects.List(ctx, pk.Source.FolderOf(sub), func(o lessee.Object) error {
 		if o.Key != obj.Key && isUploadKey(o.Key) && Older(o, obj) {
 			older++
 		}

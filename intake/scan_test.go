@@ -16,6 +16,7 @@ import (
 
 	"github.com/fleetreg/lessee"
 	"github.com/fleetreg/lessee/intake"
+	"github.com/fleetreg/lessee/objectkey"
 )
 
 const testBucket = "lessee"
@@ -480,11 +481,31 @@ func TestScanListError(t *testing.T) {
 	var faults faultCount
 	in := intake.New(objects, queue, intake.Config{Bucket: testBucket, MaxPerSubmitter: 4, Faults: &faults}, slog.New(slog.DiscardHandler))
 	n, err := in.Scan(t.Context())
-	if !errors.Is(err, errBoom) || n != 0 || faults != 1 {
-		t.Fatalf("Scan = %d, %v, %d faults; want 0, %v, 1", n, err, faults, errBoom)
+	if !errors.Is(err, errBoom) || n != 0 || int(faults) != len(objectkey.Sources) {
+		t.Fatalf("Scan = %d, %v, %d faults; want 0, %v, %d", n, err, faults, errBoom, len(objectkey.Sources))
 	}
 	if queue.calls != 0 {
 		t.Errorf("Scan offered %d files after a failed listing", queue.calls)
+	}
+}
+
+// TestScanOnePrefixFails: the inbox cannot be listed, and the files under
+// the other upload prefixes are queued all the same.
+func TestScanOnePrefixFails(t *testing.T) {
+	t.Parallel()
+	snap := "snapshot/" + subA + "/fleet.csv"
+	dry := "dryrun/" + subB + "/changes.csv"
+	objects := newObjects(obj(inbox(subA, "1.csv"), at(1, 0)), obj(snap, at(2, 0)), obj(dry, at(3, 0)))
+	objects.failLists = 1 // the first listing, inbox/
+	queue := newQueue()
+	var faults faultCount
+	in := intake.New(objects, queue, intake.Config{Bucket: testBucket, MaxPerSubmitter: 4, Faults: &faults}, slog.New(slog.DiscardHandler))
+	n, err := in.Scan(t.Context())
+	if !errors.Is(err, errBoom) || n != 2 || faults != 1 {
+		t.Fatalf("Scan = %d, %v, %d faults; want 2, %v, 1", n, err, faults, errBoom)
+	}
+	if got, want := queue.keys(), []string{snap, dry}; !slices.Equal(got, want) {
+		t.Errorf("queued %q, want %q", got, want)
 	}
 }
 
