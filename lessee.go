@@ -536,3 +536,12 @@ type Upload struct {
 	ETag    string `json:"etag"`
 	Size    int64  `json:"size"`
 }
+
+// AbsentVehicle is one vehicle of a snapshot's frozen list of the fleet's
+// vehicles with a lessee that the file leaves out: Seq is its place in
+// the list (registration-number order).
+type AbsentVehicle struct {
+	Seq                int
+	VIN                string
+	RegistrationNumber string
+}

@@ -50,10 +50,16 @@ func NewPublisher(objects ObjectWriter, tempDir string, now func() time.Time) *P
 type Lines struct {
 	csv  *CSVWriter
 	xlsx *XLSXWriter // nil unless the upload is XLSX
+	// dryRun blanks every change id: a dry run changes nothing, so no
+	// line of its receipt may name a change.
+	dryRun bool
 }
 
 // Write writes the line of one row result.
 func (w *Lines) Write(r lessee.Result) error {
+	if w.dryRun {
+		r.ChangeID = ""
+	}
 	if err := w.csv.Write(r); err != nil {
 		return err
 	}
@@ -66,6 +72,9 @@ func (w *Lines) Write(r lessee.Result) error {
 // WriteOriginal writes r to the receipt CSV, and r beside the user's cells
 // of its row to the XLSX receipt.
 func (w *Lines) WriteOriginal(cells []string, r lessee.Result) error {
+	if w.dryRun {
+		r.ChangeID = ""
+	}
 	if err := w.csv.Write(r); err != nil {
 		return err
 	}
@@ -87,14 +96,21 @@ func (w *Lines) WriteRefusal(line int, code lessee.Code, message string) error {
 }
 
 // Publish writes job's receipts, with the lines lines writes, and then its
-// summary. The summary comes last: its presence means the receipts beside
-// it are complete, and a summary of an earlier upload with the same name is
-// deleted first, so a summary present always belongs to the receipts beside
-// it. The XLSX receipt of an XLSX upload repeats the user's columns under
-// userHeader, or has the standard columns when userHeader is nil.
+// summary, under objectkey.ReceiptsFor (a dry run's carry ".dryrun", so
+// they never replace a real upload's). The summary comes last: its
+// presence means the receipts beside it are complete, and a summary of an
+// earlier upload with the same name is deleted first, so a summary present
+// always belongs to the receipts beside it. The XLSX receipt of an XLSX
+// upload repeats the user's columns under userHeader, or has the standard
+// columns when userHeader is nil. A snapshot's XLSX receipt always has the
+// standard columns: it must show each row's derived operation, and its
+// removals of vehicles the file left out have no cells of the user's.
 func (p *Publisher) Publish(ctx context.Context, job lessee.Job, userHeader []string, lines func(*Lines) error) error {
-	receiptKey := objectkey.ReceiptCSV(job.Submitter, job.Name)
-	summaryKey := objectkey.Summary(job.Submitter, job.Name)
+	keys := objectkey.ReceiptsFor(job.Submitter, job.Name, job.DryRun)
+	receiptKey, summaryKey := keys.CSV, keys.Summary
+	if job.Mode == lessee.ModeSnapshot {
+		userHeader = nil
+	}
 	if err := p.objects.Delete(ctx, summaryKey); err != nil && lessee.ErrorCode(err) != lessee.ENOTFOUND {
 		return fmt.Errorf("delete old summary: %w", err)
 	}
@@ -121,7 +137,7 @@ func (p *Publisher) Publish(ctx context.Context, job lessee.Job, userHeader []st
 		}
 		defer xlsxw.Close()
 	}
-	if err := lines(&Lines{csv: csvw, xlsx: xlsxw}); err != nil {
+	if err := lines(&Lines{csv: csvw, xlsx: xlsxw, dryRun: job.DryRun}); err != nil {
 		return fmt.Errorf("write receipt: %w", err)
 	}
 	if err := csvw.Flush(); err != nil {
@@ -141,7 +157,7 @@ func (p *Publisher) Publish(ctx context.Context, job lessee.Job, userHeader []st
 		if err := xlsxw.Finish(xlsxFile); err != nil {
 			return err
 		}
-		summary.ReceiptXLSX = objectkey.ReceiptXLSX(job.Submitter, job.Name)
+		summary.ReceiptXLSX = keys.XLSX
 		if err := p.putFile(ctx, summary.ReceiptXLSX, xlsxFile, contentTypeXLSX); err != nil {
 			return err
 		}

@@ -54,7 +54,7 @@ func NewCSVWriter(w io.Writer) (*CSVWriter, error) {
 // Write appends the line of one row outcome.
 func (c *CSVWriter) Write(o lessee.Result) error {
 	r := c.record
-	r[0] = strconv.Itoa(o.Line)
+	r[0] = rowCell(o.Line)
 	r[1] = Neutralise(o.Echo.Reference)
 	r[2] = Neutralise(o.Echo.Operation)
 	r[3] = Neutralise(o.Echo.RegistrationNumber)
@@ -77,9 +77,7 @@ func (c *CSVWriter) WriteRefusal(line int, code lessee.Code, message string) err
 	for i := range r {
 		r[i] = ""
 	}
-	if line > 0 {
-		r[0] = strconv.Itoa(line)
-	}
+	r[0] = rowCell(line)
 	r[6] = StatusRefused
 	r[7] = string(code)
 	r[8] = Neutralise(message)
@@ -87,6 +85,17 @@ func (c *CSVWriter) WriteRefusal(line int, code lessee.Code, message string) err
 		return fmt.Errorf("write receipt refusal: %w", err)
 	}
 	return nil
+}
+
+// rowCell is the row cell of a receipt line: the row number the user's
+// spreadsheet shows, or empty for a line of no row of the file (a
+// snapshot's removal of a vehicle the file left out, a file-level
+// refusal), whose Line is 0.
+func rowCell(line int) string {
+	if line <= 0 {
+		return ""
+	}
+	return strconv.Itoa(line)
 }
 
 // Flush writes buffered lines and reports any write error.
@@ -130,14 +139,28 @@ type Summary struct {
 	Rejected       int            `json:"rejected"`
 	Codes          map[string]int `json:"codes"`
 	IgnoredColumns []string       `json:"ignored_columns"`
-	Receipt        string         `json:"receipt"`
+	// Mode is "changes" (inbox/, dryrun/) or "snapshot" (snapshot/,
+	// dryrun-snapshot/).
+	Mode string `json:"mode"`
+	// DryRun is true for a dry run (dryrun/, dryrun-snapshot/), whose
+	// rows were judged but not applied; absent otherwise.
+	DryRun bool `json:"dry_run,omitempty"`
+	// Operations counts a snapshot's rows by derived operation (keep,
+	// add, replace, remove; every one present, zero or not). Absent for
+	// a change file.
+	Operations map[string]int `json:"operations,omitzero"`
+	Receipt    string         `json:"receipt"`
 	// ReceiptXLSX is the key of the XLSX receipt an XLSX upload also gets
-	// (see objectkey.ReceiptXLSX); the caller sets it, after writing that receipt.
+	// (see objectkey.ReceiptsFor); Publish sets it, after writing that receipt.
 	ReceiptXLSX    string    `json:"receipt_xlsx,omitempty"`
 	Started        time.Time `json:"started"`
 	Finished       time.Time `json:"finished"`
 	DurationMillis int64     `json:"duration_ms"`
 }
+
+// SnapshotOperations are the operations a snapshot's rows are derived
+// into; a snapshot's summary counts each of them, zero or not.
+var SnapshotOperations = []lessee.Operation{lessee.OpKeep, lessee.OpAdd, lessee.OpReplace, lessee.OpRemove}
 
 // NewSummary builds the summary of job, finished at finished.
 func NewSummary(job lessee.Job, finished time.Time, receiptKey string) Summary {
@@ -152,6 +175,20 @@ func NewSummary(job lessee.Job, finished time.Time, receiptKey string) Summary {
 	ignored := job.IgnoredColumns
 	if ignored == nil {
 		ignored = []string{}
+	}
+	mode := job.Mode
+	if mode == "" {
+		mode = lessee.ModeChanges
+	}
+	var ops map[string]int // nil, and so absent, for a change file
+	if mode == lessee.ModeSnapshot {
+		ops = make(map[string]int, len(SnapshotOperations))
+		for _, op := range SnapshotOperations {
+			ops[string(op)] = 0
+		}
+		for op, n := range job.Operations {
+			ops[string(op)] += n
+		}
 	}
 	return Summary{
 		JobID:          job.ID,
@@ -169,6 +206,9 @@ func NewSummary(job lessee.Job, finished time.Time, receiptKey string) Summary {
 		Rejected:       job.Rejected,
 		Codes:          codes,
 		IgnoredColumns: ignored,
+		Mode:           string(mode),
+		DryRun:         job.DryRun,
+		Operations:     ops,
 		Receipt:        receiptKey,
 		Started:        job.Started.UTC(),
 		Finished:       finished.UTC(),

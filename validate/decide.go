@@ -75,16 +75,25 @@ func Decide(cfg Config, job Job, st *lessee.State, rows []lessee.Row) lessee.Dec
 	if st == nil {
 		st = lessee.NewState()
 	}
+	return decideRows(st, rows, func(r lessee.Row, o *lessee.Outcome, w *lessee.WriteSet) {
+		decideRow(job, st, r, o, w)
+	})
+}
+
+// decideRows is the loop Decide and DecideSnapshot share: one Outcome per
+// row, in order, carrying the row's Index, Line and Echo; a row with a
+// Problem is rejected with it, and any other is left to decide, which
+// changes st and notes the periods it writes in w.
+func decideRows(st *lessee.State, rows []lessee.Row, decide func(r lessee.Row, o *lessee.Outcome, w *lessee.WriteSet)) lessee.Decision {
 	out := make([]lessee.Outcome, 0, len(rows))
 	var w lessee.WriteSet
 	for _, r := range rows {
 		o := lessee.Outcome{Result: lessee.Result{Index: r.Index, Line: r.Line, Echo: r.Echo}}
 		if r.Problem != nil {
 			o.Status, o.Code, o.Message = lessee.StatusRejected, r.Problem.Code, r.Problem.Message
-			out = append(out, o)
-			continue
+		} else {
+			decide(r, &o, &w)
 		}
-		decideRow(job, st, r, &o, &w)
 		out = append(out, o)
 	}
 	return lessee.Decision{Outcomes: out, Writes: w.Writes(st)}
@@ -202,6 +211,19 @@ func delegationFault(dl lessee.Delegation, d lessee.Date, job Job) (int, string)
 
 // vehicle finds the row's vehicle and checks that fleet owner f owns it on d.
 func vehicle(st *lessee.State, ch lessee.Change, f string, d lessee.Date) (*lessee.Vehicle, *reject) {
+	v, rej := findVehicle(st, ch)
+	if rej == nil {
+		rej = owns(v, f, d)
+	}
+	if rej != nil {
+		return nil, rej
+	}
+	return v, nil
+}
+
+// findVehicle finds the vehicle the change names by its registration
+// number and VIN, which must agree when both are given.
+func findVehicle(st *lessee.State, ch lessee.Change) (*lessee.Vehicle, *reject) {
 	var byReg, byVIN *lessee.Vehicle
 	if ch.RegistrationNumber != "" {
 		if vin, ok := st.ByReg[ch.RegistrationNumber]; ok {
@@ -235,15 +257,20 @@ func vehicle(st *lessee.State, ch lessee.Change, f string, d lessee.Date) (*less
 		}
 		v = byReg
 	}
+	return v, nil
+}
+
+// owns checks that fleet owner f owns v on d.
+func owns(v *lessee.Vehicle, f string, d lessee.Date) *reject {
 	// Say nothing about who does own it: that is another enterprise's business.
 	if v.Owner != f {
-		return nil, rejectf(lessee.CodeNotOwner, "the vehicle is not registered to fleet owner %s; check the vehicle and on_behalf_of", f)
+		return rejectf(lessee.CodeNotOwner, "the vehicle is not registered to fleet owner %s; check the vehicle and on_behalf_of", f)
 	}
 	if d.Before(v.OwnerSince) {
-		return nil, rejectf(lessee.CodeNotOwner,
+		return rejectf(lessee.CodeNotOwner,
 			"fleet owner %s owns the vehicle only from %s, after the effective date %s", f, v.OwnerSince, d)
 	}
-	return v, nil
+	return nil
 }
 
 // openPeriod returns the index of the period that counts as open on d: the

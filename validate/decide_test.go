@@ -107,7 +107,7 @@ func checkWrites(tb testing.TB, d lessee.Decision, st *lessee.State) {
 		if o.Status != lessee.StatusApplied {
 			continue
 		}
-		if o.Operation == lessee.OpAdd {
+		if o.Operation == lessee.OpAdd || o.Operation == lessee.OpReplace {
 			openedHere[o.After.ID] = true
 		}
 		w, ok := written[o.After.ID]

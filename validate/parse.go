@@ -8,6 +8,13 @@
 // vehicle, then the lessee state. Decide changes the state in place so that a
 // later row sees what an earlier row of the same file did.
 //
+// A snapshot, which states the lessee every vehicle of a fleet should have,
+// goes through the same rules: ParseSnapshotRow checks a snapshot record's
+// fields with ParseRow's checks and messages, and DecideSnapshot derives
+// each row's operation (keep, add, replace or remove) from the registry and
+// makes it with Decide's authority, vehicle and lessee-state checks,
+// rejecting a later row that names a vehicle again (DUPLICATE_VEHICLE).
+//
 // Nothing here does I/O or reads a clock; the job carries the processing date
 // and the time the decision is made, so retries decide alike. Messages go into
 // receipts and may reach logs: they name the field by its canonical column
@@ -62,15 +69,10 @@ const excelNumber = "Excel stored the value as a number, which loses leading zer
 // lengths, names the Problem. A Problem the reader already found is kept. The
 // Echo is filled whatever the outcome, with the lessee masked.
 func ParseRow(cfg Config, job Job, raw lessee.RawRow) lessee.Row {
-	var c [lessee.NumColumns]lessee.Cell
-	for i, cell := range raw.Cells {
-		c[i] = lessee.Cell{Value: strings.TrimSpace(cell.Value), Kind: cell.Kind}
-	}
+	c := trimmed(raw)
 	row := lessee.Row{Index: raw.Index, Line: raw.Line, Echo: echo(c)}
 	if raw.Problem != nil {
-		p := *raw.Problem
-		p.Message = ident.MaskText(p.Message)
-		row.Problem = &p
+		row.Problem = readerProblem(raw.Problem)
 		return row
 	}
 	ch, p := parseChange(cfg, job, c)
@@ -80,6 +82,82 @@ func ParseRow(cfg Config, job Job, raw lessee.RawRow) lessee.Row {
 	}
 	row.Change = ch
 	return row
+}
+
+// ParseSnapshotRow checks one record of a snapshot: a row stating the
+// lessee a vehicle should have. The first failed check, in column order
+// vehicle (registration_number and/or vin, one required), lessee_id,
+// on_behalf_of, start_date, lengths, names the Problem, with the messages
+// of ParseRow; a Problem the reader already found is kept. The operation
+// and end_date columns are not part of a snapshot and are ignored, so
+// Echo.Operation is empty (DecideSnapshot fills it with the derived
+// operation).
+//
+// lessee_id is optional: empty means the vehicle should have no lessee.
+// start_date is optional here; whether the row needs it depends on the
+// registry (see DecideSnapshot). Without a Problem, the Change has no
+// Operation (DecideSnapshot derives it), StartDate is start_date and
+// EndDate is the job's processing date, the date keep and remove are
+// judged on; so KeysFor loads the history such a row needs.
+//
+// With a Problem, the Change is empty except RegistrationNumber and VIN:
+// each is set, normalised, when its own cell holds a valid one, whatever
+// failed (another field, the other identifier, or the reader), so that the
+// caller knows which vehicle a rejected row names and does not take the
+// vehicle for one the snapshot left out.
+func ParseSnapshotRow(cfg Config, job Job, raw lessee.RawRow) lessee.Row {
+	c := trimmed(raw)
+	c[lessee.ColOperation], c[lessee.ColEndDate] = lessee.Cell{}, lessee.Cell{}
+	row := lessee.Row{Index: raw.Index, Line: raw.Line, Echo: echo(c)}
+	var p *lessee.Problem
+	if raw.Problem != nil {
+		p = readerProblem(raw.Problem)
+	} else {
+		row.Change, p = parseSnapshotChange(cfg, job, c)
+	}
+	if p != nil {
+		row.Problem = p
+		row.Change = lessee.Change{}
+		row.Change.RegistrationNumber, row.Change.VIN = validVehicleFields(c)
+	}
+	return row
+}
+
+func parseSnapshotChange(cfg Config, job Job, c [lessee.NumColumns]lessee.Cell) (lessee.Change, *lessee.Problem) {
+	ch := lessee.Change{EndDate: job.ProcessingDate}
+	var p *lessee.Problem
+	if ch.RegistrationNumber, ch.VIN, p = vehicleFields(c); p != nil {
+		return ch, p
+	}
+	if ch.LesseeID, p = lesseeIDField(cfg, c[lessee.ColLesseeID]); p != nil {
+		return ch, p
+	}
+	if ch.OnBehalfOf, p = onBehalfOfField(c[lessee.ColOnBehalfOf]); p != nil {
+		return ch, p
+	}
+	if ch.StartDate, p = dateCell(lessee.ColStartDate, c[lessee.ColStartDate]); p != nil {
+		return ch, p
+	}
+	if ch.Reference, ch.LesseeName, p = textFields(c); p != nil {
+		return ch, p
+	}
+	return ch, nil
+}
+
+// trimmed returns the record's cells with spaces trimmed.
+func trimmed(raw lessee.RawRow) [lessee.NumColumns]lessee.Cell {
+	var c [lessee.NumColumns]lessee.Cell
+	for i, cell := range raw.Cells {
+		c[i] = lessee.Cell{Value: strings.TrimSpace(cell.Value), Kind: cell.Kind}
+	}
+	return c
+}
+
+// readerProblem copies a Problem the reader found, masked.
+func readerProblem(p *lessee.Problem) *lessee.Problem {
+	q := *p
+	q.Message = ident.MaskText(q.Message)
+	return &q
 }
 
 // echo fills what the receipt repeats. The lessee is masked unless it is an
@@ -129,53 +207,27 @@ func parseChange(cfg Config, job Job, c [lessee.NumColumns]lessee.Cell) (lessee.
 			"is not a known operation; write add (legg_til, opprette) or remove (fjerne, avslutte)")
 	}
 
-	reg, vin := c[lessee.ColRegistrationNumber], c[lessee.ColVIN]
-	if reg.Value == "" && vin.Value == "" {
-		return ch, problem(lessee.CodeMissingField, lessee.ColVIN,
-			"both vin and registration_number are empty; give at least one to name the vehicle")
-	}
-	if reg.Value != "" {
-		r, err := ident.NormaliseRegNumber(reg.Value)
-		if err != nil {
-			return ch, invalid(lessee.CodeInvalidRegNumber, lessee.ColRegistrationNumber, reg, err)
-		}
-		ch.RegistrationNumber = r
-	}
-	if vin.Value != "" {
-		v, err := ident.VIN(vin.Value)
-		if err != nil {
-			return ch, problem(lessee.CodeInvalidVIN, lessee.ColVIN, "%v", err)
-		}
-		ch.VIN = v
+	var p *lessee.Problem
+	if ch.RegistrationNumber, ch.VIN, p = vehicleFields(c); p != nil {
+		return ch, p
 	}
 
 	id := c[lessee.ColLesseeID]
-	switch {
-	case id.Value == "" && ch.Operation == lessee.OpAdd:
+	if id.Value == "" && ch.Operation == lessee.OpAdd {
 		return ch, problem(lessee.CodeMissingField, lessee.ColLesseeID,
 			"is empty; add needs the lessee's national identity number, D-number or organisation number")
-	case id.Value != "":
-		norm := ident.NormaliseID(id.Value)
-		if _, err := ident.LesseeID(norm, cfg.AllowSynthetic); err != nil {
-			return ch, invalid(lessee.CodeInvalidLesseeID, lessee.ColLesseeID, id, err)
-		}
-		ch.LesseeID = norm
 	}
-
-	if obo := c[lessee.ColOnBehalfOf]; obo.Value != "" {
-		norm := ident.NormaliseID(obo.Value)
-		if err := ident.OrgNr(norm); err != nil {
-			return ch, invalid(lessee.CodeInvalidOnBehalfOf, lessee.ColOnBehalfOf, obo,
-				fmt.Errorf("must be the fleet owner's organisation number: %w", err))
-		}
-		ch.OnBehalfOf = norm
+	if ch.LesseeID, p = lesseeIDField(cfg, id); p != nil {
+		return ch, p
+	}
+	if ch.OnBehalfOf, p = onBehalfOfField(c[lessee.ColOnBehalfOf]); p != nil {
+		return ch, p
 	}
 
 	start, end := c[lessee.ColStartDate], c[lessee.ColEndDate]
 	if start.Value == "" && ch.Operation == lessee.OpAdd {
 		return ch, problem(lessee.CodeMissingField, lessee.ColStartDate, "is empty; add needs the date the lease starts")
 	}
-	var p *lessee.Problem
 	if ch.StartDate, p = dateCell(lessee.ColStartDate, start); p != nil {
 		return ch, p
 	}
@@ -194,14 +246,86 @@ func parseChange(cfg Config, job Job, c [lessee.NumColumns]lessee.Cell) (lessee.
 		}
 	}
 
+	if ch.Reference, ch.LesseeName, p = textFields(c); p != nil {
+		return ch, p
+	}
+	return ch, nil
+}
+
+// vehicleFields checks the columns that name the vehicle: at least one of
+// registration_number and vin, each valid when given. It returns them
+// normalised, or the first Problem.
+func vehicleFields(c [lessee.NumColumns]lessee.Cell) (reg, vin string, _ *lessee.Problem) {
+	rc, vc := c[lessee.ColRegistrationNumber], c[lessee.ColVIN]
+	if rc.Value == "" && vc.Value == "" {
+		return "", "", problem(lessee.CodeMissingField, lessee.ColVIN,
+			"both vin and registration_number are empty; give at least one to name the vehicle")
+	}
+	if rc.Value != "" {
+		r, err := ident.NormaliseRegNumber(rc.Value)
+		if err != nil {
+			return "", "", invalid(lessee.CodeInvalidRegNumber, lessee.ColRegistrationNumber, rc, err)
+		}
+		reg = r
+	}
+	if vc.Value != "" {
+		v, err := ident.VIN(vc.Value)
+		if err != nil {
+			return "", "", problem(lessee.CodeInvalidVIN, lessee.ColVIN, "%v", err)
+		}
+		vin = v
+	}
+	return reg, vin, nil
+}
+
+// validVehicleFields returns, each on its own, registration_number and vin
+// normalised when the cell holds a valid one, and "" otherwise.
+func validVehicleFields(c [lessee.NumColumns]lessee.Cell) (reg, vin string) {
+	if r, err := ident.NormaliseRegNumber(c[lessee.ColRegistrationNumber].Value); err == nil {
+		reg = r
+	}
+	if v, err := ident.VIN(c[lessee.ColVIN].Value); err == nil {
+		vin = v
+	}
+	return reg, vin
+}
+
+// lesseeIDField checks an optional lessee_id: "" gives "", anything else must
+// be a national identity number, D-number or organisation number.
+func lesseeIDField(cfg Config, id lessee.Cell) (string, *lessee.Problem) {
+	if id.Value == "" {
+		return "", nil
+	}
+	norm := ident.NormaliseID(id.Value)
+	if _, err := ident.LesseeID(norm, cfg.AllowSynthetic); err != nil {
+		return "", invalid(lessee.CodeInvalidLesseeID, lessee.ColLesseeID, id, err)
+	}
+	return norm, nil
+}
+
+// onBehalfOfField checks an optional on_behalf_of: "" gives "", anything
+// else must be an organisation number.
+func onBehalfOfField(obo lessee.Cell) (string, *lessee.Problem) {
+	if obo.Value == "" {
+		return "", nil
+	}
+	norm := ident.NormaliseID(obo.Value)
+	if err := ident.OrgNr(norm); err != nil {
+		return "", invalid(lessee.CodeInvalidOnBehalfOf, lessee.ColOnBehalfOf, obo,
+			fmt.Errorf("must be the fleet owner's organisation number: %w", err))
+	}
+	return norm, nil
+}
+
+// textFields checks the lengths of reference and lessee_name and returns
+// them.
+func textFields(c [lessee.NumColumns]lessee.Cell) (reference, lesseeName string, _ *lessee.Problem) {
 	for _, col := range []lessee.Column{lessee.ColReference, lessee.ColLesseeName} {
 		if n := utf8.RuneCountInString(c[col].Value); n > MaxTextLen {
-			return ch, problem(lessee.CodeFieldTooLong, col, "has %d characters; shorten it to at most %d", n, MaxTextLen)
+			return "", "", problem(lessee.CodeFieldTooLong, col, "has %d characters; shorten it to at most %d", n, MaxTextLen)
 		}
 	}
-	ch.Reference = c[lessee.ColReference].Value
-	ch.LesseeName = c[lessee.ColLesseeName].Value
-	return ch, nil
+	return c[lessee.ColReference].Value, c[lessee.ColLesseeName].Value, nil
 }
 
 // dateCell parses an optional date cell; "" gives the zero date.

@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"mime"
 	"net/http"
+	"path"
 	"slices"
 	"strconv"
 	"time"
@@ -33,9 +35,13 @@ type JobView struct {
 	Key       string          `json:"key"`
 	Name      string          `json:"name"`
 	Format    lessee.Format   `json:"format"`
-	Size      int64           `json:"size"`
-	RowsTotal int             `json:"rows_total"`
-	RowsDone  int             `json:"rows_done"`
+	// Mode is "changes" or "snapshot"; DryRun marks a dry run (dryrun/,
+	// dryrun-snapshot/), which applies nothing.
+	Mode      lessee.Mode `json:"mode"`
+	DryRun    bool        `json:"dry_run"`
+	Size      int64       `json:"size"`
+	RowsTotal int         `json:"rows_total"`
+	RowsDone  int         `json:"rows_done"`
 	// Progress is RowsDone/RowsTotal, 1 when finished, 0 while unknown.
 	Progress  float64     `json:"progress"`
 	Applied   int         `json:"applied"`
@@ -44,17 +50,37 @@ type JobView struct {
 	Code      lessee.Code `json:"code,omitempty"` // refusal code
 	Message   string      `json:"message,omitempty"`
 	// Codes lists row codes, most frequent first.
-	Codes    []CodeCount `json:"codes"`
-	Started  time.Time   `json:"started"`
-	Finished *time.Time  `json:"finished,omitempty"`
+	Codes []CodeCount `json:"codes"`
+	// Operations counts a snapshot's rows by derived operation; absent
+	// for a change file.
+	Operations map[lessee.Operation]int `json:"operations,omitempty"`
+	Started    time.Time                `json:"started"`
+	Finished   *time.Time               `json:"finished,omitempty"`
 	// DurationMS is finished minus started, or the time so far while the
 	// job runs.
 	DurationMS int64 `json:"duration_ms"`
 	// Receipt and Summary are the object keys of the receipt CSV and the
-	// summary JSON, set once the job is finished and has a submitter
-	// (quarantined uploads have nobody to send a receipt to).
+	// summary JSON (a dry run's, ".dryrun…", for a dry run), set once the
+	// job is finished and has a submitter (quarantined uploads have nobody
+	// to send a receipt to).
 	Receipt string `json:"receipt,omitempty"`
 	Summary string `json:"summary,omitempty"`
+}
+
+// ModeLabel names a job's mode as the job page shows it: "changes",
+// "snapshot", "dry run" (a change file's) or "snapshot · dry run".
+func ModeLabel(mode lessee.Mode, dryRun bool) string {
+	label := "changes"
+	if mode == lessee.ModeSnapshot {
+		label = "snapshot"
+	}
+	switch {
+	case dryRun && mode == lessee.ModeSnapshot:
+		return label + " · dry run"
+	case dryRun:
+		return "dry run"
+	}
+	return label
 }
 
 // CodeCount is how many rows got one code.
@@ -72,6 +98,8 @@ func NewJobView(j lessee.Job, now time.Time) JobView {
 		Key:       ident.MaskText(j.Key),
 		Name:      ident.MaskText(j.Name),
 		Format:    j.Format,
+		Mode:      cmp.Or(j.Mode, lessee.ModeChanges),
+		DryRun:    j.DryRun,
 		Size:      j.Size,
 		RowsTotal: j.RowsTotal,
 		RowsDone:  j.RowsDone,
@@ -82,6 +110,9 @@ func NewJobView(j lessee.Job, now time.Time) JobView {
 		Message:   ident.MaskText(j.Message),
 		Codes:     make([]CodeCount, 0, len(j.Codes)),
 		Started:   j.Started.UTC(),
+	}
+	if v.Mode == lessee.ModeSnapshot && len(j.Operations) > 0 {
+		v.Operations = maps.Clone(j.Operations)
 	}
 	for c, n := range j.Codes {
 		if n > 0 {
@@ -99,8 +130,8 @@ func NewJobView(j lessee.Job, now time.Time) JobView {
 			v.Finished, end = &f, f
 		}
 		if j.Submitter != "" {
-			rk, sk := objectkey.ReceiptCSV(j.Submitter, j.Name), objectkey.Summary(j.Submitter, j.Name)
-			v.Receipt, v.Summary = ident.MaskText(rk), ident.MaskText(sk)
+			rk := objectkey.ReceiptsFor(j.Submitter, j.Name, j.DryRun)
+			v.Receipt, v.Summary = ident.MaskText(rk.CSV), ident.MaskText(rk.Summary)
 		}
 	} else if j.RowsTotal > 0 {
 		v.Progress = min(1, float64(j.RowsDone)/float64(j.RowsTotal))
@@ -161,7 +192,8 @@ func (s *Server) apiReceipt(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, errorBody{Error: "the job has no receipt yet"})
 		return
 	}
-	key, summaryKey := objectkey.ReceiptCSV(j.Submitter, j.Name), objectkey.Summary(j.Submitter, j.Name)
+	rk := objectkey.ReceiptsFor(j.Submitter, j.Name, j.DryRun)
+	key, summaryKey := rk.CSV, rk.Summary
 	// A later upload with the same name replaces the receipt: serve it only
 	// if the summary beside it is this job's.
 	var summary bytes.Buffer
@@ -184,7 +216,7 @@ func (s *Server) apiReceipt(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": j.Name + ".receipt.csv"}))
+	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": path.Base(key)}))
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	// Streamed: a receipt of two million rows is hundreds of megabytes.

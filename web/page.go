@@ -22,6 +22,7 @@ var jobsTemplate = template.Must(template.New("jobs").Funcs(template.FuncMap{
 	"fmtDuration": fmtDuration,
 	"percent":     func(p float64) string { return fmt.Sprintf("%d%%", int(p*100)) },
 	"topCodes":    topCodes,
+	"modeLabel":   ModeLabel,
 }).Parse(jobsHTML))
 
 type pageData struct {

@@ -62,7 +62,8 @@ func (h *Handler) applyRows(ctx context.Context, job lessee.Job, src upload, pro
 	}
 	defer table.Close()
 
-	vjob := validate.Job{ID: job.ID, Submitter: job.Submitter, ProcessingDate: job.ProcessingDate, Now: job.Started}
+	vjob := validationJob(job)
+	rules := rulesFor(job.Mode)
 	checkpoint := job.RowsDone
 	ctx, cancel := context.WithCancel(ctx)
 	chunks := make(chan parsedChunk, 1)
@@ -70,7 +71,7 @@ func (h *Handler) applyRows(ctx context.Context, job lessee.Job, src upload, pro
 	var readTimes stageTimes
 	go func() {
 		defer close(chunks)
-		readErr <- h.readChunks(ctx, table, vjob, checkpoint, chunks, &readTimes)
+		readErr <- h.readChunks(ctx, table, rules, vjob, checkpoint, chunks, &readTimes)
 	}()
 	defer func() {
 		// Stop the reader and wait for it before the table is closed.
@@ -84,7 +85,7 @@ func (h *Handler) applyRows(ctx context.Context, job lessee.Job, src upload, pro
 		var decided time.Duration
 		err := h.store.ApplyChunk(ctx, job.ID, c.start, validate.KeysFor(vjob, c.rows), func(st *lessee.State) lessee.Decision {
 			t := time.Now()
-			out := validate.Decide(h.cfg.Validate, vjob, st, c.rows)
+			out := rules.decide(h.cfg.Validate, vjob, st, c.rows)
 			decided = time.Since(t)
 			return out
 		})
@@ -107,7 +108,7 @@ func (h *Handler) applyRows(ctx context.Context, job lessee.Job, src upload, pro
 
 // readChunks reads and parses the rows from index from on and sends them
 // in chunks of the configured size.
-func (h *Handler) readChunks(ctx context.Context, table ingest.Table, vjob validate.Job, from int, out chan<- parsedChunk, times *stageTimes) error {
+func (h *Handler) readChunks(ctx context.Context, table ingest.Table, rules rules, vjob validate.Job, from int, out chan<- parsedChunk, times *stageTimes) error {
 	send := func(c parsedChunk) error {
 		select {
 		case out <- c:
@@ -132,7 +133,7 @@ func (h *Handler) readChunks(ctx context.Context, table ingest.Table, vjob valid
 			continue
 		}
 		t = time.Now()
-		c.rows = append(c.rows, validate.ParseRow(h.cfg.Validate, vjob, raw))
+		c.rows = append(c.rows, rules.parse(h.cfg.Validate, vjob, raw))
 		times.validate += time.Since(t)
 		if len(c.rows) == h.cfg.ChunkSize {
 			if err := send(c); err != nil {

@@ -45,7 +45,10 @@ func (h *Handler) complete(ctx context.Context, job lessee.Job, src upload) erro
 	lines := func(w *receipt.Lines) error {
 		return h.store.Results(ctx, job.ID, w.Write)
 	}
-	if stored.Format == lessee.FormatXLSX && src.path != "" {
+	// A snapshot's receipt keeps the standard columns: its operation
+	// column shows the derived operation, and its absent-vehicle lines
+	// have no cells of the user's to repeat.
+	if stored.Format == lessee.FormatXLSX && src.path != "" && stored.Mode != lessee.ModeSnapshot {
 		// A third pass over the records, in step with the stored results:
 		// both stream in row order, so neither side is held in memory.
 		table, info, err := h.openUpload(ctx, src)
@@ -75,6 +78,7 @@ func (h *Handler) complete(ctx context.Context, job lessee.Job, src upload) erro
 	}
 	stored.State = lessee.JobCompleted
 	stored.Finished = h.Now()
+	h.dropScratch(ctx, stored)
 	h.finished(stored)
 	h.log.Info("file processed", "job_id", job.ID, "key", job.Key, "submitter", job.Submitter,
 		"applied", stored.Applied, "unchanged", stored.Unchanged, "rejected", stored.Rejected,
@@ -93,6 +97,29 @@ func (h *Handler) refuse(ctx context.Context, job lessee.Job, r *lessee.Error) e
 // that already have results, so a file given up part-way tells the
 // submitter exactly which rows were applied.
 func (h *Handler) refuseAfter(ctx context.Context, job lessee.Job, r *lessee.Error, storedRows bool) error {
+	return h.refuseWith(ctx, job, r, func(w *receipt.Lines) error {
+		if storedRows {
+			return h.store.Results(ctx, job.ID, w.Write)
+		}
+		return nil
+	})
+}
+
+// refuseSnapshot refuses a snapshot before anything is applied; past the
+// threshold, its receipt lists the vehicles whose lessee it would have
+// removed, after the refusal.
+func (h *Handler) refuseSnapshot(ctx context.Context, job lessee.Job, r *lessee.Error) error {
+	if r.Code != lessee.CodeTooManyRemovals {
+		return h.refuse(ctx, job, r)
+	}
+	return h.refuseWith(ctx, job, r, nil, func(w *receipt.Lines) error {
+		return h.writeAbsentList(ctx, job, r.Code, w)
+	})
+}
+
+// refuseWith is refuse with the receipt's lines before the refusal
+// (before) and after it (after), either of which may be nil.
+func (h *Handler) refuseWith(ctx context.Context, job lessee.Job, r *lessee.Error, before func(*receipt.Lines) error, after ...func(*receipt.Lines) error) error {
 	job.State, job.Code, job.Message = lessee.JobRefused, r.Code, r.Message
 	if prefix := fmt.Sprintf("row %d: ", r.Line); r.Line > 0 && !strings.HasPrefix(r.Message, prefix) {
 		job.Message = prefix + r.Message
@@ -104,12 +131,20 @@ func (h *Handler) refuseAfter(ctx context.Context, job lessee.Job, r *lessee.Err
 		}
 	}
 	if err := h.publisher().Publish(ctx, job, nil, func(w *receipt.Lines) error {
-		if storedRows {
-			if err := h.store.Results(ctx, job.ID, w.Write); err != nil {
+		if before != nil {
+			if err := before(w); err != nil {
 				return err
 			}
 		}
-		return w.WriteRefusal(r.Line, r.Code, r.Message)
+		if err := w.WriteRefusal(r.Line, r.Code, r.Message); err != nil {
+			return err
+		}
+		for _, a := range after {
+			if err := a(w); err != nil {
+				return err
+			}
+		}
+		return nil
 	}); err != nil {
 		return err
 	}
@@ -117,6 +152,7 @@ func (h *Handler) refuseAfter(ctx context.Context, job lessee.Job, r *lessee.Err
 		return fmt.Errorf("finish job: %w", err)
 	}
 	job.Finished = h.Now()
+	h.dropScratch(ctx, job)
 	h.finished(job)
 	h.log.Warn("file refused", "job_id", job.ID, "key", job.Key, "submitter", job.Submitter, "code", r.Code, "reason", job.Message)
 	return h.moveSource(ctx, job)
@@ -156,9 +192,10 @@ func (h *Handler) finished(job lessee.Job) {
 // to failed/ when refused. Finding the source already gone means an earlier
 // attempt moved it.
 func (h *Handler) moveSource(ctx context.Context, job lessee.Job) error {
-	dst, folder := objectkey.Archived(job.Submitter, job.Name), "archive"
+	source := objectkey.SourceOf(job.Mode, job.DryRun)
+	dst, folder := objectkey.ArchivedFrom(source, job.Submitter, job.Name), "archive"
 	if job.State == lessee.JobRefused {
-		dst, folder = objectkey.FailedKey(job.Submitter, job.Name), "failed"
+		dst, folder = objectkey.FailedFrom(source, job.Submitter, job.Name), "failed"
 	}
 	// The inbox may hold a newer upload under the same name by now (a retry
 	// of this move, or an upload between the steps): leave it for its own

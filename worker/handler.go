@@ -51,6 +51,7 @@ type registry interface {
 type Store interface {
 	jobLog
 	registry
+	snapshotStore
 }
 
 // Config tunes the handler.
@@ -59,11 +60,19 @@ type Config struct {
 	Validate  validate.Config
 	ChunkSize int    // rows per transaction
 	TempDir   string // where uploads are spooled; "" means os.TempDir
+	// SnapshotMaxRemovals is the most a snapshot may remove of its fleet's
+	// lessees by leaving vehicles out, in percent of the fleet's vehicles
+	// with a lessee; past it the file is refused with TOO_MANY_REMOVALS.
+	// Zero or less means DefaultSnapshotMaxRemovals.
+	SnapshotMaxRemovals float64
 }
+
+// DefaultSnapshotMaxRemovals is the default of Config.SnapshotMaxRemovals.
+const DefaultSnapshotMaxRemovals = 10
 
 // DefaultConfig returns production defaults.
 func DefaultConfig() Config {
-	return Config{Limits: ingest.DefaultLimits(), ChunkSize: 1000}
+	return Config{Limits: ingest.DefaultLimits(), ChunkSize: 1000, SnapshotMaxRemovals: DefaultSnapshotMaxRemovals}
 }
 
 // Handler processes TypeIngestFile tasks: the task boundary and the
@@ -88,6 +97,9 @@ type Handler struct {
 func NewHandler(objects objectStore, store Store, cfg Config, log *slog.Logger) *Handler {
 	if cfg.ChunkSize <= 0 {
 		cfg.ChunkSize = DefaultConfig().ChunkSize
+	}
+	if cfg.SnapshotMaxRemovals <= 0 {
+		cfg.SnapshotMaxRemovals = DefaultSnapshotMaxRemovals
 	}
 	return &Handler{objects: objects, store: store, cfg: cfg, log: log, Now: time.Now}
 }
@@ -151,7 +163,9 @@ func (h *Handler) process(ctx context.Context, u lessee.Upload, progress progres
 	}
 	log := h.log.With("job_id", job.ID, "key", u.Key, "submitter", job.Submitter)
 	if finished(job.State) {
-		// An earlier attempt published the receipt; only the move may be left.
+		// An earlier attempt published the receipt; only the cleaning up
+		// and the move may be left.
+		h.dropScratch(ctx, job)
 		return h.moveSource(ctx, job)
 	}
 	if pk.Verdict == objectkey.BadName {
@@ -198,23 +212,45 @@ func (h *Handler) process(ctx context.Context, u lessee.Upload, progress progres
 	// and the receipt read them back instead of parsing the workbook again.
 	records := spool.Name() + ".records"
 	defer os.Remove(records)
-	info, err := ingest.ScanSpooled(ctx, spool.Name(), h.cfg.Limits, records)
+	limits := h.cfg.Limits
+	limits.Snapshot = job.Mode == lessee.ModeSnapshot
+	info, err := ingest.ScanSpooled(ctx, spool.Name(), limits, records)
 	if r, ok := lessee.AsRefusal(err); ok {
 		job.Format = info.Format
 		return h.refuse(ctx, job, r)
 	} else if err != nil {
 		return fmt.Errorf("scan file: %w", err)
 	}
-	job.Format, job.RowsTotal, job.IgnoredColumns = info.Format, info.Rows, info.IgnoredColumns
+	src := upload{path: spool.Name(), records: info.Spool, snapshot: limits.Snapshot}
+	job.Format, job.IgnoredColumns, job.FileRows = info.Format, info.IgnoredColumns, info.Rows
+	var plan snapshotPlan
+	if job.Mode == lessee.ModeSnapshot {
+		// Planned with the job as stored: a resumed snapshot keeps the
+		// absent list (and so the row count) its first attempt froze.
+		var refusal *lessee.Error
+		plan, refusal, err = h.planSnapshot(ctx, job, src)
+		if err != nil {
+			return err
+		}
+		if refusal != nil {
+			return h.refuseSnapshot(ctx, job, refusal)
+		}
+	}
+	job.RowsTotal = info.Rows + plan.absent
 	if err := h.store.UpdateJobInfo(ctx, job); err != nil {
 		return fmt.Errorf("update job: %w", err)
 	}
-	log.Info("processing file", "format", job.Format, "rows", job.RowsTotal, "resume_at", job.RowsDone)
+	log.Info("processing file", "format", job.Format, "mode", job.Mode, "dry_run", job.DryRun,
+		"rows", job.RowsTotal, "resume_at", job.RowsDone)
 
-	src := upload{path: spool.Name(), records: info.Spool}
 	times, err := h.applyRows(ctx, job, src, progress)
 	if err != nil {
 		return err
+	}
+	if job.Mode == lessee.ModeSnapshot {
+		if err := h.applyAbsent(ctx, job, plan, progress); err != nil {
+			return err
+		}
 	}
 	log.Info("rows applied", "rows", job.RowsTotal-job.RowsDone, "read_ms", times.read.Milliseconds(),
 		"validate_ms", times.validate.Milliseconds(), "apply_ms", times.apply.Milliseconds())
@@ -233,6 +269,7 @@ func (h *Handler) beginJob(ctx context.Context, u lessee.Upload, pk objectkey.Pa
 	job, err := h.store.BeginJob(ctx, lessee.Job{
 		ID: id, Bucket: u.Bucket, Key: u.Key, Version: u.Version,
 		Submitter: pk.Submitter, Name: name, Size: u.Size, State: lessee.JobRunning,
+		Mode: pk.Source.Mode(), DryRun: pk.Source.DryRun(),
 	})
 	if err != nil {
 		return job, fmt.Errorf("begin job: %w", err)

@@ -20,6 +20,9 @@ type ServerConfig struct {
 	// heartbeat before its file is handed to another worker (see Resumer);
 	// zero leaves it to Asynq's own recovery, 60 to 120 s after the last.
 	ResumeAfter time.Duration
+	// Exports times the fleet exports (export.go); zero fields take
+	// DefaultExportSchedule's, a negative Interval turns them off.
+	Exports ExportSchedule
 }
 
 // DefaultServerConfig returns defaults for a 2-core machine.
@@ -58,6 +61,14 @@ func Serve(ctx context.Context, redis asynq.RedisConnOpt, h *Handler, cfg Server
 		}
 		servers = append(servers, srv)
 	}
+	stopExports, err := startExports(ctx, redis, h, cfg, log)
+	if err != nil {
+		for _, s := range servers {
+			s.Shutdown()
+		}
+		return err
+	}
+	defer stopExports()
 	if cfg.ResumeAfter > 0 {
 		rc, ok := redis.MakeRedisClient().(goredis.UniversalClient)
 		if !ok {

@@ -18,15 +18,18 @@ import (
 // upload is where a spooled upload's records are read from: the record
 // spool of its first pass when there is one, else the file itself.
 type upload struct {
-	path    string // the spooled upload; "" when giving up without it
-	records string // its record spool, or ""
+	path     string // the spooled upload; "" when giving up without it
+	records  string // its record spool, or ""
+	snapshot bool   // read as a snapshot (see ingest.Limits.Snapshot)
 }
 
 func (h *Handler) openUpload(ctx context.Context, u upload) (ingest.Table, ingest.Info, error) {
 	if u.records != "" {
 		return ingest.OpenSpool(ctx, u.records)
 	}
-	return ingest.Open(ctx, u.path, h.cfg.Limits)
+	limits := h.cfg.Limits
+	limits.Snapshot = u.snapshot
+	return ingest.Open(ctx, u.path, limits)
 }
 
 var errTooLarge = errors.New("file too large")

@@ -246,7 +246,7 @@ func (s *service) start(parent context.Context) error {
 	limits.MaxBytes, limits.MaxRows = cfg.MaxFileBytes, cfg.MaxRows
 	handler := worker.NewHandler(objects, store, worker.Config{
 		Limits: limits, Validate: validate.Config{AllowSynthetic: cfg.TestRegistry},
-		ChunkSize: cfg.ChunkSize, TempDir: tmp,
+		ChunkSize: cfg.ChunkSize, TempDir: tmp, SnapshotMaxRemovals: cfg.SnapshotMaxRemovals,
 	}, s.log)
 	handler.OnFinished = metrics.ObserveJob
 	if cfg.Role != roleHTTP {

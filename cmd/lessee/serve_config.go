@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/fleetreg/lessee/ingest"
+	"github.com/fleetreg/lessee/worker"
 )
 
 // This file is the configuration of `lessee serve`: its flags (each with
@@ -47,8 +48,11 @@ type serveConfig struct {
 	Migrate       bool
 	StartTimeout  time.Duration
 	ResumeAfter   time.Duration
-	SFTPListen    string
-	SFTPUsers     string
+	// SnapshotMaxRemovals is the percent of a fleet's vehicles with a
+	// lessee that a snapshot may remove by leaving them out.
+	SnapshotMaxRemovals float64
+	SFTPListen          string
+	SFTPUsers           string
 
 	DBMaxConns     int
 	DBMaxIdleConns int
@@ -100,6 +104,9 @@ func (c *serveConfig) validate() error {
 	if c.ResumeAfter < minResumeAfter {
 		return fmt.Errorf("--resume-after must be at least %s: workers renew their claim on a file every 5 s, and a shorter wait would hand a live worker's file to a second one", minResumeAfter)
 	}
+	if c.SnapshotMaxRemovals <= 0 || c.SnapshotMaxRemovals > 100 {
+		return fmt.Errorf("--snapshot-max-removals must be a percentage above 0 and at most 100")
+	}
 	if c.SmallWorkers < 1 || c.LargeWorkers < 1 {
 		return fmt.Errorf("--small-workers and --large-workers must be at least 1")
 	}
@@ -133,6 +140,8 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.Role, "role", roleAll, "what this process runs: all, worker (worker and inbox scan) or http (webhook, UI, API, metrics)")
 	fs.DurationVar(&c.StartTimeout, "start-timeout", 30*time.Second, "how long to retry reaching the database, Redis and S3 at start before exiting")
+	fs.Float64Var(&c.SnapshotMaxRemovals, "snapshot-max-removals", worker.DefaultSnapshotMaxRemovals,
+		"refuse a snapshot (TOO_MANY_REMOVALS) that would remove the lessees of more than this percent of its fleet's vehicles with a lessee by leaving them out")
 	fs.DurationVar(&c.ResumeAfter, "resume-after", 30*time.Second, "how long a worker may go without a heartbeat before another worker resumes its file (at least 10s; the file then resumes within a few seconds more)")
 	fs.StringVar(&c.SFTPListen, "sftp-listen", "", "SFTP drop address, e.g. 0.0.0.0:2022; empty disables SFTP")
 	fs.StringVar(&c.SFTPUsers, "sftp-users", "", "SFTP users file: user:orgnr:bcrypt-hash or user:orgnr:ssh-public-key per line")

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -61,6 +62,8 @@ type submitOptions struct {
 	OperatorPassword string
 	As               string
 	Name             string
+	DryRun           bool
+	Snapshot         bool
 	Wait             bool
 	Timeout          time.Duration
 	Poll             time.Duration
@@ -71,10 +74,22 @@ func (o *submitOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.OperatorUser, "operator-user", "", "operator user for the progress API, when the service requires one")
 	fs.StringVar(&o.OperatorPassword, "operator-password", "", "operator password for the progress API")
 	fs.StringVar(&o.As, "as", "", "organisation number of the submitter (required)")
-	fs.StringVar(&o.Name, "name", "", "object name in the inbox (default: the file's base name)")
+	fs.StringVar(&o.Name, "name", "", "object name below the upload prefix (default: the file's base name)")
+	fs.BoolVar(&o.DryRun, "dry-run", false, "upload to dryrun/ORGNR/ (with --snapshot: dryrun-snapshot/ORGNR/): every row is judged, nothing applied; the receipt is <name>.dryrun.receipt.csv")
+	fs.BoolVar(&o.Snapshot, "snapshot", false, "upload to snapshot/ORGNR/: FILE states the whole desired lessee state of one fleet")
 	fs.BoolVar(&o.Wait, "wait", false, "wait for the receipt, showing progress, and print the summary")
 	fs.DurationVar(&o.Timeout, "timeout", time.Hour, "how long --wait waits")
 	fs.DurationVar(&o.Poll, "poll", 500*time.Millisecond, "how often --wait polls")
+}
+
+// source is the upload prefix the flags choose: inbox/, snapshot/,
+// dryrun/ or dryrun-snapshot/.
+func (o *submitOptions) source() objectkey.Source {
+	mode := lessee.ModeChanges
+	if o.Snapshot {
+		mode = lessee.ModeSnapshot
+	}
+	return objectkey.SourceOf(mode, o.DryRun)
 }
 
 // errRefused is returned by submit --wait when the service refused the file.
@@ -84,7 +99,16 @@ func runSubmit(ctx context.Context, args []string, getenv func(string) string, s
 	fs := flag.NewFlagSet("submit", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: lessee submit --as ORGNR [--wait] FILE\n\nUploads FILE to inbox/ORGNR/ and, with --wait, shows progress until the receipt exists.\nExit status: 0 when the file was processed (even with rejected rows), 1 when it was refused or on error.")
+		fmt.Fprintln(stderr, `usage: lessee submit --as ORGNR [--dry-run] [--snapshot] [--wait] FILE
+
+Uploads FILE to inbox/ORGNR/ and, with --wait, shows progress until the receipt
+exists, then prints the summary. --snapshot uploads to snapshot/ORGNR/ (FILE is
+the whole desired lessee state of one fleet); --dry-run to dryrun/ORGNR/, and
+both together to dryrun-snapshot/ORGNR/: the receipt tells what the file would
+do, nothing is applied, and it is written as <name>.dryrun.receipt.csv beside
+the real receipts, which it never replaces.
+Exit status: 0 when the file was processed (even with rejected rows), 1 when it
+was refused or on error, 2 on a usage error.`)
 		fs.PrintDefaults()
 	}
 	var o submitOptions
@@ -103,7 +127,7 @@ func runSubmit(ctx context.Context, args []string, getenv func(string) string, s
 	if o.Name == "" {
 		o.Name = filepath.Base(path)
 	}
-	key := objectkey.InboxKey(o.As, o.Name)
+	key := o.source().Key(o.As, o.Name)
 	if pk := objectkey.Parse(key); pk.Verdict != objectkey.OK {
 		return fmt.Errorf("cannot upload as %s: %s", key, pk.Reason)
 	}
@@ -130,7 +154,8 @@ func runSubmit(ctx context.Context, args []string, getenv func(string) string, s
 
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	summary, err := waitForSummary(ctx, &o, objects, o.As, o.Name, version, jobID, o.Poll, stderr)
+	summaryKey := objectkey.ReceiptsFor(o.As, o.Name, o.DryRun).Summary
+	summary, err := waitForSummary(ctx, &o, objects, summaryKey, version, jobID, o.Poll, stderr)
 	if err != nil {
 		return err
 	}
@@ -141,11 +166,11 @@ func runSubmit(ctx context.Context, args []string, getenv func(string) string, s
 	return nil
 }
 
-// waitForSummary polls for the summary of this upload's version, showing
-// the job's progress from the service's API while it runs.
-func waitForSummary(ctx context.Context, c *submitOptions, objects *s3store.Client, submitter, name, version, jobID string,
+// waitForSummary polls summaryKey for the summary of this upload's
+// version, showing the job's progress from the service's API while it
+// runs.
+func waitForSummary(ctx context.Context, c *submitOptions, objects *s3store.Client, summaryKey, version, jobID string,
 	poll time.Duration, stderr io.Writer) (receipt.Summary, error) {
-	summaryKey := objectkey.Summary(submitter, name)
 	bar := progressbar.NewOptions(-1,
 		progressbar.OptionSetWriter(stderr),
 		progressbar.OptionSetDescription("queued"),
@@ -217,6 +242,14 @@ func fetchProgress(ctx context.Context, c *submitOptions, jobID string) (jobProg
 
 func printSummary(w io.Writer, s receipt.Summary) {
 	fmt.Fprintf(w, "status:    %s\n", s.Status)
+	mode := s.Mode
+	if mode == "" {
+		mode = string(lessee.ModeChanges) // a summary of a service before modes
+	}
+	if s.DryRun {
+		mode += " (dry run: nothing applied)"
+	}
+	fmt.Fprintf(w, "mode:      %s\n", mode)
 	if s.Code != "" {
 		fmt.Fprintf(w, "code:      %s\nmessage:   %s\n", s.Code, s.Message)
 	}
@@ -229,17 +262,44 @@ func printSummary(w io.Writer, s receipt.Summary) {
 	for _, c := range codes {
 		fmt.Fprintf(w, "  %-28s %d\n", c, s.Codes[c])
 	}
+	if s.Operations != nil {
+		fmt.Fprintf(w, "operations: %s\n", formatOperations(s.Operations))
+	}
 	if len(s.IgnoredColumns) > 0 {
 		fmt.Fprintf(w, "ignored columns: %s\n", strings.Join(s.IgnoredColumns, ", "))
 	}
 	fmt.Fprintf(w, "receipt:   %s\n", s.Receipt)
 }
 
+// formatOperations lists a snapshot's counts per derived operation: keep,
+// add, replace, remove, then any other in name order.
+func formatOperations(ops map[string]int) string {
+	names := make([]string, 0, len(ops))
+	for op := range ops {
+		if !slices.Contains(receipt.SnapshotOperations, lessee.Operation(op)) {
+			names = append(names, op)
+		}
+	}
+	sort.Strings(names)
+	parts := make([]string, 0, len(ops))
+	for _, op := range receipt.SnapshotOperations {
+		parts = append(parts, fmt.Sprintf("%s %d", op, ops[string(op)]))
+	}
+	for _, op := range names {
+		parts = append(parts, fmt.Sprintf("%s %d", op, ops[op]))
+	}
+	return strings.Join(parts, ", ")
+}
+
 func runReceipt(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("receipt", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: lessee receipt [--summary] KEY\n\nPrints the receipt of an upload. KEY is the receipt key, or the upload's key inbox/<orgnr>/<name>.")
+		fmt.Fprintln(stderr, `usage: lessee receipt [--summary] KEY
+
+Prints the receipt of an upload. KEY is the receipt key, or the upload's key
+inbox/<orgnr>/<name>, snapshot/<orgnr>/<name>, dryrun/<orgnr>/<name> or
+dryrun-snapshot/<orgnr>/<name> (a dry run's is <name>.dryrun.receipt.csv).`)
 		fs.PrintDefaults()
 	}
 	var c clientFlags
@@ -253,12 +313,7 @@ func runReceipt(ctx context.Context, args []string, getenv func(string) string, 
 		return flag.ErrHelp
 	}
 	key := fs.Arg(0)
-	if pk := objectkey.Parse(key); pk.Verdict == objectkey.OK {
-		key = objectkey.ReceiptCSV(pk.Submitter, pk.Name)
-		if *summary {
-			key = objectkey.Summary(pk.Submitter, pk.Name)
-		}
-	}
+	key = receiptKeyOf(key, *summary)
 	objects, err := c.objects(ctx)
 	if err != nil {
 		return err
@@ -267,4 +322,19 @@ func runReceipt(ctx context.Context, args []string, getenv func(string) string, 
 		return fmt.Errorf("receipt %s: %w", key, err)
 	}
 	return nil
+}
+
+// receiptKeyOf is the key the receipt command prints for KEY: for an
+// upload's key under any upload prefix, its receipt CSV (or summary), a
+// dry run's for dryrun/ and dryrun-snapshot/; any other key as given.
+func receiptKeyOf(key string, summary bool) string {
+	pk := objectkey.Parse(key)
+	if pk.Verdict != objectkey.OK {
+		return key
+	}
+	rk := objectkey.ReceiptsFor(pk.Submitter, pk.Name, pk.Source.DryRun())
+	if summary {
+		return rk.Summary
+	}
+	return rk.CSV
 }

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/jmoiron/sqlx"
 
@@ -44,7 +45,7 @@ func (s *Store) ApplyChunk(ctx context.Context, jobID string, checkpoint int, ke
 		return fmt.Errorf("apply chunk: job %s has %d rows done, chunk starts at %d: %w",
 			jobID, job.RowsDone, checkpoint, ErrCheckpointMoved)
 	}
-	st, err := w.loadState(ctx, keys)
+	st, err := w.loadState(ctx, job, keys)
 	if err != nil {
 		return fmt.Errorf("apply chunk: %w", err)
 	}
@@ -52,12 +53,31 @@ func (s *Store) ApplyChunk(ctx context.Context, jobID string, checkpoint int, ke
 	if err := checkOutcomes(d.Outcomes, checkpoint); err != nil {
 		return fmt.Errorf("apply chunk: %w", err)
 	}
-	if err := w.writePeriods(ctx, d.Writes); err != nil {
-		return fmt.Errorf("apply chunk: %w", err)
+	if job.Mode == lessee.ModeSnapshot {
+		if err := w.writeNamed(ctx, jobID, d.Named); err != nil {
+			return fmt.Errorf("apply chunk: %w", err)
+		}
 	}
 	now := formatTime(s.now())
-	if err := w.writeAudit(ctx, job, d.Outcomes, now); err != nil {
-		return fmt.Errorf("apply chunk: %w", err)
+	if job.DryRun {
+		// The same decision, kept aside: the registry, the audit log and
+		// the exports see nothing, and no change id is handed out.
+		if err := w.writeDryRunPeriods(ctx, jobID, d.Writes); err != nil {
+			return fmt.Errorf("apply chunk: %w", err)
+		}
+		for i := range d.Outcomes {
+			d.Outcomes[i].ChangeID = ""
+		}
+	} else {
+		if err := w.writePeriods(ctx, d.Writes); err != nil {
+			return fmt.Errorf("apply chunk: %w", err)
+		}
+		if err := w.writeAudit(ctx, job, d.Outcomes, now); err != nil {
+			return fmt.Errorf("apply chunk: %w", err)
+		}
+		if err := markFleetsChanged(ctx, tx, changedFleets(d.Outcomes), now); err != nil {
+			return fmt.Errorf("apply chunk: %w", err)
+		}
 	}
 	if err := w.writeResults(ctx, jobID, d.Outcomes); err != nil {
 		return fmt.Errorf("apply chunk: %w", err)
@@ -108,6 +128,19 @@ func checkOutcomes(outcomes []lessee.Outcome, checkpoint int) error {
 	return nil
 }
 
+// changedFleets returns the fleet owners whose vehicles the applied
+// outcomes changed, sorted, each once.
+func changedFleets(outcomes []lessee.Outcome) []string {
+	var fleets []string
+	for _, o := range outcomes {
+		if o.Status == lessee.StatusApplied && o.OnBehalfOf != "" {
+			fleets = append(fleets, o.OnBehalfOf)
+		}
+	}
+	slices.Sort(fleets)
+	return slices.Compact(fleets)
+}
+
 // advanceJob moves the checkpoint past the chunk and adds its counts.
 func advanceJob(ctx context.Context, tx *sqlx.Tx, job lessee.Job, outcomes []lessee.Outcome, now string) error {
 	codes := job.Codes
@@ -128,14 +161,29 @@ func advanceJob(ctx context.Context, tx *sqlx.Tx, job lessee.Job, outcomes []les
 			codes[o.Code]++
 		}
 	}
+	ops := job.Operations
+	if ops == nil {
+		ops = map[lessee.Operation]int{}
+	}
+	if job.Mode == lessee.ModeSnapshot {
+		for _, o := range outcomes {
+			if op := o.Echo.Operation; op != "" {
+				ops[lessee.Operation(op)]++
+			}
+		}
+	}
 	codesJSON, err := encodeJSON(codes)
 	if err != nil {
 		return fmt.Errorf("advance job: %w", err)
 	}
+	opsJSON, err := encodeJSON(ops)
+	if err != nil {
+		return fmt.Errorf("advance job: %w", err)
+	}
 	res, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE jobs
-		SET rows_done = ?, applied = ?, unchanged = ?, rejected = ?, codes = ?, updated_at = ?
+		SET rows_done = ?, applied = ?, unchanged = ?, rejected = ?, codes = ?, operations = ?, updated_at = ?
 		WHERE id = ? AND rows_done = ?`),
-		job.RowsDone+len(outcomes), applied, unchanged, rejected, codesJSON, now, job.ID, job.RowsDone)
+		job.RowsDone+len(outcomes), applied, unchanged, rejected, codesJSON, opsJSON, now, job.ID, job.RowsDone)
 	if err != nil {
 		return fmt.Errorf("advance job: %w", err)
 	}

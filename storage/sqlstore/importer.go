@@ -128,8 +128,16 @@ func (s *Store) Import(ctx context.Context, dir string, opt ImportOptions) (Impo
 	if err := ps.err(); err != nil {
 		return ImportStats{}, err
 	}
+	fleets, err := importedFleets(ctx, tx, in)
+	if err != nil {
+		return ImportStats{}, fmt.Errorf("registry import: %w", err)
+	}
 	stats, err := writeRegistry(ctx, tx, in)
 	if err != nil {
+		return ImportStats{}, fmt.Errorf("registry import: %w", err)
+	}
+	// Their exports are rewritten (export.go).
+	if err := markFleetsChanged(ctx, tx, fleets, formatTime(s.now())); err != nil {
 		return ImportStats{}, fmt.Errorf("registry import: %w", err)
 	}
 	if err := tx.Commit(); err != nil {

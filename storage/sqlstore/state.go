@@ -59,12 +59,23 @@ type delegationRow struct {
 
 // loadState locks the vehicles named by keys (by VIN or registration number)
 // and loads them with their periods, the enterprises of keys.OrgNrs with
-// their terms, and the delegations those enterprises give or hold.
-func (w *chunkTx) loadState(ctx context.Context, keys lessee.Keys) (*lessee.State, error) {
+// their terms, and the delegations those enterprises give or hold. A dry
+// run sees its own would-be periods laid over the registry's, and a
+// snapshot the vehicles its earlier chunks named.
+func (w *chunkTx) loadState(ctx context.Context, job lessee.Job, keys lessee.Keys) (*lessee.State, error) {
 	st := lessee.NewState()
 	vehicles, periods, err := w.dialect.loadVehicles(ctx, w, keys)
 	if err != nil {
 		return nil, err
+	}
+	if job.DryRun && len(vehicles) > 0 {
+		vins := make([]string, len(vehicles))
+		for i, v := range vehicles {
+			vins[i] = v.VIN
+		}
+		if periods, err = w.overlayDryRun(ctx, job.ID, vins, periods); err != nil {
+			return nil, err
+		}
 	}
 	for _, v := range vehicles {
 		st.Vehicles[v.VIN] = &lessee.Vehicle{
@@ -79,6 +90,11 @@ func (w *chunkTx) loadState(ctx context.Context, keys lessee.Keys) (*lessee.Stat
 	for _, p := range periods {
 		if v := st.Vehicles[p.VIN]; v != nil {
 			v.Periods = append(v.Periods, p.period())
+		}
+	}
+	if job.Mode == lessee.ModeSnapshot && len(vehicles) > 0 {
+		if err := w.loadNamed(ctx, job.ID, st); err != nil {
+			return nil, err
 		}
 	}
 	if st.Enterprises, err = loadEnterprises(ctx, w.tx, keys.OrgNrs); err != nil {

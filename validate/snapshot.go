@@ -1,0 +1,245 @@
+package validate
+
+import (
+	"fmt"
+
+	"github.com/fleetreg/lessee"
+)
+
+// DecideSnapshot judges the rows of a snapshot (see ParseSnapshotRow) in
+// order, like Decide: one Outcome per row, with the row's Index, Line and
+// Echo, later rows seeing in st what earlier ones did, and the registry
+// writes of the applied ones. It uses Decide's rules: the same authority,
+// vehicle and lessee-state checks, and the same add and remove.
+//
+// Each row's operation is derived from P, the lessee period in force on
+// the processing date T (begun by T and open on T), and the row's lessee:
+//
+//   - keep: the row's lessee is P's, or the row has none and there is no
+//     P; unchanged (start_date is not compared);
+//   - remove: the row has no lessee and there is a P; P ends on T;
+//   - add: the row has a lessee and there is no P; opened at start_date;
+//   - replace: the row's lessee is not P's; P ends at start_date and the
+//     row's lessee is opened at start_date, as one applied outcome with
+//     Operation replace, Before P as it was and After the new period. If
+//     the new period cannot be opened, nothing changes.
+//
+// The effective date, on which authority and ownership are judged, is T
+// for keep and remove and start_date for add and replace (T when the row
+// lacks the start_date it needs, which it is then rejected for).
+//
+// The first failed check names the code, in this order:
+//
+//  1. the row's own fields (its Problem);
+//  2. DUPLICATE_VEHICLE: an earlier row of the file, in this chunk or an
+//     earlier one (st.Named), named the vehicle; a fault of the file
+//     itself. Every first naming of a found vehicle is added to st.Named
+//     and to Decision.Named, whatever the row's outcome;
+//  3. the submitter's authority, as for Decide;
+//  4. the vehicle: VEHICLE_NOT_FOUND, REG_VIN_MISMATCH, NOT_OWNER;
+//  5. the lessee state: MISSING_FIELD when add or replace lacks
+//     start_date, END_BEFORE_START, and add's LESSEE_CONFLICT.
+//
+// The operation is derived only for a vehicle of the fleet owner acted
+// for, and shown (in the outcome's Echo.Operation, for the receipt's
+// operation column) only once the row has passed authority and vehicle:
+// the derivation reveals the registry's lessee, which a submitter may see
+// only for a vehicle it may change. Rows rejected before keep an empty
+// Echo.Operation. For the same reason the missing start_date, although a
+// field, is reported in step 5.
+//
+// The caller may add rows of its own, such as the removal of a vehicle
+// the snapshot left out (no lessee, Line 0): they follow the same rules.
+func DecideSnapshot(cfg Config, job Job, st *lessee.State, rows []lessee.Row) lessee.Decision {
+	if st == nil {
+		st = lessee.NewState()
+	}
+	if st.Named == nil {
+		st.Named = map[string]bool{}
+	}
+	var named []string
+	d := decideRows(st, rows, func(r lessee.Row, o *lessee.Outcome, w *lessee.WriteSet) {
+		if vin := decideSnapshotRow(job, st, r, o, w); vin != "" {
+			named = append(named, vin)
+		}
+	})
+	d.Named = named
+	return d
+}
+
+// decideSnapshotRow decides one snapshot row without a Problem and returns
+// the VIN of the vehicle it named for the first time, if any.
+func decideSnapshotRow(job Job, st *lessee.State, r lessee.Row, o *lessee.Outcome, w *lessee.WriteSet) (named string) {
+	ch := r.Change
+	f := ch.OnBehalfOf
+	if f == "" {
+		f = job.Submitter
+	}
+	t := job.ProcessingDate
+
+	v, lookup := findVehicle(st, ch)
+	if v != nil {
+		if st.Named[v.VIN] {
+			field := lessee.ColVIN
+			if ch.VIN == "" {
+				field = lessee.ColRegistrationNumber
+			}
+			o.Status, o.Code = lessee.StatusRejected, lessee.CodeDuplicateVehicle
+			o.Message = fmt.Sprintf("%s: an earlier row of the file names this vehicle; a snapshot gives each vehicle once, so keep one of the rows", field)
+			return ""
+		}
+		st.Named[v.VIN] = true
+		named = v.VIN
+	}
+
+	// Derive on the fleet owner's own vehicles only: the derivation, and so
+	// the effective date, must not depend on another fleet's lessees.
+	op, in, d := lessee.Operation(""), -1, t
+	if v != nil && v.Owner == f {
+		op, in = derive(v, ch.LesseeID, t)
+		if (op == lessee.OpAdd || op == lessee.OpReplace) && !ch.StartDate.IsZero() {
+			d = ch.StartDate
+		}
+	}
+
+	rej := authority(job, st, f, d)
+	if rej == nil {
+		rej = lookup
+	}
+	if rej == nil {
+		rej = owns(v, f, d)
+	}
+	if rej == nil {
+		o.Echo.Operation = string(op)
+		rej = applySnapshot(job, v, r, f, op, in, o, w)
+	}
+	if rej != nil {
+		o.Status, o.Code, o.Message = lessee.StatusRejected, rej.code, rej.msg
+	}
+	return named
+}
+
+// derive returns the operation a snapshot row with lessee lesseeID makes
+// of vehicle v, judged on t, and the index of the period in force on t
+// (-1 when none).
+func derive(v *lessee.Vehicle, lesseeID string, t lessee.Date) (lessee.Operation, int) {
+	i := inForce(v, t)
+	switch {
+	case lesseeID == "" && i < 0:
+		return lessee.OpKeep, -1
+	case lesseeID == "":
+		return lessee.OpRemove, i
+	case i < 0:
+		return lessee.OpAdd, -1
+	case v.Periods[i].LesseeID == lesseeID:
+		return lessee.OpKeep, i
+	}
+	return lessee.OpReplace, i
+}
+
+// inForce returns the index of the period in force on d, begun by d and
+// open on d (as remove would end on d), or -1.
+func inForce(v *lessee.Vehicle, d lessee.Date) int {
+	i := openPeriod(v, d)
+	if i < 0 || d.Before(v.Periods[i].Start) {
+		return -1
+	}
+	return i
+}
+
+// applySnapshot makes the derived operation op of row r on v, whose period
+// in force on the processing date is v.Periods[in] (in < 0: none).
+func applySnapshot(job Job, v *lessee.Vehicle, r lessee.Row, f string, op lessee.Operation, in int, o *lessee.Outcome, w *lessee.WriteSet) *reject {
+	ch, t := r.Change, job.ProcessingDate
+	if (op == lessee.OpAdd || op == lessee.OpReplace) && ch.StartDate.IsZero() {
+		return rejectf(lessee.CodeMissingField,
+			"start_date: is empty; a snapshot row needs the date the lease starts where its lessee is not the vehicle's lessee in the registry on %s", t)
+	}
+	open := lessee.Change{Operation: lessee.OpAdd, LesseeID: ch.LesseeID, LesseeName: ch.LesseeName, StartDate: ch.StartDate}
+	switch op {
+	case lessee.OpKeep:
+		o.Status = lessee.StatusUnchanged
+		if in < 0 {
+			o.Message = fmt.Sprintf("the vehicle has no lessee on %s, as the snapshot says; nothing changed", t)
+		} else {
+			o.Message = fmt.Sprintf("the registry already has this lessee, from %s; nothing changed", v.Periods[in].Start)
+		}
+		return nil
+	case lessee.OpRemove:
+		if !v.Periods[in].Start.Before(t) {
+			return rejectf(lessee.CodeEndBeforeStart,
+				"lessee_id: is empty, but the vehicle's lessee period starts on %s, the processing date, and cannot end the day it starts; give that lessee, or end the period later with a change file", t)
+		}
+		return remove(job, v, withChange(r, lessee.Change{Operation: lessee.OpRemove, EndDate: t}), f, o, w)
+	case lessee.OpAdd:
+		if rej := endedConflict(v, ch.StartDate, t); rej != nil {
+			return rej
+		}
+		return add(job, v, withChange(r, open), f, o, w)
+	case lessee.OpReplace:
+		return replace(job, v, withChange(r, open), f, in, o, w)
+	}
+	return rejectf(lessee.CodeInvalidOperation, "operation: %q is not an operation a snapshot derives", op)
+}
+
+// withChange returns r with its Change replaced by ch.
+func withChange(r lessee.Row, ch lessee.Change) lessee.Row {
+	r.Change = ch
+	return r
+}
+
+// endedConflict rejects an add at start when the period open on start has
+// already ended by the processing date t. add would take it for the row's
+// own period when lessee and start agree, and call the row unchanged,
+// though the lessee the snapshot names is no longer the vehicle's.
+func endedConflict(v *lessee.Vehicle, start, t lessee.Date) *reject {
+	i := openPeriod(v, start)
+	if i < 0 || v.Periods[i].OpenOn(t) {
+		return nil
+	}
+	return rejectf(lessee.CodeLesseeConflict,
+		"start_date: the vehicle has a lessee period that runs past %s and ended on %s; give a start_date on or after %s",
+		start, v.Periods[i].End, v.Periods[i].End)
+}
+
+// replace ends v.Periods[in] at the start of r's change and opens r's
+// lessee there, as one outcome; r's Change is the add of the new period.
+// When the add is rejected, the period is restored and nothing is noted.
+func replace(job Job, v *lessee.Vehicle, r lessee.Row, f string, in int, o *lessee.Outcome, w *lessee.WriteSet) *reject {
+	s := r.Change.StartDate
+	before := v.Periods[in]
+	if !before.Start.Before(s) {
+		return rejectf(lessee.CodeEndBeforeStart,
+			"start_date: %s is not after the start of the vehicle's current lessee period (%s); correct start_date", s, before.Start)
+	}
+	// A period that already ends by s is left as it is: ending it at s
+	// would lengthen it.
+	closes := before.End.IsZero() || s.Before(before.End)
+	if closes {
+		v.Periods[in].End = s
+	}
+	var added lessee.Outcome
+	var scratch lessee.WriteSet // add's notes; kept only if the whole replace applies
+	rej := add(job, v, r, f, &added, &scratch)
+	if rej == nil && added.Status == lessee.StatusUnchanged && closes {
+		// The new period is on file already while the old one still runs
+		// past its start: the registry holds overlapping periods.
+		rej = rejectf(lessee.CodeLesseeConflict,
+			"start_date: the registry already has this lessee from %s while another lessee's period runs past that date; contact the registry to correct the periods", s)
+	}
+	if rej != nil {
+		v.Periods[in] = before
+		return rej
+	}
+	if added.Status == lessee.StatusUnchanged {
+		o.Status, o.Message = added.Status, added.Message
+		return nil
+	}
+	if closes {
+		w.Note(v.VIN, before.ID, false, r.Line)
+	}
+	w.Note(v.VIN, added.After.ID, true, r.Line)
+	applied(job, r, v, f, lessee.OpReplace, &before, *added.After, o)
+	o.Message = fmt.Sprintf("lessee replaced from %s: the previous lessee's period ends on %s and this lessee's begins, with no end date", s, s)
+	return nil
+}
