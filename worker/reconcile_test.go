@@ -14,6 +14,8 @@ import (
 
 	"github.com/fleetreg/lessee"
 	"github.com/fleetreg/lessee/examples"
+	"github.com/fleetreg/lessee/export"
+	"github.com/fleetreg/lessee/gen"
 	"github.com/fleetreg/lessee/intake"
 	"github.com/fleetreg/lessee/storage/sqlstore"
 	"github.com/fleetreg/lessee/storage/sqlstore/sqlstoretest"
@@ -458,6 +460,79 @@ func TestSnapshotForeignFleet(t *testing.T) {
 		}
 		if after := readRegistry(t, store); !reflect.DeepEqual(after.Vehicles, before.Vehicles) {
 			t.Error("a snapshot for a foreign fleet changed the registry")
+		}
+	})
+}
+
+// TestGeneratedSnapshot runs a generated snapshot of a generated fleet and
+// checks every line against the operation the generator meant: each row's
+// reference names it, and the vehicles left out are removed after them.
+// Then the fleet's export, uploaded as a snapshot, is all keep.
+func TestGeneratedSnapshot(t *testing.T) {
+	t.Parallel()
+	sqlstoretest.Run(t, func(t *testing.T, store *sqlstore.Store) {
+		ctx := context.Background()
+		b := setup(t, store)
+		b.handler.cfg.ChunkSize = 100
+		dir := t.TempDir()
+		reg, err := gen.WriteRegistry(dir, gen.RegistryConfig{Seed: 7, Enterprises: 6, Vehicles: 3000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := store.Import(ctx, dir, sqlstore.ImportOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		fleet := reg.LargestFleet()
+		var file bytes.Buffer
+		stats, err := gen.WriteSnapshot(&file, reg, gen.SnapshotConfig{Seed: 7, FleetOwner: fleet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("fleet %s: %d rows, %d left out, %d duplicates, operations %v", fleet, stats.Rows, stats.LeftOut, stats.Duplicates, stats.Operations)
+		job := b.process(t, "snapshot/"+fleet+"/fleet.csv", file.Bytes())
+		if job.State != lessee.JobCompleted || job.RowsTotal != stats.Rows+stats.LeftOut {
+			t.Fatalf("job %s %s %q, %d rows; want completed, %d rows", job.State, job.Code, job.Message, job.RowsTotal, stats.Rows+stats.LeftOut)
+		}
+		if !reflect.DeepEqual(job.Operations, stats.Operations) {
+			t.Errorf("operations %v, want %v", job.Operations, stats.Operations)
+		}
+		rows := receiptRows(t, b.get(t, "receipts/"+fleet+"/fleet.csv.receipt.csv"))
+		wantStatus := map[string]string{"keep": "unchanged", "add": "applied", "replace": "applied", "remove": "applied"}
+		absent := 0
+		for _, r := range rows {
+			if r[0] == "" {
+				absent++
+				if r[2] != "remove" || r[6] != "applied" {
+					t.Errorf("absent vehicle %s: %s %s %s", r[3], r[2], r[6], r[7])
+				}
+				continue
+			}
+			_, intent, _ := strings.Cut(r[1], "-")
+			if intent == "duplicate" {
+				if r[7] != "DUPLICATE_VEHICLE" {
+					t.Errorf("row %s meant as a duplicate: %s %s", r[0], r[6], r[7])
+				}
+				continue
+			}
+			if r[2] != intent || r[6] != wantStatus[intent] {
+				t.Errorf("row %s meant %s: got %s %s %s %s", r[0], intent, r[2], r[6], r[7], r[8])
+			}
+		}
+		if absent != stats.LeftOut {
+			t.Errorf("%d absent-vehicle lines, want %d", absent, stats.LeftOut)
+		}
+
+		// The export of the fleet as it now stands, as a snapshot: all keep.
+		w := export.New(store, b.objects, export.Config{TempDir: t.TempDir()})
+		if _, err := w.Write(ctx, fleet); err != nil {
+			t.Fatal(err)
+		}
+		exported := b.get(t, "exports/"+fleet+"/fleet.csv")
+		again := b.process(t, "snapshot/"+fleet+"/exported.csv", exported)
+		if again.State != lessee.JobCompleted || again.Applied != 0 || again.Rejected != 0 ||
+			again.Operations[lessee.OpKeep] != again.RowsTotal || again.RowsTotal == 0 {
+			t.Errorf("the export as a snapshot: %s, %d rows, %d applied, %d rejected, operations %v; want all keep",
+				again.State, again.RowsTotal, again.Applied, again.Rejected, again.Operations)
 		}
 	})
 }

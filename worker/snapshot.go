@@ -172,10 +172,9 @@ func (h *Handler) applyAbsent(ctx context.Context, job lessee.Job, plan snapshot
 			rows[i] = lessee.Row{
 				Index: job.FileRows + v.Seq,
 				Echo:  lessee.Echo{RegistrationNumber: v.RegistrationNumber, VIN: v.VIN},
-				Change: lessee.Change{
-					VIN: v.VIN, RegistrationNumber: v.RegistrationNumber,
-					EndDate: job.ProcessingDate, OnBehalfOf: onBehalf,
-				},
+				// Named by VIN alone: the list froze VINs, and a registration
+				// number changed since must not make the row a mismatch.
+				Change: lessee.Change{VIN: v.VIN, EndDate: job.ProcessingDate, OnBehalfOf: onBehalf},
 			}
 		}
 		start := job.FileRows + from
