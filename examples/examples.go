@@ -4,6 +4,8 @@
 //
 //	registry/   enterprises.csv, terms.csv, vehicles.csv, delegations.csv
 //	changes/    change files; NAME.expected.csv gives each row's status and code
+//	snapshot/   a snapshot of the demo fleet of 912345602, its dry-run
+//	            receipt, and the fleet's export as the demo registry has it
 package examples
 
 import (
@@ -14,7 +16,7 @@ import (
 	"path/filepath"
 )
 
-//go:embed registry/*.csv changes/*.csv
+//go:embed registry/*.csv changes/*.csv snapshot/*.csv
 var files embed.FS
 
 // FS returns the example files.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -590,6 +591,51 @@ func TestQuoting(t *testing.T) {
 				if got := r.Cells[lessee.ColReference].Value; got != tt.refs[i] || r.Line != tt.lines[i] {
 					t.Errorf("record %d = %q on row %d, want %q on row %d", i, got, r.Line, tt.refs[i], tt.lines[i])
 				}
+			}
+		})
+	}
+}
+
+// TestSnapshotHeader: a snapshot needs no operation column, ignores and
+// lists its operation and end_date columns, and must have lessee_id, whose
+// absence would read as "no lessee" on every row; a change file still
+// needs its operation column.
+func TestSnapshotHeader(t *testing.T) {
+	t.Parallel()
+	snapshot := DefaultLimits()
+	snapshot.Snapshot = true
+	tests := []struct {
+		name    string
+		data    string
+		limits  Limits
+		code    lessee.Code // "" when accepted
+		ignored []string
+	}{
+		{"OKExportColumns", "registration_number,vin,lessee_id,lessee_name,start_date,end_date\nEL10001,,,,,\n", snapshot, "", []string{"end_date"}},
+		{"OKOperationIgnored", "Operasjon;regnr;leietaker;fra_dato;x\nadd;EL10001;;;1\n", snapshot, "", []string{"Operasjon", "x"}},
+		{"ErrNoLesseeColumn", "registration_number,start_date\nEL10001,2026-01-01\n", snapshot, lessee.CodeMissingColumn, nil},
+		{"ErrNoVehicleColumn", "lessee_id,start_date\n,2026-01-01\n", snapshot, lessee.CodeMissingColumn, nil},
+		{"ErrChangeFileWithoutOperation", "registration_number,vin,lessee_id\nEL10001,,\n", DefaultLimits(), lessee.CodeMissingColumn, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			info, err := Scan(context.Background(), writeTemp(t, "f.csv", []byte(tt.data)), tt.limits)
+			if tt.code != "" {
+				r := wantRefusal(t, err, tt.code, 1)
+				if tt.limits.Snapshot && tt.name == "ErrNoLesseeColumn" && !strings.Contains(r.Message, "lessee_id") {
+					t.Errorf("message %q does not name lessee_id", r.Message)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.Rows != 1 || !slices.Equal(info.IgnoredColumns, tt.ignored) {
+				t.Errorf("rows %d, ignored %q; want 1, %q", info.Rows, info.IgnoredColumns, tt.ignored)
+			}
+			if info.Columns[lessee.ColOperation] != "" || info.Columns[lessee.ColEndDate] != "" {
+				t.Errorf("a snapshot maps operation %q or end_date %q", info.Columns[lessee.ColOperation], info.Columns[lessee.ColEndDate])
 			}
 		})
 	}

@@ -11,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fleetreg/lessee"
 	"github.com/fleetreg/lessee/examples"
+	"github.com/fleetreg/lessee/export"
 	"github.com/fleetreg/lessee/storage/sqlstore/sqlstoretest"
 )
 
@@ -83,5 +85,60 @@ func compareGolden(t *testing.T, name string, got []byte) {
 	}
 	if string(got) != string(want) {
 		t.Errorf("%s differs from the golden file (run with -update if the change is intended)\n--- got\n%s\n--- want\n%s", name, got, want)
+	}
+}
+
+// TestSnapshotExample keeps the README's worked example true: the demo
+// snapshot (examples/snapshot/fleet.csv) as a dry run on the demo
+// registry gives the dry-run receipt beside it, the fleet's export as the
+// demo registry has it is the export beside it, and that export uploaded
+// as a snapshot keeps every vehicle. The clock is fixed on the day the
+// files were made; run with -update to rewrite them.
+func TestSnapshotExample(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	clock := func() time.Time { return time.Date(2026, 12, 2, 9, 30, 0, 0, time.UTC) }
+	store := sqlstoretest.SQLite(t)
+	store.Now = clock
+	b := setup(t, store)
+	b.handler.Now = clock
+
+	w := export.New(store, b.objects, export.Config{TempDir: t.TempDir(), Now: clock})
+	if _, err := w.Write(ctx, demoFleet); err != nil {
+		t.Fatal(err)
+	}
+	exported := b.get(t, "exports/"+demoFleet+"/fleet.csv")
+	compareExample(t, "fleet.export.csv", exported)
+
+	p := b.put(t, "dryrun-snapshot/"+demoFleet+"/fleet.csv", "snapshot/fleet.csv")
+	p.Version = "example-1"
+	if err := b.handler.Process(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	compareExample(t, "fleet.csv.dryrun.receipt.csv", b.get(t, "receipts/"+demoFleet+"/fleet.csv.dryrun.receipt.csv"))
+
+	job := b.process(t, "snapshot/"+demoFleet+"/exported.csv", exported)
+	if job.RowsTotal != 11 || job.Operations[lessee.OpKeep] != 11 {
+		t.Errorf("the demo export as a snapshot: %d rows, operations %v; want 11 keep", job.RowsTotal, job.Operations)
+	}
+}
+
+// compareExample compares got with examples/snapshot/name, or writes it
+// there with -update.
+func compareExample(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("..", "examples", "snapshot", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := fs.ReadFile(examples.FS(), "snapshot/"+name)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("examples/snapshot/%s differs (run with -update if the change is intended)\n--- got\n%s\n--- want\n%s", name, got, want)
 	}
 }

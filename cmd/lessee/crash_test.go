@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -66,21 +68,62 @@ type killPoint struct {
 // object version, so the two runs' ids differ and are replaced by "JOB"
 // before comparing.
 func TestCrashRecoveryExactlyOnce(t *testing.T) {
+	rows := envInt(t, "LESSEE_CRASH_ROWS", 100000)
+	testCrashRecovery(t, crashCase{
+		source: "inbox/", vehicles: 20000, midKills: 7, minKills: 10,
+		write: func(w io.Writer, reg gen.Registry, submitter string, seed int64) (int, error) {
+			return rows, gen.WriteChanges(w, reg, gen.ChangesConfig{Seed: seed, Rows: rows, Submitter: submitter})
+		},
+		intent: intentMismatches,
+	})
+}
+
+// TestSnapshotCrashRecovery is the crash test for a snapshot of the
+// largest fleet of a generated registry of 60,000 vehicles: SIGKILLs while
+// its first pass records the vehicles it names, mid-file, once the file's
+// rows are all applied and the absent vehicles' removals run, and in the
+// receipt phase all end in the state and receipt of an uninterrupted run.
+func TestSnapshotCrashRecovery(t *testing.T) {
+	testCrashRecovery(t, crashCase{
+		source: "snapshot/", vehicles: 60000, midKills: 4, minKills: 7,
+		write: func(w io.Writer, reg gen.Registry, submitter string, seed int64) (int, error) {
+			stats, err := gen.WriteSnapshot(w, reg, gen.SnapshotConfig{Seed: seed, FleetOwner: submitter})
+			return stats.Rows + stats.LeftOut, err
+		},
+		intent:  snapshotIntentMismatches,
+		absents: true,
+	})
+}
+
+// crashCase is one kind of file the crash test runs.
+type crashCase struct {
+	source             string // upload prefix
+	vehicles           int    // of the generated registry
+	midKills, minKills int    // kills at random checkpoints; kills that must land
+	// write writes the file for submitter's fleet and returns how many
+	// receipt lines it should get.
+	write  func(w io.Writer, reg gen.Registry, submitter string, seed int64) (int, error)
+	intent func(t *testing.T, receiptRows []byte) (n int, first string)
+	// absents adds a kill once the file's own rows are applied, while the
+	// vehicles it left out are removed.
+	absents bool
+}
+
+func testCrashRecovery(t *testing.T, cc crashCase) {
 	if testing.Short() {
 		t.Skip("crash test skipped with -short")
 	}
 	crashURL, redisURL := realServices(t)
 	refURL := sqlstoretest.PostgresURL(t)
-	rows := envInt(t, "LESSEE_CRASH_ROWS", 100000)
 	seed := envInt(t, "LESSEE_CRASH_SEED", 1)
 	const chunk = 500
 	begin := time.Now()
 	bin := buildLessee(t)
 
-	// One registry and one change file for both runs.
+	// One registry and one file for both runs.
 	dir := t.TempDir()
 	regDir := filepath.Join(dir, "registry")
-	reg, err := gen.WriteRegistry(regDir, gen.RegistryConfig{Seed: int64(seed), Enterprises: 30, Vehicles: 20000})
+	reg, err := gen.WriteRegistry(regDir, gen.RegistryConfig{Seed: int64(seed), Enterprises: 30, Vehicles: cc.vehicles})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,14 +133,19 @@ func TestCrashRecoveryExactlyOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := gen.WriteChanges(f, reg, gen.ChangesConfig{Seed: int64(seed), Rows: rows, Submitter: submitter}); err != nil {
+	rows, err := cc.write(f, reg, submitter, int64(seed))
+	if err != nil {
 		t.Fatal(err)
 	}
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
-	key := "inbox/" + submitter + "/" + name
+	key := cc.source + submitter + "/" + name
 	summaryKey, receiptKey := "receipts/"+submitter+"/"+name+".summary.json", "receipts/"+submitter+"/"+name+".receipt.csv"
+	archived := "archive/" + submitter + "/" + name
+	if cc.source != "inbox/" {
+		archived = "archive/" + cc.source + submitter + "/" + name
+	}
 
 	// The uninterrupted run, timed to place the kills.
 	ref := newRig(t, bin, refURL, redisURL, chunk)
@@ -128,7 +176,7 @@ func TestCrashRecoveryExactlyOnce(t *testing.T) {
 	t.Logf("uninterrupted run: %d rows in %s (first row after %s, rows applied in %s, receipt in %s)",
 		rows, refDone.Sub(refStart).Round(time.Millisecond), firstRow.Sub(refStart).Round(time.Millisecond),
 		applyDur.Round(time.Millisecond), receiptDur.Round(time.Millisecond))
-	if n, first := intentMismatches(t, want.receiptRows); n > 0 {
+	if n, first := cc.intent(t, want.receiptRows); n > 0 {
 		t.Errorf("uninterrupted run: %d rows differ from the generator's intent, first: %s", n, first)
 	}
 	if want.summary["rows"] != float64(rows) {
@@ -144,7 +192,7 @@ func TestCrashRecoveryExactlyOnce(t *testing.T) {
 	jitter := func(d time.Duration) time.Duration { return time.Duration(rng.Int64N(int64(max(d, time.Millisecond)))) }
 	plan := []killPoint{{"upload seen", afterStart, 0, jitter(500 * time.Millisecond)}}
 	var marks []int
-	for range 7 {
+	for range cc.midKills {
 		marks = append(marks, rows/50+rng.IntN(rows*95/100))
 	}
 	slices.Sort(marks)
@@ -153,6 +201,18 @@ func TestCrashRecoveryExactlyOnce(t *testing.T) {
 		if i == 3 {
 			plan = append(plan, killPoint{"resuming", afterStart, 0, jitter(time.Second)})
 		}
+	}
+	if cc.absents {
+		// The file's rows are applied when the checkpoint reaches the
+		// file's own row count; the absent vehicles' removals follow.
+		total, _ := want.summary["rows"].(float64)
+		absent := 0
+		for _, l := range bytes.Split(want.receiptRows, []byte("\n")) {
+			if bytes.HasPrefix(l, []byte(",")) {
+				absent++
+			}
+		}
+		plan = append(plan, killPoint{"removing absent", atCheckpoint, int(total) - absent, 0})
 	}
 	plan = append(plan,
 		killPoint{"last chunk committed", allRowsApplied, 0, 0},
@@ -266,7 +326,7 @@ func TestCrashRecoveryExactlyOnce(t *testing.T) {
 	tl.mark("summary published")
 	if !poll(30*time.Second, 20*time.Millisecond, func() bool {
 		p, _ := crash.job()
-		return p.State == "completed" && crash.object(key) == nil && crash.object("archive/"+submitter+"/"+name) != nil
+		return p.State == "completed" && crash.object(key) == nil && crash.object(archived) != nil
 	}) {
 		t.Error("crash run: job not completed with its source moved to archive/ within 30 s")
 	}
@@ -303,8 +363,8 @@ func TestCrashRecoveryExactlyOnce(t *testing.T) {
 				b[loc[1]-2:loc[1]], b[from:loc[0]], b[loc[1]-2:loc[1]], b[loc[1]:to])
 		}
 	}
-	if kills < 10 {
-		t.Errorf("only %d kills landed before the summary, want at least 10", kills)
+	if kills < cc.minKills {
+		t.Errorf("only %d kills landed before the summary, want at least %d", kills, cc.minKills)
 	}
 	compareOutcomes(t, got, want)
 }

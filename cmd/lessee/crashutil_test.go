@@ -625,3 +625,35 @@ func (tl *timeline) mark(format string, args ...any) {
 	defer tl.mu.Unlock()
 	tl.marks = append(tl.marks, fmt.Sprintf("%7.2fs ", time.Since(tl.start).Seconds())+fmt.Sprintf(format, args...))
 }
+
+// snapshotIntentMismatches counts the receipt lines of a generated
+// snapshot whose derived operation and status are not the ones the
+// generator meant ("S0000001-keep"; "-duplicate" for a vehicle named
+// again); lines without a row, the vehicles the file left out, must be
+// applied removals.
+func snapshotIntentMismatches(t *testing.T, rows []byte) (n int, first string) {
+	t.Helper()
+	recs, err := csv.NewReader(bytes.NewReader(rows)).ReadAll()
+	if err != nil {
+		t.Fatalf("parse receipt: %v", err)
+	}
+	status := map[string]string{"keep": "unchanged", "add": "applied", "replace": "applied", "remove": "applied"}
+	for _, rec := range recs {
+		var ok bool
+		switch _, intent, _ := strings.Cut(rec[1], "-"); {
+		case rec[0] == "":
+			ok = rec[2] == "remove" && rec[6] == "applied"
+		case intent == "duplicate":
+			ok = rec[7] == "DUPLICATE_VEHICLE"
+		default:
+			ok = rec[2] == intent && rec[6] == status[intent]
+		}
+		if !ok {
+			if n == 0 {
+				first = strings.Join(rec, ",")
+			}
+			n++
+		}
+	}
+	return n, first
+}
