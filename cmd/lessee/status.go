@@ -25,7 +25,22 @@ type jobRow struct {
 	Unchanged int       `json:"unchanged"`
 	Rejected  int       `json:"rejected"`
 	Code      string    `json:"code"`
+	Mode      string    `json:"mode"`
+	DryRun    bool      `json:"dry_run"`
 	Started   time.Time `json:"started"`
+}
+
+// modeLabel names how a job's file was meant: changes or snapshot, and
+// whether it was a dry run.
+func (j jobRow) modeLabel() string {
+	m := j.Mode
+	if m == "" {
+		m = "changes"
+	}
+	if j.DryRun {
+		m += " (dry run)"
+	}
+	return m
 }
 
 func runStatus(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -64,10 +79,10 @@ func runStatus(ctx context.Context, args []string, getenv func(string) string, s
 		return fmt.Errorf("status: %w", err)
 	}
 	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "STARTED\tSTATE\tSUBMITTER\tFILE\tROWS\tAPPLIED\tUNCHANGED\tREJECTED\tCODE\tJOB")
+	fmt.Fprintln(w, "STARTED\tSTATE\tSUBMITTER\tFILE\tMODE\tROWS\tAPPLIED\tUNCHANGED\tREJECTED\tCODE\tJOB")
 	for _, j := range jobs {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d/%d\t%d\t%d\t%d\t%s\t%s\n", j.Started.Local().Format("2006-01-02 15:04:05"),
-			j.State, j.Submitter, j.Name, j.RowsDone, j.RowsTotal, j.Applied, j.Unchanged, j.Rejected, j.Code, j.ID)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d/%d\t%d\t%d\t%d\t%s\t%s\n", j.Started.Local().Format("2006-01-02 15:04:05"),
+			j.State, j.Submitter, j.Name, j.modeLabel(), j.RowsDone, j.RowsTotal, j.Applied, j.Unchanged, j.Rejected, j.Code, j.ID)
 	}
 	return w.Flush()
 }

@@ -128,6 +128,13 @@ func TestSubmitSnapshot(t *testing.T) {
 	if !strings.Contains(dry, "receipts/912345602/fleet.csv.dryrun.receipt.csv") {
 		t.Errorf("the dry run does not name its receipt:\n%s", dry)
 	}
+	var out, errOut bytes.Buffer
+	if err := run(ctx, []string{"status"}, getenv, &out, &errOut); err != nil {
+		t.Fatalf("status: %v\n%s", err, errOut.String())
+	}
+	if !strings.Contains(out.String(), "snapshot (dry run)") || strings.Count(out.String(), "snapshot") != 2 {
+		t.Errorf("status does not show the two snapshots' modes:\n%s", out.String())
+	}
 	// The same snapshot again: the registry already says it all.
 	if again := submit("--snapshot"); !strings.Contains(again, "(applied 0, unchanged 11, rejected 0)") {
 		t.Errorf("the snapshot again:\n%s", again)
