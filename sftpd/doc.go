@@ -8,11 +8,13 @@
 //
 // Every user belongs to exactly one organisation number and sees:
 //
-//	/            read-only; lists exactly inbox and receipts
-//	/inbox       write-only drop: put files here. A listing shows the user's
-//	             own uploads that the worker has not picked up yet
+//	/            read-only; lists exactly the four upload folders and receipts
+//	/inbox       write-only drop: put change files here. A listing shows the
+//	             user's own uploads that the worker has not picked up yet
 //	             (inbox/<orgnr>/ in the bucket); they cannot be read back,
 //	             removed or renamed.
+//	/snapshot, /dryrun, /dryrun-snapshot
+//	             the same, for snapshots and dry runs (snapshot/<orgnr>/ ...)
 //	/receipts    read-only: the objects directly under receipts/<orgnr>/.
 //
 // Nothing else exists. Paths are cleaned against the virtual root, so ".."

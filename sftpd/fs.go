@@ -22,11 +22,11 @@ import (
 // Errors sent to the client. They carry SFTP status codes and say what is
 // allowed; they never name bucket keys of other organisations.
 var (
-	errDenied = fmt.Errorf("%w: only /inbox is writable and only /receipts readable", sftp.ErrSSHFxPermissionDenied)
+	errDenied = fmt.Errorf("%w: only /inbox, /snapshot, /dryrun and /dryrun-snapshot are writable and only /receipts readable", sftp.ErrSSHFxPermissionDenied)
 	// Unwrapped: pkg/sftp recognises not-found with os.IsNotExist, which
 	// does not follow %w.
 	errNoSuch   = os.ErrNotExist
-	errReadOnly = fmt.Errorf("%w: /inbox is write-only; receipts are in /receipts", sftp.ErrSSHFxPermissionDenied)
+	errReadOnly = fmt.Errorf("%w: upload folders are write-only; receipts are in /receipts", sftp.ErrSSHFxPermissionDenied)
 	errNotDir   = fmt.Errorf("%w: not a folder", sftp.ErrSSHFxFailure)
 	errBusy     = fmt.Errorf("%w: too many files open at once; close one first", sftp.ErrSSHFxFailure)
 	errStore    = fmt.Errorf("%w: storage is unavailable; try again later", sftp.ErrSSHFxFailure)
@@ -45,9 +45,36 @@ const (
 
 // target is a resolved virtual path.
 type target struct {
-	kind kind
-	name string // file name for kindInboxFile and kindReceiptFile
+	kind   kind
+	name   string           // file name for kindInboxFile and kindReceiptFile
+	source objectkey.Source // for kindInbox and kindInboxFile: the upload folder
 }
+
+// uploadFolders maps the upload folders of the virtual tree, in the order
+// the root lists them, to their bucket prefixes: changes, snapshots and
+// their dry runs (see objectkey).
+var uploadFolders = []struct {
+	name   string
+	source objectkey.Source
+}{
+	{"inbox", objectkey.Inbox},
+	{"snapshot", objectkey.Snapshot},
+	{"dryrun", objectkey.DryRun},
+	{"dryrun-snapshot", objectkey.DryRunSnapshot},
+}
+
+// uploadSource returns the bucket prefix of the upload folder dir.
+func uploadSource(dir string) (objectkey.Source, bool) {
+	for _, f := range uploadFolders {
+		if f.name == dir {
+			return f.source, true
+		}
+	}
+	return "", false
+}
+
+// folderName is the virtual folder of an upload source.
+func folderName(src objectkey.Source) string { return strings.TrimSuffix(string(src), "/") }
 
 // resolve maps a client path onto the virtual tree. pkg/sftp already cleans
 // paths against "/", but resolve does not rely on that: it cleans again, so
@@ -65,13 +92,14 @@ func resolve(p string) (target, error) {
 	if strings.Contains(name, "/") {
 		return target{}, errNoSuch
 	}
+	src, upload := uploadSource(dir)
 	switch {
-	case dir == "inbox" && name == "":
-		return target{kind: kindInbox}, nil
+	case upload && name == "":
+		return target{kind: kindInbox, source: src}, nil
 	case dir == "receipts" && name == "":
 		return target{kind: kindReceipts}, nil
-	case dir == "inbox":
-		return target{kind: kindInboxFile, name: name}, nil
+	case upload:
+		return target{kind: kindInboxFile, name: name, source: src}, nil
 	case dir == "receipts":
 		return target{kind: kindReceiptFile, name: name}, nil
 	}
@@ -89,8 +117,8 @@ type session struct {
 	uploads int // open upload handles
 }
 
-func (sess *session) inboxKey(name string) string {
-	return objectkey.InboxKey(sess.orgnr, name)
+func (sess *session) uploadKey(t target) string {
+	return t.source.Key(sess.orgnr, t.name)
 }
 
 func (sess *session) receiptsDir() string { return objectkey.ReceiptsOf(sess.orgnr) }
@@ -152,13 +180,13 @@ func errNotFile(t target) error {
 	return errNoSuch
 }
 
-// Filewrite opens an upload to /inbox/<name>.
+// Filewrite opens an upload to /inbox/<name> (or another upload folder).
 func (sess *session) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 	t, err := resolve(r.Filepath)
 	if err != nil || t.kind != kindInboxFile {
 		return nil, sess.refuse("put", r.Filepath, errDenied)
 	}
-	key := sess.inboxKey(t.name)
+	key := sess.uploadKey(t)
 	if pk := objectkey.Parse(key); pk.Verdict != objectkey.OK {
 		return nil, sess.refuse("put", r.Filepath, fmt.Errorf("%w: %s", sftp.ErrSSHFxPermissionDenied, pk.Reason))
 	}
@@ -354,9 +382,13 @@ const (
 func (sess *session) list(p string, t target) (sftp.ListerAt, error) {
 	switch t.kind {
 	case kindRoot:
-		return listerAt{dirInfo("inbox", modeInboxDir), dirInfo("receipts", modeReadDir)}, nil
+		var root listerAt
+		for _, f := range uploadFolders {
+			root = append(root, dirInfo(f.name, modeInboxDir))
+		}
+		return append(root, dirInfo("receipts", modeReadDir)), nil
 	case kindInbox:
-		return sess.listPrefix(objectkey.InboxOf(sess.orgnr), modePendingUp)
+		return sess.listPrefix(t.source.FolderOf(sess.orgnr), modePendingUp)
 	case kindReceipts:
 		return sess.listPrefix(sess.receiptsDir(), modeReceipt)
 	}
@@ -394,11 +426,11 @@ func (sess *session) stat(t target) (os.FileInfo, error) {
 	case kindRoot:
 		return dirInfo("/", modeReadDir), nil
 	case kindInbox:
-		return dirInfo("inbox", modeInboxDir), nil
+		return dirInfo(folderName(t.source), modeInboxDir), nil
 	case kindReceipts:
 		return dirInfo("receipts", modeReadDir), nil
 	case kindInboxFile:
-		prefix, mode = objectkey.InboxOf(sess.orgnr), modePendingUp
+		prefix, mode = t.source.FolderOf(sess.orgnr), modePendingUp
 	default:
 		prefix, mode = sess.receiptsDir(), modeReceipt
 	}

@@ -37,6 +37,12 @@ func TestResolve(t *testing.T) {
 		{in: "/etc/passwd", err: true},
 		{in: "/Inbox", err: true},
 		{in: "/inbox/a\x00b", err: true},
+		{in: "/snapshot", kind: kindInbox},
+		{in: "/dryrun-snapshot/fleet.csv", kind: kindInboxFile, name: "fleet.csv"},
+		{in: "/dryrun/../snapshot/f.csv", kind: kindInboxFile, name: "f.csv"},
+		{in: "/snapshot/sub/f.csv", err: true},
+		{in: "/exports", err: true},
+		{in: "/archive/x", err: true},
 		{in: `/inbox\..\receipts`, err: true},
 	}
 	for _, tc := range tests {
@@ -59,7 +65,7 @@ func TestResolve(t *testing.T) {
 // resolves to one name without separators, so the bucket key is always
 // directly under the user's own prefix.
 func FuzzResolve(f *testing.F) {
-	for _, s := range []string{"/", "/inbox/a.csv", "/receipts/../../x", "../receipts/912345610/x", "/inbox/..", "//inbox//a", "/inbox/\x00", `\inbox\a`} {
+	for _, s := range []string{"/", "/inbox/a.csv", "/snapshot/f.csv", "/dryrun-snapshot/../dryrun/x", "/receipts/../../x", "../receipts/912345610/x", "/inbox/..", "//inbox//a", "/inbox/\x00", `\inbox\a`} {
 		f.Add(s)
 	}
 	sess := &session{orgnr: orgA}
@@ -81,11 +87,13 @@ func FuzzResolve(f *testing.F) {
 		if got.name == "" || got.name == "." || got.name == ".." || strings.ContainsAny(got.name, "/\x00") {
 			t.Fatalf("resolve(%q): bad name %q", p, got.name)
 		}
-		key := sess.inboxKey(got.name)
+		key, folder := sess.uploadKey(got), string(got.source)
 		if got.kind == kindReceiptFile {
-			key = sess.receiptsDir() + got.name
+			key, folder = sess.receiptsDir()+got.name, "receipts/"
+		} else if _, ok := objectkey.SourceOfKey(key); !ok {
+			t.Fatalf("resolve(%q): upload key %q is under no upload prefix", p, key)
 		}
-		if rest, ok := strings.CutPrefix(key, map[kind]string{kindInboxFile: "inbox/", kindReceiptFile: "receipts/"}[got.kind]+orgA+"/"); !ok || rest != got.name {
+		if rest, ok := strings.CutPrefix(key, folder+orgA+"/"); !ok || rest != got.name {
 			t.Fatalf("resolve(%q): key %q is not directly under the user's prefix", p, key)
 		}
 		if got.kind == kindInboxFile {

@@ -10,6 +10,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/fleetreg/lessee/intake"
+	"github.com/fleetreg/lessee/objectkey"
 	"github.com/fleetreg/lessee/worker"
 )
 
@@ -65,4 +66,39 @@ type lazyIntake struct{ in **intake.Intake }
 
 func (l lazyIntake) Seen(ctx context.Context, key string) (intake.Sighting, error) {
 	return (*l.in).Seen(ctx, key)
+}
+
+// TestUploadFolders: each upload folder stores under its own prefix of the
+// user's organisation, where the worker takes it as changes, a snapshot or
+// a dry run.
+func TestUploadFolders(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{})
+	_, c := b.sftpClient(t, "alice", alicePassword)
+	for _, folder := range []string{"inbox", "snapshot", "dryrun", "dryrun-snapshot"} {
+		f, err := c.Create("/" + folder + "/fleet.csv")
+		if err != nil {
+			t.Fatalf("%s: %v", folder, err)
+		}
+		if _, err := f.Write([]byte("registration_number,lessee_id\nEL10005,\n")); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+		key := folder + "/" + orgA + "/fleet.csv"
+		if _, err := b.objects.Head(t.Context(), key); err != nil {
+			t.Errorf("%s: %s not stored: %v", folder, key, err)
+		}
+		if pk := objectkey.Parse(key); pk.Verdict != objectkey.OK || string(pk.Source) != folder+"/" || pk.Submitter != orgA {
+			t.Errorf("%s: key %s parses as %+v", folder, key, pk)
+		}
+		entries, err := c.ReadDir("/" + folder)
+		if err != nil || len(entries) != 1 || entries[0].Name() != "fleet.csv" {
+			t.Errorf("ls /%s = %v, %v", folder, entries, err)
+		}
+	}
+	if _, err := c.Create("/exports/fleet.csv"); err == nil {
+		t.Error("an upload to /exports was accepted")
+	}
 }

@@ -291,7 +291,7 @@ func TestOnlySFTPSubsystem(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := names(entries); !slices.Equal(got, []string{"inbox", "receipts"}) {
+		if got := names(entries); !slices.Equal(got, []string{"dryrun", "dryrun-snapshot", "inbox", "receipts", "snapshot"}) {
 			t.Errorf("ls / = %v", got)
 		}
 	})
