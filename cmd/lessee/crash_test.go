@@ -87,11 +87,14 @@ func TestSnapshotCrashRecovery(t *testing.T) {
 	testCrashRecovery(t, crashCase{
 		source: "snapshot/", vehicles: 60000, midKills: 4, minKills: 7,
 		write: func(w io.Writer, reg gen.Registry, submitter string, seed int64) (int, error) {
-			stats, err := gen.WriteSnapshot(w, reg, gen.SnapshotConfig{Seed: seed, FleetOwner: submitter})
+			// 40% of the leased vehicles left out, under a limit of 50%:
+			// several chunks of removals after the file's rows, to kill in.
+			stats, err := gen.WriteSnapshot(w, reg, gen.SnapshotConfig{Seed: seed, FleetOwner: submitter, LeaveOut: 0.4})
 			return stats.Rows + stats.LeftOut, err
 		},
-		intent:  snapshotIntentMismatches,
-		absents: true,
+		intent:    snapshotIntentMismatches,
+		absents:   true,
+		serveArgs: []string{"--snapshot-max-removals", "50"},
 	})
 }
 
@@ -107,6 +110,8 @@ type crashCase struct {
 	// absents adds a kill once the file's own rows are applied, while the
 	// vehicles it left out are removed.
 	absents bool
+	// serveArgs are more flags for `lessee serve`.
+	serveArgs []string
 }
 
 func testCrashRecovery(t *testing.T, cc crashCase) {
@@ -149,6 +154,7 @@ func testCrashRecovery(t *testing.T, cc crashCase) {
 
 	// The uninterrupted run, timed to place the kills.
 	ref := newRig(t, bin, refURL, redisURL, chunk)
+	ref.args = cc.serveArgs
 	ref.importRegistry(regDir)
 	ref.start()
 	refStart := time.Now()
@@ -191,9 +197,21 @@ func testCrashRecovery(t *testing.T, cc crashCase) {
 	chunkDur := applyDur / time.Duration(max(rows/chunk, 1))
 	jitter := func(d time.Duration) time.Duration { return time.Duration(rng.Int64N(int64(max(d, time.Millisecond)))) }
 	plan := []killPoint{{"upload seen", afterStart, 0, jitter(500 * time.Millisecond)}}
+	// A snapshot's last lines are the vehicles it left out, removed after
+	// its own rows: mid-file kills fall among the file's rows, and one
+	// more comes among the removals.
+	absent := 0
+	if cc.absents {
+		for _, l := range bytes.Split(want.receiptRows, []byte("\n")) {
+			if bytes.HasPrefix(l, []byte(",")) {
+				absent++
+			}
+		}
+	}
+	fileRows := rows - absent
 	var marks []int
 	for range cc.midKills {
-		marks = append(marks, rows/50+rng.IntN(rows*95/100))
+		marks = append(marks, fileRows/50+rng.IntN(fileRows*90/100))
 	}
 	slices.Sort(marks)
 	for i, m := range marks {
@@ -203,16 +221,8 @@ func testCrashRecovery(t *testing.T, cc crashCase) {
 		}
 	}
 	if cc.absents {
-		// The file's rows are applied when the checkpoint reaches the
-		// file's own row count; the absent vehicles' removals follow.
-		total, _ := want.summary["rows"].(float64)
-		absent := 0
-		for _, l := range bytes.Split(want.receiptRows, []byte("\n")) {
-			if bytes.HasPrefix(l, []byte(",")) {
-				absent++
-			}
-		}
-		plan = append(plan, killPoint{"removing absent", atCheckpoint, int(total) - absent, 0})
+		// Once the first chunk of removals has committed.
+		plan = append(plan, killPoint{"removing absent", atCheckpoint, fileRows + 1, jitter(chunkDur)})
 	}
 	plan = append(plan,
 		killPoint{"last chunk committed", allRowsApplied, 0, 0},
@@ -222,6 +232,7 @@ func testCrashRecovery(t *testing.T, cc crashCase) {
 
 	// The crash run.
 	crash := newRig(t, bin, crashURL, redisURL, chunk)
+	crash.args = cc.serveArgs
 	crash.importRegistry(regDir)
 	crash.start()
 	crashStart := time.Now()
@@ -242,7 +253,7 @@ func testCrashRecovery(t *testing.T, cc crashCase) {
 			}
 			return false
 		}
-		lastRun := time.Now()
+		lastRun, finished := time.Now(), false
 		reached := poll(3*time.Minute, 2*time.Millisecond, func() bool {
 			if err := crash.exited(); err != nil {
 				t.Fatalf("lessee serve exited by itself: %v", err)
@@ -250,6 +261,13 @@ func testCrashRecovery(t *testing.T, cc crashCase) {
 			if time.Since(lastRun) > 100*time.Millisecond {
 				crash.runRetries()
 				lastRun = time.Now()
+				// A restarted process may finish the file before this
+				// point comes (a kill landed after the last chunk, say):
+				// then no later point can come.
+				if crash.object(summaryKey) != nil {
+					finished = true
+					return true
+				}
 			}
 			switch kp.phase {
 			case afterStart:
@@ -270,6 +288,10 @@ func testCrashRecovery(t *testing.T, cc crashCase) {
 		})
 		if !reached {
 			t.Fatalf("kill %d (%s): not reached within 3 minutes", i+1, kp.name)
+		}
+		if finished {
+			tl.mark("summary published before kill %d (%s)", i+1, kp.name)
+			break
 		}
 		time.Sleep(kp.delay)
 		crash.kill()
