@@ -37,6 +37,13 @@ type Config struct {
 	CSV       bool // run the CSV file end to end (the baselines always run)
 	ChunkSize int  // serve --chunk-size; 0 keeps serve's default
 
+	// Fleet is the vehicles of the fleet RunSnapshot reconciles (default
+	// DefaultFleet); ExportFleet, when positive, the vehicles of a second
+	// fleet it only exports. SQLite runs RunSnapshot on the embedded SQLite
+	// registry instead of DatabaseURL.
+	Fleet, ExportFleet int
+	SQLite             bool
+
 	// Dir holds the generated files and the child's data; "" means a
 	// temporary directory, removed afterwards.
 	Dir string
@@ -94,6 +101,10 @@ type EndToEnd struct {
 	FirstMismatch                string
 	// Small is the file sent while this one ran, if any.
 	Small *Small
+	// ServiceExports counts the fleet exports the service wrote while the
+	// file ran, and their time (RunSnapshot only).
+	ServiceExports    int
+	ServiceExportTime time.Duration
 }
 
 // Small is the small file uploaded while the large one was processed.

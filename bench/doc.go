@@ -21,6 +21,16 @@
 //   - parse only: encoding/csv over the CSV file, excelize's streaming row
 //     reader over the XLSX file.
 //
+// RunSnapshot (`lessee bench --snapshot`) measures reconciling a fleet
+// instead: a registry whose largest fleet has Config.Fleet vehicles, a
+// change file for that fleet of the snapshot's row count and the snapshot,
+// each through its own `lessee serve` on its own registry (PostgreSQL, or
+// embedded SQLite), then `lessee export` of the fleet and, optionally, of a
+// fleet of Config.ExportFleet vehicles. Its baseline is the change file:
+// the snapshot's time is reported as a ratio of it. Every receipt line is
+// checked against the operation gen meant ("S0000001-keep"), and every
+// export line against the lessee the vehicle should have.
+//
 // Every run uses its own PostgreSQL schema, dropped afterwards, and flushes
 // the Redis database it is given, so give it one nothing else uses.
 package bench

@@ -36,14 +36,17 @@ const (
 
 // child is a running `lessee serve`.
 type child struct {
-	cmd     *exec.Cmd
-	exit    chan error
-	logPath string
-	s3      *s3store.Client
+	cmd        *exec.Cmd
+	exit       chan error
+	logPath    string
+	s3         *s3store.Client
+	s3Endpoint string // the embedded S3 endpoint's URL
 }
 
 // startServe runs `lessee serve` with the embedded S3 endpoint on a fresh
-// data directory and waits until it reports healthy.
+// data directory and waits until it reports healthy. An empty databaseURL
+// runs it on the embedded SQLite registry under data, without the demo
+// registry.
 func startServe(ctx context.Context, cfg Config, databaseURL, data string, maxBytes int64, maxRows int) (*child, error) {
 	listen, err := freeAddr()
 	if err != nil {
@@ -59,8 +62,11 @@ func startServe(ctx context.Context, cfg Config, databaseURL, data string, maxBy
 		return nil, fmt.Errorf("serve log: %w", err)
 	}
 	args := []string{"serve", "--data", data, "--listen", listen, "--s3-listen", s3Listen,
-		"--database-url", databaseURL, "--redis-url", cfg.RedisURL, "--scan-interval", "250ms",
+		"--database-url=" + databaseURL, "--redis-url", cfg.RedisURL, "--scan-interval", "250ms",
 		"--log-format", "json", "--max-file-bytes", strconv.FormatInt(maxBytes, 10), "--max-rows", strconv.Itoa(maxRows)}
+	if databaseURL == "" {
+		args = append(args, "--demo=false")
+	}
 	if cfg.ChunkSize > 0 {
 		args = append(args, "--chunk-size", strconv.Itoa(cfg.ChunkSize))
 	}
@@ -96,7 +102,8 @@ func startServe(ctx context.Context, cfg Config, databaseURL, data string, maxBy
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	c.s3, err = s3store.NewClient(ctx, s3store.Config{Endpoint: "http://" + s3Listen, AccessKey: accessKey, SecretKey: secretKey, Bucket: bucket})
+	c.s3Endpoint = "http://" + s3Listen
+	c.s3, err = s3store.NewClient(ctx, s3store.Config{Endpoint: c.s3Endpoint, AccessKey: accessKey, SecretKey: secretKey, Bucket: bucket})
 	if err != nil {
 		c.stop()
 		return nil, fmt.Errorf("s3 client: %w", err)
@@ -466,9 +473,14 @@ type Machine struct {
 }
 
 func (m Machine) String() string {
+	if m.PostgreSQL == "" {
+		return fmt.Sprintf("%s, %d cores, %.1f GiB; %s", m.CPU, m.Cores, float64(m.Memory)/(1<<30), m.Go)
+	}
 	return fmt.Sprintf("%s, %d cores, %.1f GiB; %s; %s", m.CPU, m.Cores, float64(m.Memory)/(1<<30), m.PostgreSQL, m.Go)
 }
 
+// machine describes this machine, and the PostgreSQL server of databaseURL
+// unless it is empty.
 func machine(ctx context.Context, databaseURL string) (Machine, error) {
 	m := Machine{CPU: "unknown CPU", Cores: runtime.NumCPU(), Go: runtime.Version()}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
@@ -481,6 +493,9 @@ func machine(ctx context.Context, databaseURL string) (Machine, error) {
 	}
 	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
 		m.Memory, _ = statusKB(b, "MemTotal:")
+	}
+	if databaseURL == "" {
+		return m, nil
 	}
 	conn, err := pgx.Connect(ctx, databaseURL)
 	if err != nil {

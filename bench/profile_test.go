@@ -111,3 +111,60 @@ func BenchmarkWorkerPath(b *testing.B) {
 		b.ReportMetric(float64(rows)/b.Elapsed().Seconds()*float64(i+1), "rows/s")
 	}
 }
+
+// BenchmarkSnapshotPath runs the worker handler in process on a generated
+// snapshot of a fleet of LESSEE_BENCH_FLEET vehicles (default 20,000)
+// against PostgreSQL (SQLite with LESSEE_BENCH_SQLITE), for `go test
+// -cpuprofile`: `lessee bench --snapshot`'s path minus Asynq and HTTP S3.
+func BenchmarkSnapshotPath(b *testing.B) {
+	fleetSize := 20000
+	if s := os.Getenv("LESSEE_BENCH_FLEET"); s != "" {
+		fleetSize, _ = strconv.Atoi(s)
+	}
+	ctx := context.Background()
+	dir := b.TempDir()
+	regDir := filepath.Join(dir, "registry")
+	reg, fleet, err := fleetRegistry(regDir, fleetSize, DefaultFleetEnterprises, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	file := filepath.Join(dir, "fleet.csv")
+	stats, err := writeSnapshot(file, reg, gen.SnapshotConfig{Seed: 1, FleetOwner: fleet})
+	if err != nil {
+		b.Fatal(err)
+	}
+	size, _ := os.Stat(file)
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		var s *sqlstore.Store
+		if os.Getenv("LESSEE_BENCH_SQLITE") != "" {
+			s = sqlstoretest.SQLite(b)
+			if _, err := s.Import(ctx, regDir, sqlstore.ImportOptions{}); err != nil {
+				b.Fatal(err)
+			}
+		} else {
+			url := sqlstoretest.PostgresURL(b)
+			if err := importRegistry(ctx, url, regDir); err != nil {
+				b.Fatal(err)
+			}
+			if s, err = sqlstore.Open(ctx, url); err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { s.Close() })
+		}
+		key := "snapshot/" + fleet + "/fleet" + strconv.Itoa(i) + ".csv"
+		objs := &fileObjects{path: map[string]string{key: file}, put: map[string]int64{}}
+		h := worker.NewHandler(objs, s, worker.Config{ChunkSize: 1000, Validate: validate.Config{}, TempDir: dir},
+			slog.New(slog.NewTextHandler(io.Discard, nil)))
+		b.StartTimer()
+		if err := h.Process(ctx, worker.IngestPayload{Upload: lessee.Upload{Bucket: "lessee", Key: key, Version: "v" + strconv.Itoa(i), Size: size.Size()}}); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		jobs, err := s.ListJobs(ctx, 1)
+		if err != nil || len(jobs) != 1 || jobs[0].State != lessee.JobCompleted || jobs[0].RowsDone != stats.Rows+stats.LeftOut {
+			b.Fatalf("job %+v, %v; want completed with %d rows", jobs, err, stats.Rows+stats.LeftOut)
+		}
+		b.ReportMetric(float64(stats.Rows)/b.Elapsed().Seconds()*float64(i+1), "rows/s")
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/fleetreg/lessee"
 )
 
 // Goals of the benchmark (issue 5), as ratios measured in one run.
@@ -144,4 +146,127 @@ func mib(b int64) string {
 		return ""
 	}
 	return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20))
+}
+
+// GoalSnapshotFactor is the most a snapshot may take of the time of a
+// change file of the same row count, on the same fleet.
+const GoalSnapshotFactor = 2.0
+
+// Print writes the snapshot report as a table with the machine, the stages
+// of each run and the goals, met or missed by how much.
+func (r *SnapshotReport) Print(w io.Writer) {
+	chunk := "serve default"
+	if r.ChunkSize > 0 {
+		chunk = itoa(r.ChunkSize)
+	}
+	fmt.Fprintf(w, "lessee bench --snapshot: fleet %s of %s vehicles (registry of %s), %s, chunk size %s\nmachine: %s\n\n",
+		r.Fleet, itoa(r.FleetVehicles), itoa(r.RegistryVehicles), r.Database, chunk, r.Machine)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "path\trows\twall\trows/s\ttime vs change file\tpeak RSS\t")
+	base := r.Changes
+	line := func(name string, m Measure, vs string, rss int64) {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", name, itoa(m.Rows), dur(m.Wall), itoa(int(m.RowsPerSec())), vs, mib(rss))
+	}
+	if base != nil {
+		line("change file, same rows", base.Measure, "1.00×", base.PeakRSS)
+	}
+	if s := r.Snapshot; s != nil {
+		vs := "-"
+		if base != nil {
+			vs = ratio(s.Wall.Seconds(), base.Wall.Seconds())
+		}
+		line("snapshot", Measure{Rows: s.FileRows, Wall: s.Wall}, vs, s.PeakRSS)
+	}
+	if x := r.Export; x != nil {
+		line("export of the fleet", x.Measure, "", x.PeakRSS)
+	}
+	if x := r.LargeExport; x != nil {
+		line("export, "+itoa(x.Rows)+"-vehicle fleet", x.Measure, "", x.PeakRSS)
+	}
+	tw.Flush()
+
+	stages := func(e *EndToEnd) {
+		fmt.Fprintf(w, "  upload %s, first pass %s, second pass %s, receipt %s", dur(e.Upload), dur(e.FirstPass), dur(e.SecondPass), dur(e.Receipt))
+		var parts []string
+		for _, k := range []string{"read", "validate", "apply", "receipt"} {
+			if d, ok := e.Worker[k]; ok {
+				parts = append(parts, k+" "+dur(d))
+			}
+		}
+		if len(parts) > 0 {
+			fmt.Fprintf(w, "; worker: %s", strings.Join(parts, ", "))
+		}
+		fmt.Fprintf(w, "\n  service's fleet exports while it ran: %d (%s)\n", e.ServiceExports, dur(e.ServiceExportTime))
+	}
+	if e := base; e != nil {
+		fmt.Fprintf(w, "\nchange file (%s bytes):\n", itoa(int(e.Size)))
+		stages(e)
+		fmt.Fprintf(w, "  receipt: %s applied, %s unchanged, %s rejected; %s rows differ from the intended outcome%s\n",
+			itoa(e.Applied), itoa(e.Unchanged), itoa(e.Rejected), itoa(e.Mismatches), first(e.FirstMismatch))
+	}
+	if s := r.Snapshot; s != nil {
+		fmt.Fprintf(w, "\nsnapshot (%s bytes):\n", itoa(int(s.Size)))
+		stages(&s.EndToEnd)
+		fmt.Fprintf(w, "  receipt: %s lines (%s rows, %s absent vehicles): keep %s, add %s, replace %s, remove %s, rejected %s; %s lines differ from the intended operation%s\n",
+			itoa(s.Rows), itoa(s.FileRows), itoa(s.Absent), itoa(s.Operations[lessee.OpKeep]), itoa(s.Operations[lessee.OpAdd]),
+			itoa(s.Operations[lessee.OpReplace]), itoa(s.Operations[lessee.OpRemove]), itoa(s.Rejected), itoa(s.Mismatches), first(s.FirstMismatch))
+	}
+	for _, x := range []*ExportRun{r.Export, r.LargeExport} {
+		if x == nil {
+			continue
+		}
+		fmt.Fprintf(w, "\nexport of %s vehicles (%s bytes): %s with a lessee; %s rows differ from the fleet's state%s",
+			itoa(x.Rows), itoa(int(x.Size)), itoa(x.Leased), itoa(x.Mismatches), first(x.FirstMismatch))
+		if x.Service > 0 {
+			fmt.Fprintf(w, "; the service's own export after the snapshot took %s", dur(x.Service))
+		}
+		fmt.Fprintln(w)
+	}
+
+	fmt.Fprintln(w, "\ngoals:")
+	goal := func(met bool, format string, args ...any) {
+		mark := "met   "
+		if !met {
+			mark = "MISSED"
+		}
+		fmt.Fprintf(w, "  %s %s\n", mark, fmt.Sprintf(format, args...))
+	}
+	if s := r.Snapshot; s != nil && base != nil {
+		f := s.Wall.Seconds() / base.Wall.Seconds()
+		goal(f <= GoalSnapshotFactor, "snapshot %.2f× the time of a change file of as many rows (goal ≤ %.0f×%s)", f, GoalSnapshotFactor, missedBy(f, GoalSnapshotFactor))
+		goal(s.PeakRSS < GoalPeakRSS, "snapshot peak RSS %s, change file %s (goal < %s)", mib(s.PeakRSS), mib(base.PeakRSS), mib(GoalPeakRSS))
+		goal(s.Mismatches == 0 && base.Mismatches == 0 && r.PlanMatches(),
+			"every receipt line has its intended operation and outcome, the operations add up to the generated plan")
+	}
+	for _, x := range []*ExportRun{r.Export, r.LargeExport} {
+		if x != nil {
+			goal(x.PeakRSS < GoalPeakRSS, "export of %s vehicles: peak RSS %s (goal < %s)", itoa(x.Rows), mib(x.PeakRSS), mib(GoalPeakRSS))
+			goal(x.Mismatches == 0, "the export of %s vehicles lists every vehicle of the fleet with the lessee it has", itoa(x.Rows))
+		}
+	}
+}
+
+// PlanMatches reports whether the snapshot's receipt has the generated
+// plan's operations, absent vehicles and duplicates.
+func (r *SnapshotReport) PlanMatches() bool {
+	s := r.Snapshot
+	if s == nil || s.FileRows != r.Plan.Rows || s.Absent != r.Plan.LeftOut || s.Rejected != r.Plan.Duplicates ||
+		s.JobRows != r.Plan.Rows+r.Plan.LeftOut {
+		return false
+	}
+	for _, m := range []map[lessee.Operation]int{r.Plan.Operations, s.Operations} {
+		for op := range m {
+			if s.Operations[op] != r.Plan.Operations[op] {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func first(mismatch string) string {
+	if mismatch == "" {
+		return ""
+	}
+	return " (first: " + mismatch + ")"
 }

@@ -23,6 +23,14 @@ receipt, sending a small file from another submitter midway. In the same run
 it measures the baselines: naive (a transaction and a lookup per row), the
 COPY floor and parse only, and prints one table with ratios and the goals.
 
+With --snapshot it measures reconciling a fleet instead: a registry whose
+largest fleet has --fleet vehicles, (a) a change file for that fleet of the
+snapshot's row count and (b) a snapshot of the fleet, each through a fresh
+'lessee serve' on a fresh registry, and (c) 'lessee export' of the fleet
+afterwards (with --export-fleet, also of a fleet of that many vehicles). It
+prints the times, the ratio snapshot/change file and the peak RSS of each,
+on PostgreSQL or, with --sqlite, on the embedded SQLite registry.
+
 Each run uses fresh PostgreSQL schemas (dropped afterwards) and FLUSHES the
 Redis database of --redis-url: give it one nothing else uses.
 
@@ -38,7 +46,7 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	fs.StringVar(&cfg.RedisURL, "redis-url", "", "Redis URL whose database is flushed (default: $TEST_REDIS_URL's database + 3, else redis://127.0.0.1:6379/13)")
 	fs.IntVar(&cfg.Rows, "rows", 1_000_000, "rows of the change file")
 	fs.IntVar(&cfg.Vehicles, "vehicles", 100_000, "vehicles of the generated registry")
-	fs.IntVar(&cfg.Enterprises, "enterprises", 50, "enterprises of the generated registry")
+	fs.IntVar(&cfg.Enterprises, "enterprises", 50, "enterprises of the generated registry (--snapshot: default 8)")
 	fs.Int64Var(&cfg.Seed, "seed", 1, "random seed of the generated data")
 	fs.IntVar(&cfg.SmallRows, "small-rows", 10, "rows of the small file sent while the large one runs (0: none)")
 	fs.IntVar(&cfg.NaiveRows, "naive-rows", 20_000, "rows the naive baseline processes (0: all; at a few thousand rows/s)")
@@ -47,12 +55,27 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	fs.IntVar(&cfg.ChunkSize, "chunk-size", 0, "serve --chunk-size (0: serve's default)")
 	fs.StringVar(&cfg.Dir, "dir", "", "directory for the generated files and the child's data (default: a temporary directory, removed)")
 	fs.StringVar(&cfg.Bin, "bin", "", "lessee binary to run serve from (default: this one)")
+	snapshot := fs.Bool("snapshot", false, "measure a snapshot of a fleet against a change file of as many rows, and the fleet's export, instead")
+	fs.IntVar(&cfg.Fleet, "fleet", bench.DefaultFleet, "--snapshot: vehicles of the fleet")
+	fs.IntVar(&cfg.ExportFleet, "export-fleet", 0, "--snapshot: also export a fleet of this many vehicles, e.g. 1000000 (0: none)")
+	fs.BoolVar(&cfg.SQLite, "sqlite", false, "--snapshot: run on the embedded SQLite registry instead of PostgreSQL")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 {
 		fs.Usage()
 		return flag.ErrHelp
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if !*snapshot {
+		for _, name := range []string{"fleet", "export-fleet", "sqlite"} {
+			if given[name] {
+				return fmt.Errorf("bench: --%s needs --snapshot", name)
+			}
+		}
+	} else if !given["enterprises"] {
+		cfg.Enterprises = bench.DefaultFleetEnterprises
 	}
 	cfg.CSV = *csvRun
 	if cfg.DatabaseURL == "" {
@@ -76,6 +99,14 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 		cfg.Bin = exe
 	}
 	cfg.Progress = stderr
+	if *snapshot {
+		rep, err := bench.RunSnapshot(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		rep.Print(stdout)
+		return nil
+	}
 	rep, err := bench.Run(ctx, cfg)
 	if err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/fleetreg/lessee"
 	"github.com/fleetreg/lessee/bench"
 )
 
@@ -93,6 +94,102 @@ func TestBenchSmall(t *testing.T) {
 	}
 }
 
+// TestBenchSnapshotSmall runs `lessee bench --snapshot`'s path at a fleet
+// of 2,000 vehicles (and an export of a fleet of 5,000), on PostgreSQL and
+// on embedded SQLite: the change file and the snapshot each through the
+// real `lessee serve`, then `lessee export`. It asserts what the runs did,
+// not how fast: every receipt line has its intended operation and outcome,
+// the counts add up to the generated plan, the exports list every vehicle
+// of the fleet with the lessee the snapshot left it, and the table has its
+// rows.
+func TestBenchSnapshotSmall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("benchmark path skipped with -short")
+	}
+	dbURL, rURL := os.Getenv("TEST_DATABASE_URL"), os.Getenv("TEST_REDIS_URL")
+	if dbURL == "" || rURL == "" {
+		t.Skip("TEST_DATABASE_URL and TEST_REDIS_URL not set: benchmark path on real PostgreSQL and Redis skipped (.ci/run sets them)")
+	}
+	bin := buildLessee(t)
+	for i, sqlite := range []bool{false, true} {
+		name := map[bool]string{false: "PostgreSQL", true: "SQLite"}[sqlite]
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			const fleet, exportFleet = 2000, 5000
+			cfg := bench.Config{
+				Bin:         bin,
+				DatabaseURL: dbURL,
+				SQLite:      sqlite,
+				RedisURL:    redisDB(t, rURL, 4+i), // apart from the other bench tests' (+2) and the CLI's default (+3)
+				Fleet:       fleet,
+				ExportFleet: exportFleet,
+				Enterprises: bench.DefaultFleetEnterprises,
+				Seed:        7,
+				ChunkSize:   500,
+				Dir:         t.TempDir(),
+			}
+			var progress bytes.Buffer
+			cfg.Progress = &progress
+			rep, err := bench.RunSnapshot(context.Background(), cfg)
+			if err != nil {
+				t.Fatalf("bench: %v\n%s", err, progress.String())
+			}
+			var out bytes.Buffer
+			rep.Print(&out)
+			t.Logf("\n%s", out.String())
+
+			plan := rep.Plan
+			if rep.FleetVehicles != fleet || rep.RegistryVehicles <= fleet || plan.LeftOut == 0 || plan.Duplicates == 0 ||
+				plan.Rows+plan.LeftOut-plan.Duplicates < fleet*9/10 {
+				t.Fatalf("generated fleet %d of %d vehicles, plan %+v: not a snapshot of the whole fleet", rep.FleetVehicles, rep.RegistryVehicles, plan)
+			}
+			for _, op := range []lessee.Operation{lessee.OpKeep, lessee.OpAdd, lessee.OpReplace, lessee.OpRemove} {
+				if plan.Operations[op] == 0 {
+					t.Errorf("the plan has no %s", op)
+				}
+			}
+			c := rep.Changes
+			if c == nil || c.Rows != plan.Rows || c.Applied+c.Unchanged+c.Rejected != plan.Rows || c.Mismatches != 0 ||
+				c.Applied == 0 || c.Rejected == 0 {
+				t.Errorf("change file: %+v; want %d rows, each with its intended outcome", c, plan.Rows)
+			}
+			s := rep.Snapshot
+			if s == nil {
+				t.Fatal("no snapshot run")
+			}
+			ops := 0
+			for _, n := range s.Operations {
+				ops += n
+			}
+			if s.Rows != plan.Rows+plan.LeftOut || s.FileRows != plan.Rows || s.Absent != plan.LeftOut || s.JobRows != s.Rows ||
+				s.Applied+s.Unchanged+s.Rejected != s.Rows || s.Rejected != plan.Duplicates || ops != s.Rows-s.Rejected ||
+				s.Unchanged != plan.Operations[lessee.OpKeep] || s.Mismatches != 0 || !rep.PlanMatches() {
+				t.Errorf("snapshot: %d lines (%d rows, %d absent, job %d), %d/%d/%d, operations %v, %d mismatches (first %s); plan %+v",
+					s.Rows, s.FileRows, s.Absent, s.JobRows, s.Applied, s.Unchanged, s.Rejected, s.Operations, s.Mismatches, s.FirstMismatch, plan)
+			}
+			for _, e := range []*bench.EndToEnd{c, &s.EndToEnd} {
+				if e != nil && (e.PeakRSS <= 0 || e.Wall <= 0) {
+					t.Errorf("missing measurements: peak RSS %d, wall %s", e.PeakRSS, e.Wall)
+				}
+			}
+			for want, x := range map[int]*bench.ExportRun{fleet: rep.Export, exportFleet: rep.LargeExport} {
+				if x == nil || x.Rows != want || x.Mismatches != 0 || x.Leased == 0 || x.Leased == want || x.PeakRSS <= 0 || x.Size == 0 {
+					t.Errorf("export of %d vehicles: %+v", want, x)
+				}
+			}
+			if x := rep.Export; x != nil && x.Service <= 0 {
+				t.Errorf("the service's own export of the fleet was not timed")
+			}
+			for _, line := range []string{"change file, same rows", "snapshot", "export of the fleet", "export, 5,000-vehicle fleet",
+				"time of a change file of as many rows (goal ≤ 2×", "goals:", rep.Machine.CPU} {
+				if !strings.Contains(out.String(), line) {
+					t.Errorf("the report lacks %q:\n%s", line, out.String())
+				}
+			}
+		})
+	}
+}
+
 // redisDB returns rawURL with its database number moved on by n.
 func redisDB(t *testing.T, rawURL string, n int) string {
 	t.Helper()
@@ -123,6 +220,16 @@ func TestBenchFlags(t *testing.T) {
 		err := runBench(context.Background(), []string{"extra"}, func(string) string { return "" }, &out, &out)
 		if !errors.Is(err, flag.ErrHelp) {
 			t.Errorf("runBench extra = %v, want flag.ErrHelp", err)
+		}
+	})
+	t.Run("ErrSnapshotOnly", func(t *testing.T) {
+		t.Parallel()
+		for _, arg := range []string{"--fleet=10", "--export-fleet=10", "--sqlite"} {
+			var out bytes.Buffer
+			err := runBench(context.Background(), []string{arg}, func(string) string { return "" }, &out, &out)
+			if err == nil || !strings.Contains(err.Error(), "needs --snapshot") {
+				t.Errorf("runBench %s = %v, want an error naming --snapshot", arg, err)
+			}
 		}
 	})
 	t.Run("RedisDefault", func(t *testing.T) {

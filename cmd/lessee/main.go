@@ -37,6 +37,7 @@ commands:
   migrate                 apply the database schema
   submit --as ORGNR FILE  upload a change file; --wait shows progress and the summary
   receipt KEY             print the receipt of an upload
+  export --as ORGNR|--all write exports/<orgnr>/fleet.csv now for a fleet owner, or all of them
   status                  list recent jobs of a running service
   gen registry DIR        write a seeded synthetic registry (import files)
   gen changes FILE        write a seeded synthetic change file for a registry
@@ -70,6 +71,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runStatus(ctx, args[1:], getenv, stdout, stderr)
 	case "receipt":
 		return runReceipt(ctx, args[1:], getenv, stdout, stderr)
+	case "export":
+		return runExport(ctx, args[1:], getenv, stdout, stderr)
 	case "gen":
 		return runGen(ctx, args[1:], getenv, stdout, stderr)
 	case "bench":

@@ -15,21 +15,28 @@ import (
 // scratch tables a snapshot fills before its first chunk (the identifiers
 // it names, the frozen list of the fleet's vehicles it leaves out).
 
-// selectJobIn is selectIn for a query whose first parameter is a job id
-// and whose one `(?)` takes keys.
-func selectJobIn[T any](ctx context.Context, q queryer, dest *[]T, query, jobID string, keys []string) error {
+// selectJobKeys selects cols of the rows of table whose job_id is jobID
+// and whose vin is one of keys. On PostgreSQL the keys are joined as an
+// array, one index probe each: "vin = ANY($2)" got a plan made while the
+// table was empty (every row of the job, each compared with the whole
+// array), which made a snapshot's chunks slower as the job went on. On
+// SQLite it is an IN list per batch.
+func selectJobKeys[T any](ctx context.Context, q queryer, dest *[]T, table, cols, jobID string, keys []string) error {
 	keys = dedupe(keys)
 	if len(keys) == 0 {
 		return nil
 	}
 	if q.DriverName() == "pgx" {
 		var part []T
-		if err := sqlx.SelectContext(ctx, q, &part, q.Rebind(anyArray(query)), jobID, keys); err != nil {
+		query := `SELECT ` + cols + ` FROM unnest($2::text[]) AS k(vin)
+			JOIN ` + table + ` AS t ON t.job_id = $1 AND t.vin = k.vin`
+		if err := sqlx.SelectContext(ctx, q, &part, query, jobID, keys); err != nil {
 			return err
 		}
 		*dest = append(*dest, part...)
 		return nil
 	}
+	query := `SELECT ` + cols + ` FROM ` + table + ` AS t WHERE t.job_id = ? AND t.vin IN (?)`
 	for _, b := range batches(keys, maxParams-1) {
 		qs, args, err := sqlx.In(query, jobID, b)
 		if err != nil {
@@ -51,8 +58,8 @@ func selectJobIn[T any](ctx context.Context, q queryer, dest *[]T, query, jobID 
 // lessee.Keys.Since), so carrying them is harmless.
 func (w *chunkTx) overlayDryRun(ctx context.Context, jobID string, vins []string, periods []periodRow) ([]periodRow, error) {
 	var over []periodRow
-	if err := selectJobIn(ctx, w.tx, &over, `SELECT id, vin, lessee_id, lessee_name, start_date, end_date
-		FROM dryrun_periods WHERE job_id = ? AND vin IN (?)`, jobID, vins); err != nil {
+	if err := selectJobKeys(ctx, w.tx, &over, "dryrun_periods",
+		"t.id, t.vin, t.lessee_id, t.lessee_name, t.start_date, t.end_date", jobID, vins); err != nil {
 		return nil, fmt.Errorf("load dry-run periods: %w", err)
 	}
 	if len(over) == 0 {
@@ -100,7 +107,7 @@ func (w *chunkTx) loadNamed(ctx context.Context, jobID string, st *lessee.State)
 		vins = append(vins, vin)
 	}
 	var named []string
-	if err := selectJobIn(ctx, w.tx, &named, `SELECT vin FROM snapshot_seen WHERE job_id = ? AND vin IN (?)`, jobID, vins); err != nil {
+	if err := selectJobKeys(ctx, w.tx, &named, "snapshot_seen", "t.vin", jobID, vins); err != nil {
 		return fmt.Errorf("load named vehicles: %w", err)
 	}
 	for _, vin := range named {
