@@ -9,8 +9,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fleetreg/lessee/examples"
+	"github.com/fleetreg/lessee/storage/s3store"
 )
 
 func TestSubmitWait(t *testing.T) {
@@ -134,6 +136,27 @@ func TestSubmitSnapshot(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "snapshot (dry run)") || strings.Count(out.String(), "snapshot") != 2 {
 		t.Errorf("status does not show the two snapshots' modes:\n%s", out.String())
+	}
+	// The fleet's export follows the snapshot within a minute: EL10003's
+	// new lessee, EL10004 without one.
+	objects, err := s3store.NewClient(ctx, s3store.Config{Endpoint: e.svc.s3Endpoint,
+		AccessKey: defaultAccessKey, SecretKey: defaultSecretKey, Bucket: "lessee"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for {
+		var buf bytes.Buffer
+		_, err := objects.Download(ctx, "exports/912345602/fleet.csv", "", &buf)
+		if err == nil && strings.Contains(buf.String(), "\nEL10003,WVWZZZ1KZAW000003,17051743229,Per Olsen,2026-11-01,\n") &&
+			strings.Contains(buf.String(), "\nEL10004,WVWZZZ1KZAW000004,,,,\n") {
+			t.Logf("export rewritten %s after the snapshot", time.Since(start).Round(100*time.Millisecond))
+			break
+		}
+		if time.Since(start) > time.Minute {
+			t.Fatalf("no export with the snapshot's changes within a minute (%v):\n%s", err, buf.String())
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	// The same snapshot again: the registry already says it all.
 	if again := submit("--snapshot"); !strings.Contains(again, "(applied 0, unchanged 11, rejected 0)") {
