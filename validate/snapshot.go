@@ -31,22 +31,25 @@ import (
 // The first failed check names the code, in this order:
 //
 //  1. the row's own fields (its Problem);
-//  2. DUPLICATE_VEHICLE: an earlier row of the file, in this chunk or an
-//     earlier one (st.Named), named the vehicle; a fault of the file
-//     itself. Every first naming of a found vehicle is added to st.Named
-//     and to Decision.Named, whatever the row's outcome;
-//  3. the submitter's authority, as for Decide;
-//  4. the vehicle: VEHICLE_NOT_FOUND, REG_VIN_MISMATCH, NOT_OWNER;
-//  5. the lessee state: MISSING_FIELD when add or replace lacks
+//  2. the submitter's authority for the fleet owner on T, as for Decide;
+//  3. the vehicle: VEHICLE_NOT_FOUND, REG_VIN_MISMATCH, NOT_OWNER on T;
+//  4. DUPLICATE_VEHICLE: an earlier row of the file, in this chunk or an
+//     earlier one (st.Named), named the vehicle. Every first naming of a
+//     vehicle that passed 2 and 3 is added to st.Named and to
+//     Decision.Named, whatever the row's outcome;
+//  5. for add and replace, authority and ownership again on start_date;
+//  6. the lessee state: MISSING_FIELD when add or replace lacks
 //     start_date, END_BEFORE_START, and add's LESSEE_CONFLICT.
 //
-// The operation is derived only for a vehicle of the fleet owner acted
-// for, and shown (in the outcome's Echo.Operation, for the receipt's
-// operation column) only once the row has passed authority and vehicle:
-// the derivation reveals the registry's lessee, which a submitter may see
-// only for a vehicle it may change. Rows rejected before keep an empty
-// Echo.Operation. For the same reason the missing start_date, although a
-// field, is reported in step 5.
+// Authority and ownership come first, on a date that does not depend on
+// the row: the derived operation, its effective date and whether two
+// identifiers name one vehicle would otherwise tell a submitter about a
+// fleet it may not act for (who leases a vehicle, through which date a
+// delegation message names). The operation is shown (in the outcome's
+// Echo.Operation, for the receipt's operation column) only once the row
+// has passed 2 and 3; rows rejected before keep an empty Echo.Operation.
+// For the same reason the missing start_date, although a field, is
+// reported in step 6.
 //
 // The caller may add rows of its own, such as the removal of a vehicle
 // the snapshot left out (no lessee, Line 0): they follow the same rules.
@@ -78,40 +81,38 @@ func decideSnapshotRow(job Job, st *lessee.State, r lessee.Row, o *lessee.Outcom
 	t := job.ProcessingDate
 
 	v, lookup := findVehicle(st, ch)
-	if v != nil {
-		if st.Named[v.VIN] {
-			field := lessee.ColVIN
-			if ch.VIN == "" {
-				field = lessee.ColRegistrationNumber
-			}
-			o.Status, o.Code = lessee.StatusRejected, lessee.CodeDuplicateVehicle
-			o.Message = fmt.Sprintf("%s: an earlier row of the file names this vehicle; a snapshot gives each vehicle once, so keep one of the rows", field)
-			return ""
-		}
-		st.Named[v.VIN] = true
-		named = v.VIN
-	}
-
-	// Derive on the fleet owner's own vehicles only: the derivation, and so
-	// the effective date, must not depend on another fleet's lessees.
-	op, in, d := lessee.Operation(""), -1, t
-	if v != nil && v.Owner == f {
-		op, in = derive(v, ch.LesseeID, t)
-		if (op == lessee.OpAdd || op == lessee.OpReplace) && !ch.StartDate.IsZero() {
-			d = ch.StartDate
-		}
-	}
-
-	rej := authority(job, st, f, d)
+	rej := authority(job, st, f, t)
 	if rej == nil {
 		rej = lookup
 	}
 	if rej == nil {
-		rej = owns(v, f, d)
+		rej = owns(v, f, t)
+	}
+	if rej == nil && st.Named[v.VIN] {
+		field := lessee.ColVIN
+		if ch.VIN == "" {
+			field = lessee.ColRegistrationNumber
+		}
+		rej = rejectf(lessee.CodeDuplicateVehicle,
+			"%s: an earlier row of the file names this vehicle; a snapshot gives each vehicle once, so keep one of the rows", field)
+	} else if rej == nil {
+		st.Named[v.VIN] = true
+		named = v.VIN
 	}
 	if rej == nil {
-		o.Echo.Operation = string(op)
-		rej = applySnapshot(job, v, r, f, op, in, o, w)
+		op, in := derive(v, ch.LesseeID, t)
+		if (op == lessee.OpAdd || op == lessee.OpReplace) && !ch.StartDate.IsZero() && ch.StartDate != t {
+			// Acting on another day: the authority and the ownership must
+			// hold on it too.
+			rej = authority(job, st, f, ch.StartDate)
+			if rej == nil {
+				rej = owns(v, f, ch.StartDate)
+			}
+		}
+		if rej == nil {
+			o.Echo.Operation = string(op)
+			rej = applySnapshot(job, v, r, f, op, in, o, w)
+		}
 	}
 	if rej != nil {
 		o.Status, o.Code, o.Message = lessee.StatusRejected, rej.code, rej.msg

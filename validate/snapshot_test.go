@@ -312,9 +312,10 @@ func TestDecideSnapshot(t *testing.T) {
 				delegationTo("2026-01-31")(st)
 				periods(vin2, lessee.Period{ID: "p2", LesseeID: person1, Start: "2025-06-01"})(st)
 			}, code: lessee.CodeDelegationExpired},
-		{name: "OKDelegationCoversStartDate", submitter: orgT, row: with(snapRow(vin2, person1, "2026-01-01"), lessee.ColOnBehalfOf, orgF),
-			// add is judged on start_date.
-			setup: delegationTo("2026-01-31"), status: lessee.StatusApplied, op: lessee.OpAdd},
+		{name: "ErrDelegationEndedBeforeProcessingDate", submitter: orgT, row: with(snapRow(vin2, person1, "2026-01-01"), lessee.ColOnBehalfOf, orgF),
+			// Authority is judged on the processing date first, whatever
+			// the row's start_date: a snapshot states the fleet as it is.
+			setup: delegationTo("2026-01-31"), code: lessee.CodeDelegationExpired, msg: "2026-03-01"},
 		{name: "ErrDelegationNotYetValidAdd", submitter: orgT, row: with(snapRow(vin2, person1, "2024-06-01"), lessee.ColOnBehalfOf, orgF),
 			code: lessee.CodeDelegationExpired, msg: "not yet valid"},
 		{name: "ErrDelegationRevoked", submitter: orgT, row: with(snapRow(vin2, "", ""), lessee.ColOnBehalfOf, orgF),
@@ -419,8 +420,8 @@ func TestDecideSnapshotDuplicate(t *testing.T) {
 			snapRow(vin4, person1, ""),                          // keep
 			cells{lessee.ColRegistrationNumber: "GH 12345"},     // would remove
 			snapRow(vin4, person2, "2026-01-01"),                // would replace
-			snapRow(vin3, "", ""),                               // NOT_OWNER, but named
-			cells{lessee.ColRegistrationNumber: "EF12345"},      // named again
+			snapRow(vin3, "", ""),                               // NOT_OWNER: not named
+			cells{lessee.ColRegistrationNumber: "EF12345"},      // the same: NOT_OWNER again, no duplicate
 			snapRow(vin1, "01019012481", "2026-01-01"),          // a Problem: names nothing
 			snapRow(vin1, person1, "2026-01-01"),                // the first naming of vin1
 			with(snapRow(vin1, "", ""), lessee.ColVIN, "short"), // a Problem again
@@ -438,7 +439,7 @@ func TestDecideSnapshotDuplicate(t *testing.T) {
 			{lessee.StatusRejected, lessee.CodeDuplicateVehicle, "registration_number"},
 			{lessee.StatusRejected, lessee.CodeDuplicateVehicle, "vin"},
 			{lessee.StatusRejected, lessee.CodeNotOwner, ""},
-			{lessee.StatusRejected, lessee.CodeDuplicateVehicle, "registration_number"},
+			{lessee.StatusRejected, lessee.CodeNotOwner, ""},
 			{lessee.StatusRejected, lessee.CodeInvalidLesseeID, ""},
 			{lessee.StatusApplied, "", ""},
 			{lessee.StatusRejected, lessee.CodeInvalidVIN, ""},
@@ -453,7 +454,7 @@ func TestDecideSnapshotDuplicate(t *testing.T) {
 				t.Errorf("row %d: duplicate %+v", i, o)
 			}
 		}
-		if want := []string{vin4, vin3, vin1}; !slices.Equal(d.Named, want) {
+		if want := []string{vin4, vin1}; !slices.Equal(d.Named, want) {
 			t.Errorf("Named = %v, want %v", d.Named, want)
 		}
 		if got := fx.state.Vehicles[vin4].Periods; len(got) != 1 || got[0].End != "" {
@@ -521,7 +522,7 @@ func TestDecideSnapshotAbsent(t *testing.T) {
 	if o := out[3]; o.Code != lessee.CodeNotOwner {
 		t.Errorf("absent row for another fleet's vehicle: %+v", o)
 	}
-	if want := []string{vin1, vin4, vin3}; !slices.Equal(d.Named, want) {
+	if want := []string{vin1, vin4}; !slices.Equal(d.Named, want) {
 		t.Errorf("Named = %v, want %v", d.Named, want)
 	}
 	fx = newFixture()
@@ -735,4 +736,35 @@ func FuzzParseSnapshotRow(f *testing.F) {
 			t.Fatalf("the same row twice: %+v", d.Outcomes)
 		}
 	})
+}
+
+// TestDecideSnapshotRevealsNothingWithoutAuthority: a former delegate
+// sends rows for a vehicle of the fleet it no longer acts for, once with
+// the vehicle's lessee and once with another, and by VIN then by
+// registration number: every row gets the same code and message, and
+// none shows a derived operation or a duplicate, so nothing tells who
+// leases the vehicle or which identifiers belong together.
+func TestDecideSnapshotRevealsNothingWithoutAuthority(t *testing.T) {
+	t.Parallel()
+	fx := newFixture()
+	fx.state.Delegations[[2]string{orgF, orgT}][0].ValidTo = "2026-01-31"
+	fx.state.Vehicles[vin2].Periods = []lessee.Period{{ID: "p2", LesseeID: person1, Start: "2025-06-01"}}
+	job := testJob()
+	job.Submitter = orgT
+	reg := fx.state.Vehicles[vin2].RegistrationNumber
+	rs := snapRows(t, job,
+		with(snapRow(vin2, person1, "2026-02-01"), lessee.ColOnBehalfOf, orgF),
+		with(snapRow(vin2, person2, "2026-02-01"), lessee.ColOnBehalfOf, orgF),
+		cells{lessee.ColRegistrationNumber: reg, lessee.ColLesseeID: person2, lessee.ColStartDate: "2026-02-01", lessee.ColOnBehalfOf: orgF})
+	before := slices.Clone(fx.state.Vehicles[vin2].Periods)
+	d := DecideSnapshot(Config{}, job, fx.state, rs)
+	for i, o := range d.Outcomes {
+		if o.Status != lessee.StatusRejected || o.Code != lessee.CodeDelegationExpired || o.Echo.Operation != "" ||
+			o.Message != d.Outcomes[0].Message {
+			t.Errorf("row %d: %s %s %q, operation %q; want the first row's DELEGATION_EXPIRED and message", i, o.Status, o.Code, o.Message, o.Echo.Operation)
+		}
+	}
+	if len(d.Named) != 0 || !slices.Equal(fx.state.Vehicles[vin2].Periods, before) {
+		t.Errorf("named %v, periods %+v; want nothing named or changed", d.Named, fx.state.Vehicles[vin2].Periods)
+	}
 }

@@ -76,14 +76,23 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-// ObserveJob records a finished job: its rows, its final status, duration
-// and size. Call it once per job, when the job finishes; jobs not yet
+// ObserveJob records a finished job: its rows (not a dry run's), its final
+// status, duration and size. Call it once per job, when the job finishes; jobs not yet
 // completed or refused are ignored.
 func (m *Metrics) ObserveJob(j lessee.Job) {
 	if j.State != lessee.JobCompleted && j.State != lessee.JobRefused {
 		return
 	}
 	m.FilesTotal.WithLabelValues(string(j.State)).Inc()
+	if !j.Started.IsZero() && j.Finished.After(j.Started) {
+		m.FileDuration.Observe(j.Finished.Sub(j.Started).Seconds())
+	}
+	m.FileSize.Observe(float64(j.Size))
+	if j.DryRun {
+		// A dry run's rows changed nothing: counting them as applied
+		// would tell operators of changes the registry never saw.
+		return
+	}
 	if j.Applied > 0 {
 		m.RowsTotal.WithLabelValues(string(lessee.StatusApplied), "").Add(float64(j.Applied))
 	}
@@ -101,10 +110,6 @@ func (m *Metrics) ObserveJob(j lessee.Job) {
 	if rest := j.Rejected - coded; rest > 0 {
 		m.RowsTotal.WithLabelValues(string(lessee.StatusRejected), "").Add(float64(rest))
 	}
-	if !j.Started.IsZero() && j.Finished.After(j.Started) {
-		m.FileDuration.Observe(j.Finished.Sub(j.Started).Seconds())
-	}
-	m.FileSize.Observe(float64(j.Size))
 }
 
 // NewRegistry returns a registry with the Go runtime, process and build

@@ -30,6 +30,9 @@ func TestMetrics(t *testing.T) {
 	m.ObserveJob(lessee.Job{State: lessee.JobRefused, Code: lessee.CodeMissingColumn, Size: 10,
 		Started: start, Finished: start.Add(2 * time.Second)})
 	m.ObserveJob(lessee.Job{State: lessee.JobRunning, Size: 1 << 30, Applied: 1000}) // not finished: ignored
+	// A dry run counts as a file, not as rows: it changed nothing.
+	m.ObserveJob(lessee.Job{State: lessee.JobCompleted, DryRun: true, Size: 100, Applied: 500, Rejected: 5,
+		Codes: map[lessee.Code]int{lessee.CodeNotOwner: 5}, Started: start, Finished: start.Add(time.Second)})
 
 	mux := http.NewServeMux()
 	New(Config{Bucket: testBucket}, nil, nil, nil, MetricsHandler(reg), nil).Routes(mux)
@@ -56,7 +59,7 @@ func TestMetrics(t *testing.T) {
 		{"lessee_rows_total", map[string]string{"status": "rejected", "code": "INVALID_VIN"}, 2},
 		{"lessee_rows_total", map[string]string{"status": "rejected", "code": "NOT_OWNER"}, 1},
 		{"lessee_rows_total", map[string]string{"status": "rejected", "code": ""}, 1}, // 11 rejected, 10 coded
-		{"lessee_files_total", map[string]string{"status": "completed"}, 1},
+		{"lessee_files_total", map[string]string{"status": "completed"}, 2},
 		{"lessee_files_total", map[string]string{"status": "refused"}, 1},
 	} {
 		if got, ok := value(families, tc.name, tc.labels); !ok || got != tc.want {
@@ -70,8 +73,8 @@ func TestMetrics(t *testing.T) {
 		count uint64
 		sum   float64
 	}{
-		"lessee_file_duration_seconds": {2, 92},
-		"lessee_file_size_bytes":       {2, 4106},
+		"lessee_file_duration_seconds": {3, 93},
+		"lessee_file_size_bytes":       {3, 4206},
 	} {
 		f, ok := families[name]
 		if !ok || len(f.GetMetric()) != 1 {

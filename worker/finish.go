@@ -263,6 +263,7 @@ func (h *Handler) giveUp(ctx context.Context, p lessee.Upload, cause error) erro
 		return err
 	}
 	if finished(job.State) {
+		h.dropScratch(ctx, job)
 		return nil
 	}
 	if job.RowsTotal > 0 && job.RowsDone == job.RowsTotal {

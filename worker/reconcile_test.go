@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -535,4 +537,44 @@ func TestGeneratedSnapshot(t *testing.T) {
 				again.State, again.RowsTotal, again.Applied, again.Rejected, again.Operations)
 		}
 	})
+}
+
+// TestSnapshotResumesWithItsFrozenList: the file's rows are applied, then
+// the attempt fails; before the retry the fleet owner loses its role. The
+// retry keeps the list of absent vehicles frozen before the first chunk
+// (and the job's row count): their removals are decided like any row, and
+// rejected now, rather than silently dropped.
+func TestSnapshotResumesWithItsFrozenList(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := sqlstoretest.SQLite(t)
+	b := setup(t, store)
+	b.handler.cfg.SnapshotMaxRemovals = 25
+	p := b.putBytes(t, "snapshot/"+demoFleet+"/fleet.csv", []byte(demoSnapshot))
+	b.handler.store = &failAfter{Store: store, chunks: 3} // the file's 11 rows, in chunks of 5
+	if err := b.handler.Process(ctx, p); err == nil {
+		t.Fatal("no failure after the file's rows")
+	}
+	b.handler.store = store
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "enterprises.csv"), []byte("orgnr,name,fleet_owner\n"+demoFleet+",Nordlys Leasing AS,false\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Import(ctx, dir, sqlstore.ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.handler.Process(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	job, err := store.Job(ctx, intake.JobID(p.Bucket, p.Key, p.Version))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if job.State != lessee.JobCompleted || job.RowsTotal != 12 || job.RowsDone != 12 {
+		t.Fatalf("job %s, %d of %d rows; want completed, 12 of 12", job.State, job.RowsDone, job.RowsTotal)
+	}
+	rows := receiptRows(t, b.get(t, "receipts/"+demoFleet+"/fleet.csv.receipt.csv"))
+	if last := rows[len(rows)-1]; last[0] != "" || last[3] != "EL10009" || last[7] != "NOT_FLEET_OWNER" {
+		t.Errorf("the absent vehicle's line: %q; want EL10009 rejected NOT_FLEET_OWNER", last)
+	}
 }

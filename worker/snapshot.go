@@ -22,7 +22,7 @@ import (
 // snapshotStore is what a snapshot needs from SQL beyond a change file.
 type snapshotStore interface {
 	RecordSnapshotNames(ctx context.Context, jobID string, names []string) error
-	FreezeAbsent(ctx context.Context, jobID, fleetOwner string, day lessee.Date) (absent, withLessee int, err error)
+	FreezeAbsent(ctx context.Context, jobID, fleetOwner string, day lessee.Date, list bool) (absent, withLessee int, kept bool, err error)
 	AbsentVehicles(ctx context.Context, jobID string, from, limit int) ([]lessee.AbsentVehicle, error)
 	AuthorityState(ctx context.Context, orgnrs []string) (*lessee.State, error)
 	DropScratch(ctx context.Context, jobID string) error
@@ -53,9 +53,9 @@ type snapshotPlan struct {
 
 // planSnapshot reads the whole snapshot once before anything is applied:
 // it records every vehicle identifier the file names, refuses a file that
-// names two fleet owners, and (on a job's first attempt, before its first
-// chunk) freezes the list of the fleet's vehicles with a lessee that the
-// file leaves out, refusing the file when they exceed the threshold. A
+// names two fleet owners, and (until the job's first chunk commits)
+// freezes the list of the fleet's vehicles with a lessee that the file
+// leaves out, refusing the file when they exceed the threshold. A
 // submitter who may not act for the fleet gets no list: its rows are each
 // rejected with the authority code, and nothing of the fleet is shown.
 func (h *Handler) planSnapshot(ctx context.Context, job lessee.Job, src upload) (snapshotPlan, *lessee.Error, error) {
@@ -107,26 +107,28 @@ func (h *Handler) planSnapshot(ctx context.Context, job lessee.Job, src upload) 
 		return plan, nil, err
 	}
 
+	// Only a submitter who may act for the fleet gets its absent vehicles
+	// listed: the list, or the refusal naming them, would tell others
+	// which of the fleet's vehicles have a lessee.
 	st, err := h.store.AuthorityState(ctx, []string{job.Submitter, plan.fleetOwner})
 	if err != nil {
 		return plan, nil, fmt.Errorf("check authority: %w", err)
 	}
-	if p := validate.Authorize(vjob, st, plan.fleetOwner, job.ProcessingDate); p != nil {
-		h.log.Info("snapshot: the submitter may not act for the fleet; no absent vehicles are removed",
-			"job_id", job.ID, "fleet_owner", plan.fleetOwner, "code", p.Code)
-		return plan, nil, nil
-	}
-	if job.RowsDone > 0 {
-		// The list was frozen before the first chunk; keep it.
-		plan.absent = max(job.RowsTotal-job.FileRows, 0)
-		return plan, nil, nil
-	}
-	absent, withLessee, err := h.store.FreezeAbsent(ctx, job.ID, plan.fleetOwner, job.ProcessingDate)
+	p := validate.Authorize(vjob, st, plan.fleetOwner, job.ProcessingDate)
+	absent, withLessee, kept, err := h.store.FreezeAbsent(ctx, job.ID, plan.fleetOwner, job.ProcessingDate, p == nil)
 	if err != nil {
 		return plan, nil, err
 	}
 	plan.absent = absent
-	if limit := h.cfg.SnapshotMaxRemovals; absent > 0 && float64(absent)*100 > limit*float64(withLessee) {
+	switch {
+	case kept:
+		// A chunk has committed: the list (checked when it was frozen)
+		// stays what it was, whatever has changed since.
+	case p != nil:
+		h.log.Info("snapshot: the submitter may not act for the fleet; no absent vehicles are removed",
+			"job_id", job.ID, "fleet_owner", plan.fleetOwner, "code", p.Code)
+	case absent > 0 && float64(absent)*100 > h.cfg.SnapshotMaxRemovals*float64(withLessee):
+		limit := h.cfg.SnapshotMaxRemovals
 		return plan, lessee.Refusef(lessee.CodeTooManyRemovals, 0,
 			"the snapshot leaves out %d of the %d vehicles of fleet owner %s that have a lessee (%.1f%%), more than the limit of %g%%; nothing was applied. The vehicles whose lessee it would remove are listed below: add the ones it missed to the snapshot, or remove their lessees with a change file first",
 			absent, withLessee, plan.fleetOwner, float64(absent)*100/float64(withLessee), limit), nil

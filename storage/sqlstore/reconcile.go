@@ -162,42 +162,64 @@ const fleetWithLessee = `FROM vehicles AS v
 	AND EXISTS (SELECT 1 FROM lessee_periods AS p
 		WHERE p.vin = v.vin AND p.start_date <= ? AND COALESCE(p.end_date, '9999-12-31') > ?)`
 
-// FreezeAbsent lists, once, the vehicles of fleetOwner's fleet with a
-// lessee in force on day that the snapshot job names by neither VIN nor
+// FreezeAbsent lists the vehicles of fleetOwner's fleet with a lessee in
+// force on day that the snapshot job names by neither VIN nor
 // registration number (see RecordSnapshotNames), in registration-number
 // order, and returns how many there are and how many of the fleet's
-// vehicles have a lessee in force that day. Calling it again replaces the
-// list: call it only before the job's first chunk, so that a resumed job
-// removes the list it started with.
-func (s *Store) FreezeAbsent(ctx context.Context, jobID, fleetOwner string, day lessee.Date) (absent, withLessee int, err error) {
+// vehicles have a lessee in force that day. With list false (the
+// submitter may not act for the fleet) the list is left empty.
+//
+// The list is frozen once a chunk of the job has committed: from then on
+// FreezeAbsent changes nothing and returns the list's length with kept
+// set, so a resumed job, or a second attempt running beside the first,
+// removes the list the first attempt started with. The job's row is
+// locked while it decides, so that a chunk cannot commit in between.
+func (s *Store) FreezeAbsent(ctx context.Context, jobID, fleetOwner string, day lessee.Date, list bool) (absent, withLessee int, kept bool, err error) {
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
-		return 0, 0, fmt.Errorf("freeze absent vehicles: %w", err)
+		return 0, 0, false, fmt.Errorf("freeze absent vehicles: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
+	job, err := s.getJob(ctx, tx, jobID, true)
+	if err != nil {
+		return 0, 0, false, fmt.Errorf("freeze absent vehicles: %w", err)
+	}
+	count := func() (int, error) {
+		var n int
+		err := tx.GetContext(ctx, &n, tx.Rebind(`SELECT COUNT(*) FROM snapshot_absent WHERE job_id = ?`), jobID)
+		return n, err
+	}
+	if job.RowsDone > 0 {
+		if absent, err = count(); err != nil {
+			return 0, 0, false, fmt.Errorf("freeze absent vehicles: %w", err)
+		}
+		return absent, 0, true, nil
+	}
 	if _, err := tx.ExecContext(ctx, tx.Rebind(`DELETE FROM snapshot_absent WHERE job_id = ?`), jobID); err != nil {
-		return 0, 0, fmt.Errorf("freeze absent vehicles: %w", err)
+		return 0, 0, false, fmt.Errorf("freeze absent vehicles: %w", err)
 	}
 	d := string(day)
-	// Two NOT EXISTS, not one with OR, so that each is a primary-key probe.
-	_, err = tx.ExecContext(ctx, tx.Rebind(`INSERT INTO snapshot_absent (job_id, seq, vin)
-		SELECT ?, ROW_NUMBER() OVER (ORDER BY v.registration_number, v.vin) - 1, v.vin `+fleetWithLessee+`
-		AND NOT EXISTS (SELECT 1 FROM snapshot_names AS n WHERE n.job_id = ? AND n.name = v.vin)
-		AND NOT EXISTS (SELECT 1 FROM snapshot_names AS n WHERE n.job_id = ? AND n.name = v.registration_number)`),
-		jobID, fleetOwner, d, d, d, jobID, jobID)
-	if err != nil {
-		return 0, 0, fmt.Errorf("freeze absent vehicles: %w", err)
+	if list {
+		// Two NOT EXISTS, not one with OR, so that each is a primary-key probe.
+		_, err = tx.ExecContext(ctx, tx.Rebind(`INSERT INTO snapshot_absent (job_id, seq, vin)
+			SELECT ?, ROW_NUMBER() OVER (ORDER BY v.registration_number, v.vin) - 1, v.vin `+fleetWithLessee+`
+			AND NOT EXISTS (SELECT 1 FROM snapshot_names AS n WHERE n.job_id = ? AND n.name = v.vin)
+			AND NOT EXISTS (SELECT 1 FROM snapshot_names AS n WHERE n.job_id = ? AND n.name = v.registration_number)`),
+			jobID, fleetOwner, d, d, d, jobID, jobID)
+		if err != nil {
+			return 0, 0, false, fmt.Errorf("freeze absent vehicles: %w", err)
+		}
+		if err := tx.GetContext(ctx, &withLessee, tx.Rebind(`SELECT COUNT(*) `+fleetWithLessee), fleetOwner, d, d, d); err != nil {
+			return 0, 0, false, fmt.Errorf("count the fleet: %w", err)
+		}
 	}
-	if err := tx.GetContext(ctx, &absent, tx.Rebind(`SELECT COUNT(*) FROM snapshot_absent WHERE job_id = ?`), jobID); err != nil {
-		return 0, 0, fmt.Errorf("freeze absent vehicles: %w", err)
-	}
-	if err := tx.GetContext(ctx, &withLessee, tx.Rebind(`SELECT COUNT(*) `+fleetWithLessee), fleetOwner, d, d, d); err != nil {
-		return 0, 0, fmt.Errorf("count the fleet: %w", err)
+	if absent, err = count(); err != nil {
+		return 0, 0, false, fmt.Errorf("freeze absent vehicles: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
-		return 0, 0, fmt.Errorf("freeze absent vehicles: commit: %w", err)
+		return 0, 0, false, fmt.Errorf("freeze absent vehicles: commit: %w", err)
 	}
-	return absent, withLessee, nil
+	return absent, withLessee, false, nil
 }
 
 // AbsentVehicles returns up to limit vehicles of the job's frozen absent
