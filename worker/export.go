@@ -102,6 +102,8 @@ type dueExports interface {
 	// last export and whose last change is at or before quietSince or
 	// whose last export is at or before exportedBefore (or missing).
 	DueExports(ctx context.Context, quietSince, exportedBefore time.Time) ([]lessee.DueExport, error)
+	// AgeExports makes due every export written before dayStart.
+	AgeExports(ctx context.Context, dayStart time.Time) (int, error)
 }
 
 // ExportSchedule times fleet exports.
@@ -191,12 +193,26 @@ type ExportScheduler struct {
 	log     *slog.Logger
 	// Now is the clock; tests replace it.
 	Now func() time.Time
+	// Location is whose midnight starts a new day for the exports
+	// (Europe/Oslo; UTC should it not load).
+	Location *time.Location
 }
 
 // NewExportScheduler returns a scheduler that asks store for due exports
 // and enqueues them on client; zero fields of sched take the defaults.
 func NewExportScheduler(store dueExports, client enqueuer, sched ExportSchedule, log *slog.Logger) *ExportScheduler {
-	return &ExportScheduler{store: store, client: client, sched: sched.withDefaults(), log: log, Now: time.Now}
+	loc, err := time.LoadLocation("Europe/Oslo")
+	if err != nil {
+		log.Warn("Europe/Oslo did not load; exports are renewed at midnight UTC", "err", err)
+		loc = time.UTC
+	}
+	return &ExportScheduler{store: store, client: client, sched: sched.withDefaults(), log: log, Now: time.Now, Location: loc}
+}
+
+// dayStart is the start of now's day in the scheduler's location.
+func (s *ExportScheduler) dayStart(now time.Time) time.Time {
+	y, m, d := now.In(s.Location).Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, s.Location)
 }
 
 // RecoverArchived lets the scheduler replace a fleet's archived task (it
@@ -209,6 +225,13 @@ func (s *ExportScheduler) RecoverArchived(a archive) { s.archive = a }
 // enqueued does not stop the others; the first such error is returned.
 func (s *ExportScheduler) Tick(ctx context.Context) (int, error) {
 	now := s.Now()
+	// A new day changes what every export says, even of a fleet nobody
+	// touched: yesterday's exports are made due.
+	if n, err := s.store.AgeExports(ctx, s.dayStart(now)); err != nil {
+		return 0, err
+	} else if n > 0 {
+		s.log.Info("a new day: fleet exports written before it are due", "fleets", n)
+	}
 	due, err := s.store.DueExports(ctx, now.Add(-s.sched.Quiet), now.Add(-s.sched.MaxWait))
 	if err != nil {
 		return 0, err

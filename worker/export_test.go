@@ -237,6 +237,8 @@ func (d dueList) DueExports(context.Context, time.Time, time.Time) ([]lessee.Due
 	return d, nil
 }
 
+func (d dueList) AgeExports(context.Context, time.Time) (int, error) { return 0, nil }
+
 // conflictOnce conflicts on its first enqueue only.
 type conflictOnce struct {
 	calls int

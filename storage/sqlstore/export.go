@@ -127,6 +127,26 @@ func (s *Store) DueExports(ctx context.Context, quietSince, exportedBefore time.
 	return out, nil
 }
 
+// AgeExports counts one change to every fleet whose export was written
+// before dayStart and is otherwise current, and returns how many. An
+// export lists the fleet as it is on the day it is written (periods end
+// and begin at midnight, vehicles change hands on a date), so the first
+// scheduler tick of a day makes yesterday's exports due; the condition
+// makes the other processes' ticks that day change nothing.
+func (s *Store) AgeExports(ctx context.Context, dayStart time.Time) (int, error) {
+	res, err := s.db.ExecContext(ctx, s.db.Rebind(`UPDATE fleet_exports
+		SET version = version + 1, changed_at = ?
+		WHERE exported_at < ? AND version = exported_version`), formatTime(s.now()), formatTime(dayStart))
+	if err != nil {
+		return 0, fmt.Errorf("age exports: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("age exports: %w", err)
+	}
+	return int(n), nil
+}
+
 // ExportDone records that an export of orgnr's fleet including every
 // change up to version was written: exported_version becomes the greater
 // of itself and version, exported_at now. An older export finishing late

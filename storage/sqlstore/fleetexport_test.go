@@ -219,3 +219,38 @@ func TestExportFleetPlan(t *testing.T) {
 		}
 	})
 }
+
+// TestAgeExports: the first tick of a new day makes every export written
+// the day before due, once; an export written that day is left alone.
+func TestAgeExports(t *testing.T) {
+	t.Parallel()
+	sqlstoretest.Run(t, func(t *testing.T, s *sqlstore.Store) {
+		ctx := context.Background()
+		c := newClock(s, time.Date(2026, 3, 15, 22, 0, 0, 0, time.UTC))
+		importRegistry(t, s)
+		if err := s.ExportDone(ctx, fleetOwner, 1); err != nil {
+			t.Fatal(err)
+		}
+		midnight := time.Date(2026, 3, 15, 23, 0, 0, 0, time.UTC) // 00:00 in Oslo
+		if n, err := s.AgeExports(ctx, c.now().Add(-time.Hour)); err != nil || n != 0 {
+			t.Fatalf("an export written today aged: %d, %v", n, err)
+		}
+		c.t = midnight.Add(time.Minute)
+		if n, err := s.AgeExports(ctx, midnight); err != nil || n != 1 {
+			t.Fatalf("after midnight: %d aged (%v), want 1", n, err)
+		}
+		if got := due(t, s, c.now()); !slices.Equal(got, []string{fleetOwner}) {
+			t.Errorf("due after midnight: %v, want [%s]", got, fleetOwner)
+		}
+		// Other processes' ticks the same day change nothing more.
+		if n, err := s.AgeExports(ctx, midnight); err != nil || n != 0 {
+			t.Errorf("aged again: %d, %v", n, err)
+		}
+		if err := s.ExportDone(ctx, fleetOwner, 2); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := s.AgeExports(ctx, midnight); err != nil || n != 0 || len(due(t, s, c.now())) != 0 {
+			t.Errorf("after the day's export: %d aged (%v), due %v", n, err, due(t, s, c.now()))
+		}
+	})
+}
