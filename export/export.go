@@ -13,6 +13,7 @@ import (
 	"github.com/fleetreg/lessee"
 	"github.com/fleetreg/lessee/ident"
 	"github.com/fleetreg/lessee/objectkey"
+	"github.com/fleetreg/lessee/receipt"
 )
 
 // Header is the export's header row: the snapshot columns it fills.
@@ -128,7 +129,10 @@ func (w *Writer) spool(ctx context.Context, f *os.File, orgnr string, day lessee
 		record[0], record[1] = v.RegistrationNumber, v.VIN
 		record[2], record[3], record[4], record[5] = "", "", "", ""
 		if p := v.Lessee; p != nil {
-			record[2], record[3], record[4], record[5] = p.LesseeID, p.LesseeName, string(p.Start), string(p.End)
+			// The name is the only free text: a leading formula trigger is
+			// neutralised as in receipts, since the fleet owner opens this
+			// file in a spreadsheet, and a third party may have written it.
+			record[2], record[3], record[4], record[5] = p.LesseeID, receipt.Neutralise(p.LesseeName), string(p.Start), string(p.End)
 		}
 		rows++
 		return cw.Write(record)
