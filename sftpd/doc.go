@@ -8,7 +8,7 @@
 //
 // Every user belongs to exactly one organisation number and sees:
 //
-//	/            read-only; lists exactly the four upload folders and receipts
+//	/            read-only; lists exactly the four upload folders, receipts and exports
 //	/inbox       write-only drop: put change files here. A listing shows the
 //	             user's own uploads that the worker has not picked up yet
 //	             (inbox/<orgnr>/ in the bucket); they cannot be read back,
@@ -16,6 +16,7 @@
 //	/snapshot, /dryrun, /dryrun-snapshot
 //	             the same, for snapshots and dry runs (snapshot/<orgnr>/ ...)
 //	/receipts    read-only: the objects directly under receipts/<orgnr>/.
+//	/exports     read-only: the fleet's export, exports/<orgnr>/fleet.csv.
 //
 // Nothing else exists. Paths are cleaned against the virtual root, so ".."
 // never leaves it; there are no symbolic links, no sub-folders (mkdir is

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -22,7 +23,7 @@ import (
 // Errors sent to the client. They carry SFTP status codes and say what is
 // allowed; they never name bucket keys of other organisations.
 var (
-	errDenied = fmt.Errorf("%w: only /inbox, /snapshot, /dryrun and /dryrun-snapshot are writable and only /receipts readable", sftp.ErrSSHFxPermissionDenied)
+	errDenied = fmt.Errorf("%w: only /inbox, /snapshot, /dryrun and /dryrun-snapshot are writable and only /receipts and /exports readable", sftp.ErrSSHFxPermissionDenied)
 	// Unwrapped: pkg/sftp recognises not-found with os.IsNotExist, which
 	// does not follow %w.
 	errNoSuch   = os.ErrNotExist
@@ -48,7 +49,12 @@ type target struct {
 	kind   kind
 	name   string           // file name for kindInboxFile and kindReceiptFile
 	source objectkey.Source // for kindInbox and kindInboxFile: the upload folder
+	read   string           // for kindReceipts and kindReceiptFile: "receipts" or "exports"
 }
+
+// readFolders are the read-only folders of the virtual tree: the user's
+// receipts and its fleet's export.
+var readFolders = []string{"receipts", "exports"}
 
 // uploadFolders maps the upload folders of the virtual tree, in the order
 // the root lists them, to their bucket prefixes: changes, snapshots and
@@ -93,15 +99,16 @@ func resolve(p string) (target, error) {
 		return target{}, errNoSuch
 	}
 	src, upload := uploadSource(dir)
+	read := slices.Contains(readFolders, dir)
 	switch {
 	case upload && name == "":
 		return target{kind: kindInbox, source: src}, nil
-	case dir == "receipts" && name == "":
-		return target{kind: kindReceipts}, nil
+	case read && name == "":
+		return target{kind: kindReceipts, read: dir}, nil
 	case upload:
 		return target{kind: kindInboxFile, name: name, source: src}, nil
-	case dir == "receipts":
-		return target{kind: kindReceiptFile, name: name}, nil
+	case read:
+		return target{kind: kindReceiptFile, name: name, read: dir}, nil
 	}
 	return target{}, errNoSuch
 }
@@ -122,6 +129,14 @@ func (sess *session) uploadKey(t target) string {
 }
 
 func (sess *session) receiptsDir() string { return objectkey.ReceiptsOf(sess.orgnr) }
+
+// readDir is the bucket folder behind the read-only folder of t.
+func (sess *session) readDir(t target) string {
+	if t.read == "exports" {
+		return objectkey.Exports + sess.orgnr + "/"
+	}
+	return sess.receiptsDir()
+}
 
 func (sess *session) refuse(op, p string, err error) error {
 	sess.log.Info("sftp: refused", "op", op, "path", p, "reason", err.Error())
@@ -150,7 +165,7 @@ func (sess *session) Fileread(r *sftp.Request) (io.ReaderAt, error) {
 	}
 	ctx, cancel := context.WithTimeout(sess.ctx, storeTimeout)
 	defer cancel()
-	obj, err := sess.srv.objects.Download(ctx, sess.receiptsDir()+t.name, "", f)
+	obj, err := sess.srv.objects.Download(ctx, sess.readDir(t)+t.name, "", f)
 	if err != nil {
 		_ = f.Close()
 		os.Remove(f.Name())
@@ -386,11 +401,14 @@ func (sess *session) list(p string, t target) (sftp.ListerAt, error) {
 		for _, f := range uploadFolders {
 			root = append(root, dirInfo(f.name, modeInboxDir))
 		}
-		return append(root, dirInfo("receipts", modeReadDir)), nil
+		for _, f := range readFolders {
+			root = append(root, dirInfo(f, modeReadDir))
+		}
+		return root, nil
 	case kindInbox:
 		return sess.listPrefix(t.source.FolderOf(sess.orgnr), modePendingUp)
 	case kindReceipts:
-		return sess.listPrefix(sess.receiptsDir(), modeReceipt)
+		return sess.listPrefix(sess.readDir(t), modeReceipt)
 	}
 	if _, err := sess.stat(t); err != nil && !errors.Is(err, errStore) {
 		return nil, sess.refuse("list", p, err)
@@ -428,11 +446,11 @@ func (sess *session) stat(t target) (os.FileInfo, error) {
 	case kindInbox:
 		return dirInfo(folderName(t.source), modeInboxDir), nil
 	case kindReceipts:
-		return dirInfo("receipts", modeReadDir), nil
+		return dirInfo(t.read, modeReadDir), nil
 	case kindInboxFile:
 		prefix, mode = t.source.FolderOf(sess.orgnr), modePendingUp
 	default:
-		prefix, mode = sess.receiptsDir(), modeReceipt
+		prefix, mode = sess.readDir(t), modeReceipt
 	}
 	l, err := sess.listPrefixExact(prefix, t.name, mode)
 	if err != nil {

@@ -41,7 +41,8 @@ func TestResolve(t *testing.T) {
 		{in: "/dryrun-snapshot/fleet.csv", kind: kindInboxFile, name: "fleet.csv"},
 		{in: "/dryrun/../snapshot/f.csv", kind: kindInboxFile, name: "f.csv"},
 		{in: "/snapshot/sub/f.csv", err: true},
-		{in: "/exports", err: true},
+		{in: "/exports", kind: kindReceipts},
+		{in: "/exports/fleet.csv", kind: kindReceiptFile, name: "fleet.csv"},
 		{in: "/archive/x", err: true},
 		{in: `/inbox\..\receipts`, err: true},
 	}
@@ -89,7 +90,7 @@ func FuzzResolve(f *testing.F) {
 		}
 		key, folder := sess.uploadKey(got), string(got.source)
 		if got.kind == kindReceiptFile {
-			key, folder = sess.receiptsDir()+got.name, "receipts/"
+			key, folder = sess.readDir(got)+got.name, got.read+"/"
 		} else if _, ok := objectkey.SourceOfKey(key); !ok {
 			t.Fatalf("resolve(%q): upload key %q is under no upload prefix", p, key)
 		}

@@ -1,8 +1,10 @@
 package sftpd
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"testing"
 
@@ -100,5 +102,25 @@ func TestUploadFolders(t *testing.T) {
 	}
 	if _, err := c.Create("/exports/fleet.csv"); err == nil {
 		t.Error("an upload to /exports was accepted")
+	}
+	// The fleet's export is read from /exports; another fleet's is not there.
+	export := []byte("registration_number,vin,lessee_id,lessee_name,start_date,end_date\n")
+	for _, org := range []string{orgA, orgB} {
+		if err := b.objects.Put(t.Context(), objectkey.Export(org), bytes.NewReader(export), int64(len(export)), "text/csv"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	entries, err := c.ReadDir("/exports")
+	if err != nil || len(entries) != 1 || entries[0].Name() != "fleet.csv" {
+		t.Fatalf("ls /exports = %v, %v", entries, err)
+	}
+	f, err := c.Open("/exports/fleet.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(f)
+	f.Close()
+	if err != nil || !bytes.Equal(got, export) {
+		t.Errorf("/exports/fleet.csv = %q, %v", got, err)
 	}
 }

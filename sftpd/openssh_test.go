@@ -186,7 +186,7 @@ func TestOpenSSHClient(t *testing.T) {
 			})
 		}
 
-		// The root is listable but shows only the four upload folders and receipts.
+		// The root is listable but shows only the four upload folders, receipts and exports.
 		for _, cmds := range [][]string{{"ls -1 /receipts/../.."}, {"cd /", "ls -1"}, {"cd /inbox", "cd ..", "ls -1a"}} {
 			t.Run("RootRevealsNothing/"+s.user.name, func(t *testing.T) {
 				out, err := b.openssh(t, s.user, t.TempDir(), cmds...)
@@ -203,8 +203,8 @@ func TestOpenSSHClient(t *testing.T) {
 				}
 				listed = slices.DeleteFunc(listed, func(s string) bool { return s == "." || s == ".." })
 				slices.Sort(listed)
-				if !slices.Equal(listed, []string{"dryrun", "dryrun-snapshot", "inbox", "receipts", "snapshot"}) {
-					t.Errorf("sftp %q listed %q, want only the upload folders and receipts", cmds, listed)
+				if !slices.Equal(listed, []string{"dryrun", "dryrun-snapshot", "exports", "inbox", "receipts", "snapshot"}) {
+					t.Errorf("sftp %q listed %q, want only the upload folders, receipts and exports", cmds, listed)
 				}
 			})
 		}

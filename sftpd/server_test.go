@@ -291,7 +291,7 @@ func TestOnlySFTPSubsystem(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := names(entries); !slices.Equal(got, []string{"dryrun", "dryrun-snapshot", "inbox", "receipts", "snapshot"}) {
+		if got := names(entries); !slices.Equal(got, []string{"dryrun", "dryrun-snapshot", "exports", "inbox", "receipts", "snapshot"}) {
 			t.Errorf("ls / = %v", got)
 		}
 	})
