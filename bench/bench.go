@@ -142,23 +142,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if progress == nil {
 		progress = io.Discard
 	}
-	dir := cfg.Dir
-	if dir == "" {
-		d, err := os.MkdirTemp("", "lessee-bench-*")
-		if err != nil {
-			return nil, fmt.Errorf("bench: %w", err)
-		}
-		defer os.RemoveAll(d)
-		dir = d
-	} else if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, fmt.Errorf("bench: %w", err)
+	dir, cleanup, err := workDir(cfg.Dir)
+	if err != nil {
+		return nil, err
 	}
+	defer cleanup()
 	step := func(format string, args ...any) {
 		fmt.Fprintf(progress, "%s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
 	}
 
 	rep := &Report{Rows: cfg.Rows, ChunkSize: cfg.ChunkSize}
-	var err error
 	if rep.Machine, err = machine(ctx, cfg.DatabaseURL); err != nil {
 		return nil, err
 	}
@@ -296,4 +289,20 @@ func writeChanges(path string, reg gen.Registry, cfg gen.ChangesConfig) (err err
 		return fmt.Errorf("bench: %w", err)
 	}
 	return nil
+}
+
+// workDir returns dir, created if need be, or a temporary folder that
+// cleanup removes when dir is "".
+func workDir(dir string) (string, func(), error) {
+	if dir == "" {
+		d, err := os.MkdirTemp("", "lessee-bench-*")
+		if err != nil {
+			return "", nil, fmt.Errorf("bench: %w", err)
+		}
+		return d, func() { os.RemoveAll(d) }, nil
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return "", nil, fmt.Errorf("bench: %w", err)
+	}
+	return dir, func() {}, nil
 }

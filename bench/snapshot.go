@@ -110,20 +110,13 @@ func RunSnapshot(ctx context.Context, cfg Config) (*SnapshotReport, error) {
 	step := func(format string, args ...any) {
 		fmt.Fprintf(progress, "%s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
 	}
-	dir := cfg.Dir
-	if dir == "" {
-		d, err := os.MkdirTemp("", "lessee-bench-*")
-		if err != nil {
-			return nil, fmt.Errorf("bench: %w", err)
-		}
-		defer os.RemoveAll(d)
-		dir = d
-	} else if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, fmt.Errorf("bench: %w", err)
+	dir, cleanup, err := workDir(cfg.Dir)
+	if err != nil {
+		return nil, err
 	}
+	defer cleanup()
 
 	rep := &SnapshotReport{ChunkSize: cfg.ChunkSize}
-	var err error
 	pgURL := cfg.DatabaseURL
 	if cfg.SQLite {
 		pgURL = ""

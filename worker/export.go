@@ -22,8 +22,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -364,14 +362,5 @@ func removeExportSpools(dir string) error {
 	if dir == "" {
 		return nil // shared with other programs: left to the system
 	}
-	matches, err := filepath.Glob(filepath.Join(dir, export.TempPrefix+"*"))
-	if err != nil {
-		return err
-	}
-	for _, m := range matches {
-		if err := os.Remove(m); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
-	}
-	return nil
+	return removeMatching(dir, export.TempPrefix+"*")
 }

@@ -40,7 +40,12 @@ const spoolPrefix = "lessee-"
 // RemoveSpoolFiles deletes the handler's temporary files left in dir by a
 // process that was killed. Call it at start, before any handler runs.
 func RemoveSpoolFiles(dir string) error {
-	for _, pattern := range []string{spoolPrefix + "upload-*", receipt.TempPrefix + "*"} {
+	return removeMatching(dir, spoolPrefix+"upload-*", receipt.TempPrefix+"*")
+}
+
+// removeMatching deletes the files in dir that match any of patterns.
+func removeMatching(dir string, patterns ...string) error {
+	for _, pattern := range patterns {
 		matches, err := filepath.Glob(filepath.Join(dir, pattern))
 		if err != nil {
 			return err

@@ -36,19 +36,7 @@ func selectJobKeys[T any](ctx context.Context, q queryer, dest *[]T, table, cols
 		*dest = append(*dest, part...)
 		return nil
 	}
-	query := `SELECT ` + cols + ` FROM ` + table + ` AS t WHERE t.job_id = ? AND t.vin IN (?)`
-	for _, b := range batches(keys, maxParams-1) {
-		qs, args, err := sqlx.In(query, jobID, b)
-		if err != nil {
-			return err
-		}
-		var part []T
-		if err := sqlx.SelectContext(ctx, q, &part, q.Rebind(qs), args...); err != nil {
-			return err
-		}
-		*dest = append(*dest, part...)
-	}
-	return nil
+	return selectInBatches(ctx, q, dest, `SELECT `+cols+` FROM `+table+` AS t WHERE t.job_id = ? AND t.vin IN (?)`, []any{jobID}, keys)
 }
 
 // overlayDryRun lays a dry run's would-be periods of the vehicles over the

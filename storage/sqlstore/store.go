@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 	_ "time/tzdata" // Europe/Oslo must resolve even in minimal containers
@@ -269,8 +270,14 @@ func selectIn[T any](ctx context.Context, q queryer, dest *[]T, query string, ke
 		*dest = append(*dest, part...)
 		return nil
 	}
-	for _, b := range batches(keys, maxParams) {
-		qs, args, err := sqlx.In(query, b)
+	return selectInBatches(ctx, q, dest, query, nil, keys)
+}
+
+// selectInBatches runs query once per batch of keys, with lead, the
+// parameters before its `(?)`, first (SQLite: no array parameters).
+func selectInBatches[T any](ctx context.Context, q queryer, dest *[]T, query string, lead []any, keys []string) error {
+	for _, b := range batches(keys, maxParams-len(lead)) {
+		qs, args, err := sqlx.In(query, append(slices.Clone(lead), b)...)
 		if err != nil {
 			return err
 		}
