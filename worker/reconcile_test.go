@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xuri/excelize/v2"
+
 	"github.com/fleetreg/lessee"
 	"github.com/fleetreg/lessee/examples"
 	"github.com/fleetreg/lessee/export"
@@ -576,5 +578,55 @@ func TestSnapshotResumesWithItsFrozenList(t *testing.T) {
 	rows := receiptRows(t, b.get(t, "receipts/"+demoFleet+"/fleet.csv.receipt.csv"))
 	if last := rows[len(rows)-1]; last[0] != "" || last[3] != "EL10009" || last[7] != "NOT_FLEET_OWNER" {
 		t.Errorf("the absent vehicle's line: %q; want EL10009 rejected NOT_FLEET_OWNER", last)
+	}
+}
+
+// TestXLSXSnapshot: a snapshot sent as a workbook, with Norwegian headers
+// and a date cell, as a dry run and for real: both get CSV and XLSX
+// receipts under their own names, the XLSX one with the standard columns
+// and the derived operations, and the absent vehicle's line without a row.
+func TestXLSXSnapshot(t *testing.T) {
+	t.Parallel()
+	b := setup(t, sqlstoretest.SQLite(t))
+	b.handler.cfg.SnapshotMaxRemovals = 25
+	build := func(f *excelize.File) {
+		sheetRow(t, f, 1, "Kjennemerke", "Leietaker", "Fra dato", "Referanse")
+		start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+		sheetRow(t, f, 2, "EL10001", "12128822249", start, "X-1")
+		for i, reg := range []string{"EL10002", "EL10003", "EL10004", "EL10006", "EL10005", "EL10007", "EL10008", "EL10010", "EL10011"} {
+			id := map[string]string{"EL10002": "15038512363", "EL10003": "02079123660", "EL10004": "24126834558", "EL10006": "05050051287"}[reg]
+			sheetRow(t, f, 3+i, reg, id, "", fmt.Sprintf("X-%d", i+2))
+		}
+		// A date cell: the style makes Excel store a serial number.
+		style, err := f.NewStyle(&excelize.Style{NumFmt: 14})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.SetCellStyle("Sheet1", "C2", "C2", style); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, prefix := range []string{"dryrun-snapshot/", "snapshot/"} {
+		p := b.putWorkbook(t, prefix+demoFleet+"/fleet.xlsx", build)
+		if err := b.handler.Process(context.Background(), p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, base := range []string{"fleet.xlsx.dryrun", "fleet.xlsx"} {
+		rows := receiptRows(t, b.get(t, "receipts/"+demoFleet+"/"+base+".receipt.csv"))
+		_, xrows := openXLSXReceipt(t, b.get(t, "receipts/"+demoFleet+"/"+base+".receipt.xlsx"))
+		if len(rows) != 11 || len(xrows) != 12 {
+			t.Fatalf("%s: %d CSV lines, %d XLSX rows; want 11 and a header plus 11", base, len(rows), len(xrows))
+		}
+		if rows[0][2] != "add" || rows[0][6] != "applied" || rows[1][2] != "keep" {
+			t.Errorf("%s: first lines %q", base, rows[:2])
+		}
+		last := rows[len(rows)-1]
+		if last[0] != "" || last[3] != "EL10009" || last[2] != "remove" || last[6] != "applied" {
+			t.Errorf("%s: absent line %q", base, last)
+		}
+		if x := pad(xrows[len(xrows)-1], 3); x[0] != "" || x[2] != "remove" {
+			t.Errorf("%s: XLSX absent line %q", base, x)
+		}
 	}
 }
