@@ -9,7 +9,7 @@ import (
 )
 
 // KeysFor names what Decide needs loaded for rows: the distinct VINs and
-// registration numbers of the rows without a Problem, and the submitter plus
+// registration numbers the rows name, and the submitter plus
 // every fleet owner acted for. Each list is sorted, so that storage locks rows
 // in one order and concurrent chunks cannot deadlock.
 func KeysFor(job Job, rows []lessee.Row) lessee.Keys {
@@ -18,9 +18,11 @@ func KeysFor(job Job, rows []lessee.Row) lessee.Keys {
 		k.OrgNrs = append(k.OrgNrs, job.Submitter)
 	}
 	for _, r := range rows {
-		if r.Problem != nil {
-			continue
-		}
+		// A snapshot row rejected on its own fields still names its
+		// vehicle (see ParseSnapshotRow): it is loaded with its whole
+		// history, which a rare rejected row may cost, so that a later row
+		// naming it again is a duplicate. A change file's rejected row
+		// names nothing.
 		since := earliestDate(r.Change)
 		if v := r.Change.VIN; v != "" {
 			k.VINs = append(k.VINs, v)
@@ -77,20 +79,23 @@ func Decide(cfg Config, job Job, st *lessee.State, rows []lessee.Row) lessee.Dec
 	}
 	return decideRows(st, rows, func(r lessee.Row, o *lessee.Outcome, w *lessee.WriteSet) {
 		decideRow(job, st, r, o, w)
-	})
+	}, nil)
 }
 
 // decideRows is the loop Decide and DecideSnapshot share: one Outcome per
 // row, in order, carrying the row's Index, Line and Echo; a row with a
 // Problem is rejected with it, and any other is left to decide, which
 // changes st and notes the periods it writes in w.
-func decideRows(st *lessee.State, rows []lessee.Row, decide func(r lessee.Row, o *lessee.Outcome, w *lessee.WriteSet)) lessee.Decision {
+func decideRows(st *lessee.State, rows []lessee.Row, decide func(r lessee.Row, o *lessee.Outcome, w *lessee.WriteSet), rejected func(r lessee.Row)) lessee.Decision {
 	out := make([]lessee.Outcome, 0, len(rows))
 	var w lessee.WriteSet
 	for _, r := range rows {
 		o := lessee.Outcome{Result: lessee.Result{Index: r.Index, Line: r.Line, Echo: r.Echo}}
 		if r.Problem != nil {
 			o.Status, o.Code, o.Message = lessee.StatusRejected, r.Problem.Code, r.Problem.Message
+			if rejected != nil {
+				rejected(r)
+			}
 		} else {
 			decide(r, &o, &w)
 		}

@@ -100,11 +100,12 @@ func ParseRow(cfg Config, job Job, raw lessee.RawRow) lessee.Row {
 // EndDate is the job's processing date, the date keep and remove are
 // judged on; so KeysFor loads the history such a row needs.
 //
-// With a Problem, the Change is empty except RegistrationNumber and VIN:
-// each is set, normalised, when its own cell holds a valid one, whatever
-// failed (another field, the other identifier, or the reader), so that the
-// caller knows which vehicle a rejected row names and does not take the
-// vehicle for one the snapshot left out.
+// With a Problem, the Change is empty except RegistrationNumber, VIN and
+// OnBehalfOf: each is set, normalised, when its own cell holds a valid
+// one, whatever failed (another field, the other identifier, or the
+// reader), so that the caller knows which vehicle a rejected row names,
+// does not take it for one the snapshot left out, and takes a later row
+// naming it for a duplicate.
 func ParseSnapshotRow(cfg Config, job Job, raw lessee.RawRow) lessee.Row {
 	c := trimmed(raw)
 	c[lessee.ColOperation], c[lessee.ColEndDate] = lessee.Cell{}, lessee.Cell{}
@@ -119,6 +120,9 @@ func ParseSnapshotRow(cfg Config, job Job, raw lessee.RawRow) lessee.Row {
 		row.Problem = p
 		row.Change = lessee.Change{}
 		row.Change.RegistrationNumber, row.Change.VIN = validVehicleFields(c)
+		if obo, q := onBehalfOfField(c[lessee.ColOnBehalfOf]); q == nil {
+			row.Change.OnBehalfOf = obo
+		}
 	}
 	return row
 }

@@ -65,9 +65,32 @@ func DecideSnapshot(cfg Config, job Job, st *lessee.State, rows []lessee.Row) le
 		if vin := decideSnapshotRow(job, st, r, o, w); vin != "" {
 			named = append(named, vin)
 		}
+	}, func(r lessee.Row) {
+		if vin := nameRejected(job, st, r); vin != "" {
+			named = append(named, vin)
+		}
 	})
 	d.Named = named
 	return d
+}
+
+// nameRejected marks the vehicle a row rejected on its own fields names,
+// when the row would have passed authority and ownership on the
+// processing date and the vehicle is not named yet, and returns its VIN:
+// a later row naming the vehicle again is then a duplicate, as the file
+// names it twice. It reveals nothing: the row is rejected either way.
+func nameRejected(job Job, st *lessee.State, r lessee.Row) string {
+	f := r.Change.OnBehalfOf
+	if f == "" {
+		f = job.Submitter
+	}
+	v, rej := findVehicle(st, r.Change)
+	if rej != nil || v == nil || st.Named[v.VIN] ||
+		authority(job, st, f, job.ProcessingDate) != nil || owns(v, f, job.ProcessingDate) != nil {
+		return ""
+	}
+	st.Named[v.VIN] = true
+	return v.VIN
 }
 
 // decideSnapshotRow decides one snapshot row without a Problem and returns
