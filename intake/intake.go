@@ -285,22 +285,27 @@ func (in *Intake) Seen(ctx context.Context, key string) (Sighting, error) {
 // older, so events cannot let one company's flood jump the queue.
 func (in *Intake) underCap(ctx context.Context, obj lessee.Object) (bool, error) {
 	limit := in.cfg.MaxPerSubmitter
-	pk := objectkey.Parse(obj.Key)
-	sub := pk.Submitter
+	sub := objectkey.Parse(obj.Key).Submitter
 	if limit <= 0 || sub == "" {
 		return true, nil
 	}
-	// Counted within the upload's own source folder: one listing per
-	// event, and a flood under one prefix still waits its turn there.
+	// Counted over all the submitter's upload folders, as the scan
+	// counts: files under another prefix do not let a flood jump the
+	// queue.
 	older := 0
-	err := in.objects.List(ctx, pk.Source.FolderOf(sub), func(o lessee.Object) error {
-		if o.Key != obj.Key && isUploadKey(o.Key) && Older(o, obj) {
-			older++
+	for _, src := range objectkey.Sources {
+		err := in.objects.List(ctx, src.FolderOf(sub), func(o lessee.Object) error {
+			if o.Key != obj.Key && isUploadKey(o.Key) && Older(o, obj) {
+				older++
+			}
+			return nil
+		})
+		if err != nil {
+			return false, fmt.Errorf("list submitter's %s: %w", src, err)
 		}
-		return nil
-	})
-	if err != nil {
-		return false, fmt.Errorf("list submitter inbox: %w", err)
+		if older >= limit {
+			return false, nil
+		}
 	}
-	return older < limit, nil
+	return true, nil
 }

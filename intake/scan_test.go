@@ -642,6 +642,8 @@ func TestSeen(t *testing.T) {
 		obj(inbox(subA, "3.csv"), at(3, 999)), obj(inbox(subA, "4.csv"), at(4, 1)),
 		obj(inbox(subA, "5.csv"), at(4, 0)), // in 4.csv's second: after it by key
 		obj(inbox(subB, "1.csv"), at(9, 0)),
+		// B's older snapshot counts against its cap on inbox files too.
+		obj("snapshot/"+subB+"/fleet.csv", at(8, 0)),
 		obj(inbox(notDigits, "1.csv"), at(0, 0)), obj(inbox(notDigits, "2.csv"), at(9, 0)),
 		obj(inbox(subA, "sub/"), at(0, 0)),
 		obj("receipts/"+subA+"/1.csv.receipt.csv", at(9, 0)),
@@ -673,7 +675,12 @@ func TestSeen(t *testing.T) {
 		},
 		{name: "OKDeferredSmallCap", key: inbox(subA, "2.csv"), max: 1, wantHead: true, want: intake.Sighting{Upload: intake.UploadOf(testBucket, head(inbox(subA, "2.csv"))), Found: true, Deferred: true}},
 		{name: "OKNoCap", key: inbox(subA, "5.csv"), max: 0, want: found(inbox(subA, "5.csv")), wantHead: true, wantQueue: true},
-		{name: "OKOtherSubmitterUncounted", key: inbox(subB, "1.csv"), max: 1, want: found(inbox(subB, "1.csv")), wantHead: true, wantQueue: true},
+		{name: "OKOtherSubmitterUncounted", key: inbox(subB, "1.csv"), max: 2, want: found(inbox(subB, "1.csv")), wantHead: true, wantQueue: true},
+		{
+			name: "OKDeferredBehindOtherPrefix", key: inbox(subB, "1.csv"), max: 1, wantHead: true,
+			want: intake.Sighting{Upload: intake.UploadOf(testBucket, head(inbox(subB, "1.csv"))), Found: true, Deferred: true},
+		},
+		{name: "OKSnapshot", key: "snapshot/" + subB + "/fleet.csv", max: 1, want: found("snapshot/" + subB + "/fleet.csv"), wantHead: true, wantQueue: true},
 		{
 			// The scan shares one lane among keys that name no valid
 			// submitter; an event does not list the whole inbox to apply
