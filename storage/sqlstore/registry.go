@@ -38,6 +38,20 @@ func (s *Store) Vehicle(ctx context.Context, vin string) (lessee.Vehicle, error)
 	return out, nil
 }
 
+// VehicleByRegistrationNumber returns the vehicle with that registration
+// number (normalised), as Vehicle does.
+func (s *Store) VehicleByRegistrationNumber(ctx context.Context, reg string) (lessee.Vehicle, error) {
+	var vin string
+	err := s.db.GetContext(ctx, &vin, s.db.Rebind(`SELECT vin FROM vehicles WHERE registration_number = ?`), reg)
+	if err != nil {
+		if errIsNotFound(err) {
+			return lessee.Vehicle{}, fmt.Errorf("get vehicle %s: %w", reg, ErrNotFound)
+		}
+		return lessee.Vehicle{}, fmt.Errorf("get vehicle: %w", err)
+	}
+	return s.Vehicle(ctx, vin)
+}
+
 // RegistryEmpty reports whether the registry holds no enterprises and no
 // vehicles, so that embedded mode knows to load its demo data.
 func (s *Store) RegistryEmpty(ctx context.Context) (bool, error) {
@@ -69,6 +83,9 @@ type AuditEntry struct {
 	BeforeJSON string    `db:"before_json"`
 	AfterJSON  string    `db:"after_json"`
 	CreatedAt  time.Time `db:"-"`
+	// Source is "file" or "api"; RequestID names the API call.
+	Source    string `db:"source"`
+	RequestID string `db:"request_id"`
 }
 
 // Audit returns the audit entries of one vehicle, or all when vin is "",
@@ -79,7 +96,7 @@ func (s *Store) Audit(ctx context.Context, vin string) ([]AuditEntry, error) {
 		CreatedAt string `db:"created_at"`
 	}
 	query := `SELECT change_id, job_id, row_line, submitter, on_behalf_of, file_key, operation, vin,
-		registration_number, lessee_id, lessee_name, before_json, after_json, created_at FROM audit_log`
+		registration_number, lessee_id, lessee_name, before_json, after_json, created_at, source, request_id FROM audit_log`
 	var args []any
 	if vin != "" {
 		query += ` WHERE vin = ?`

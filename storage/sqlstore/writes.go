@@ -60,8 +60,14 @@ func periodJSON(p *lessee.Period) (string, error) {
 	})
 }
 
-// writeAudit records every applied outcome.
+// writeAudit records every applied outcome of a file's chunk.
 func (w *chunkTx) writeAudit(ctx context.Context, job lessee.Job, outcomes []lessee.Outcome, now string) error {
+	return w.writeAuditFrom(ctx, job, outcomes, now, "")
+}
+
+// writeAuditFrom records every applied outcome; with a request id they
+// came from the single-change API (source api), else from a file.
+func (w *chunkTx) writeAuditFrom(ctx context.Context, job lessee.Job, outcomes []lessee.Outcome, now, requestID string) error {
 	var rows [][]any
 	for _, o := range outcomes {
 		if o.Status != lessee.StatusApplied {
@@ -81,14 +87,21 @@ func (w *chunkTx) writeAudit(ctx context.Context, job lessee.Job, outcomes []les
 		if p := cmp.Or(o.After, o.Before); p != nil {
 			lesseeID, lesseeName = p.LesseeID, p.LesseeName
 		}
-		rows = append(rows, []any{
+		row := []any{
 			o.ChangeID, job.ID, o.Line, job.Submitter, o.OnBehalfOf, job.Key,
 			string(o.Operation), o.VIN, o.RegistrationNumber, lesseeID, lesseeName, before, after, now,
-		})
+		}
+		if requestID != "" {
+			row = append(row, "api", requestID)
+		}
+		rows = append(rows, row)
 	}
-	err := w.insert(ctx, "audit_log", []string{"change_id", "job_id", "row_line", "submitter", "on_behalf_of",
-		"file_key", "operation", "vin", "registration_number", "lessee_id", "lessee_name", "before_json", "after_json", "created_at"},
-		rows)
+	cols := []string{"change_id", "job_id", "row_line", "submitter", "on_behalf_of",
+		"file_key", "operation", "vin", "registration_number", "lessee_id", "lessee_name", "before_json", "after_json", "created_at"}
+	if requestID != "" {
+		cols = append(cols, "source", "request_id")
+	}
+	err := w.insert(ctx, "audit_log", cols, rows)
 	if err != nil {
 		return fmt.Errorf("write audit: %w", err)
 	}

@@ -1,0 +1,149 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/fleetreg/lessee"
+)
+
+// This file is the single-change API's use of the engine: one change in a
+// transaction of its own, through the same state loading (and row locks),
+// decision, period writes, audit log and export marks as a file's chunk,
+// with its answer kept under an idempotency key.
+
+// IdempotencyWindow is how long an answer is kept under its key.
+const IdempotencyWindow = 24 * time.Hour
+
+// ErrIdempotencyKeyReused is returned when an idempotency key comes again
+// with a different request.
+var ErrIdempotencyKeyReused = errors.New("idempotency key reused with another request")
+
+// APICall is one call of the single-change API.
+type APICall struct {
+	RequestID      string // unique per call; names the change and its audit entry
+	Submitter      string // the organisation the token names
+	IdempotencyKey string // "" for none
+	RequestHash    string // a hash of the request, compared on a repeated key
+}
+
+// APIAnswer is what the API answers: an HTTP status and a JSON body.
+type APIAnswer struct {
+	Status int
+	Body   []byte
+}
+
+// ApplyOne applies one change in a transaction of its own. With an
+// idempotency key it first looks for the answer kept under it (from the
+// same submitter, within IdempotencyWindow): a repeat of the same request
+// gets that answer and changes nothing (replayed is true), another request
+// gets ErrIdempotencyKeyReused. Otherwise it locks and loads the state
+// named by keys as ApplyChunk does, so that an API change and a file's
+// chunk touching the same vehicle serialize; calls decide, which must
+// return one outcome (index 0); writes the periods, the audit entry (source
+// api, the request id) and the fleet's export mark; keeps answer's answer
+// under the key; and commits. Two calls with one key apply once: the
+// second waits on the first's key row and then answers as it did.
+func (s *Store) ApplyOne(ctx context.Context, call APICall, keys lessee.Keys,
+	decide func(*lessee.State) lessee.Decision, answer func(lessee.Outcome) (APIAnswer, error)) (ans APIAnswer, replayed bool, err error) {
+	conn, err := s.db.Connx(ctx)
+	if err != nil {
+		return ans, false, fmt.Errorf("apply change: %w", err)
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTxx(ctx, nil)
+	if err != nil {
+		return ans, false, fmt.Errorf("apply change: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	w := &chunkTx{tx: tx, conn: conn, dialect: s.dialect}
+	now := s.now()
+
+	if call.IdempotencyKey != "" {
+		if _, err := tx.ExecContext(ctx, tx.Rebind(`DELETE FROM api_idempotency WHERE orgnr = ? AND idem_key = ? AND created_at < ?`),
+			call.Submitter, call.IdempotencyKey, formatTime(now.Add(-IdempotencyWindow))); err != nil {
+			return ans, false, fmt.Errorf("apply change: idempotency: %w", err)
+		}
+		// Blocks while another transaction holds the key, then does nothing.
+		res, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO api_idempotency (orgnr, idem_key, request_hash, created_at)
+			VALUES (?, ?, ?, ?) ON CONFLICT (orgnr, idem_key) DO NOTHING`),
+			call.Submitter, call.IdempotencyKey, call.RequestHash, formatTime(now))
+		if err != nil {
+			return ans, false, fmt.Errorf("apply change: idempotency: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return ans, false, fmt.Errorf("apply change: idempotency: %w", err)
+		} else if n == 0 {
+			var kept struct {
+				Hash   string `db:"request_hash"`
+				Status int    `db:"status"`
+				Body   string `db:"body"`
+			}
+			if err := tx.GetContext(ctx, &kept, tx.Rebind(`SELECT request_hash, status, body FROM api_idempotency
+				WHERE orgnr = ? AND idem_key = ?`), call.Submitter, call.IdempotencyKey); err != nil {
+				return ans, false, fmt.Errorf("apply change: idempotency: %w", err)
+			}
+			if kept.Hash != call.RequestHash {
+				return ans, false, ErrIdempotencyKeyReused
+			}
+			return APIAnswer{Status: kept.Status, Body: []byte(kept.Body)}, true, nil
+		}
+	}
+
+	job := lessee.Job{ID: APIJobID(call.RequestID), Submitter: call.Submitter, Key: "api", Mode: lessee.ModeChanges}
+	st, err := w.loadState(ctx, job, keys)
+	if err != nil {
+		return ans, false, fmt.Errorf("apply change: %w", err)
+	}
+	d := decide(st)
+	if len(d.Outcomes) != 1 {
+		return ans, false, fmt.Errorf("apply change: %d outcomes for one change", len(d.Outcomes))
+	}
+	if err := checkOutcomes(d.Outcomes, 0); err != nil {
+		return ans, false, fmt.Errorf("apply change: %w", err)
+	}
+	stamp := formatTime(now)
+	if err := w.writePeriods(ctx, d.Writes); err != nil {
+		return ans, false, fmt.Errorf("apply change: %w", err)
+	}
+	if err := w.writeAuditFrom(ctx, job, d.Outcomes, stamp, call.RequestID); err != nil {
+		return ans, false, fmt.Errorf("apply change: %w", err)
+	}
+	if err := markFleetsChanged(ctx, tx, changedFleets(d.Outcomes), stamp); err != nil {
+		return ans, false, fmt.Errorf("apply change: %w", err)
+	}
+	if ans, err = answer(d.Outcomes[0]); err != nil {
+		return ans, false, fmt.Errorf("apply change: %w", err)
+	}
+	if call.IdempotencyKey != "" {
+		if _, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE api_idempotency SET status = ?, body = ?
+			WHERE orgnr = ? AND idem_key = ?`), ans.Status, string(ans.Body), call.Submitter, call.IdempotencyKey); err != nil {
+			return ans, false, fmt.Errorf("apply change: idempotency: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return ans, false, fmt.Errorf("apply change: commit: %w", err)
+	}
+	return ans, false, nil
+}
+
+// APIJobID is the job id an API call's change is recorded under: its
+// change id is APIJobID(requestID)-0, and so is the id of a period it opens.
+func APIJobID(requestID string) string { return "api-" + requestID }
+
+// ForgetIdempotencyKeys removes the answers kept longer than
+// IdempotencyWindow and returns how many. Safe to run from every process.
+func (s *Store) ForgetIdempotencyKeys(ctx context.Context) (int, error) {
+	res, err := s.db.ExecContext(ctx, s.db.Rebind(`DELETE FROM api_idempotency WHERE created_at < ?`),
+		formatTime(s.now().Add(-IdempotencyWindow)))
+	if err != nil {
+		return 0, fmt.Errorf("forget idempotency keys: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("forget idempotency keys: %w", err)
+	}
+	return int(n), nil
+}
