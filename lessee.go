@@ -545,3 +545,22 @@ type AbsentVehicle struct {
 	VIN                string
 	RegistrationNumber string
 }
+
+// APICall is one call of the single-change API, as storage records it.
+type APICall struct {
+	RequestID      string // unique per call; names the change and its audit entry
+	Submitter      string // the organisation the token names
+	IdempotencyKey string // "" for none
+	RequestHash    string // a hash of the request, compared on a repeated key
+}
+
+// JobID is the job id the call's change is recorded under: its change id
+// is ChangeID(JobID(), 0), also the id of a period it opens.
+func (c APICall) JobID() string { return "api-" + c.RequestID }
+
+// APIAnswer is what the single-change API answers: an HTTP status and a
+// JSON body, kept byte for byte under an idempotency key.
+type APIAnswer struct {
+	Status int
+	Body   []byte
+}

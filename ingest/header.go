@@ -25,6 +25,11 @@ var aliases = [lessee.NumColumns][]string{
 	lessee.ColReference:          {"reference", "referanse", "ref", "external_id"},
 }
 
+// ColumnNamed returns the canonical column a name means, by the same
+// aliases and folding as a file's header (the single-change API's JSON keys
+// use it), or false.
+func ColumnNamed(name string) (lessee.Column, bool) { return columnFor(name) }
+
 // columnFor returns the canonical column a header name means, or false. The
 // alias table is small, so a linear search keeps it free of package state.
 func columnFor(name string) (lessee.Column, bool) {

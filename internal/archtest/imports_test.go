@@ -17,7 +17,7 @@ func TestNoAdapterImports(t *testing.T) {
 	if err != nil {
 		t.Skip("no go command on PATH to list dependencies with")
 	}
-	for _, pkg := range []string{"", "/ident", "/ingest", "/validate", "/receipt", "/worker", "/web", "/sftpd", "/intake", "/objectkey", "/export"} {
+	for _, pkg := range []string{"", "/ident", "/ingest", "/validate", "/receipt", "/worker", "/web", "/sftpd", "/intake", "/objectkey", "/export", "/api"} {
 		t.Run(strings.TrimPrefix(pkg, "/"), func(t *testing.T) {
 			t.Parallel()
 			out, err := exec.Command(goBin, "list", "-deps", module+pkg).CombinedOutput()

@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -19,21 +18,13 @@ const IdempotencyWindow = 24 * time.Hour
 
 // ErrIdempotencyKeyReused is returned when an idempotency key comes again
 // with a different request.
-var ErrIdempotencyKeyReused = errors.New("idempotency key reused with another request")
+var ErrIdempotencyKeyReused = &lessee.Error{Code: lessee.ECONFLICT, Message: "idempotency key reused with another request"}
 
-// APICall is one call of the single-change API.
-type APICall struct {
-	RequestID      string // unique per call; names the change and its audit entry
-	Submitter      string // the organisation the token names
-	IdempotencyKey string // "" for none
-	RequestHash    string // a hash of the request, compared on a repeated key
-}
-
-// APIAnswer is what the API answers: an HTTP status and a JSON body.
-type APIAnswer struct {
-	Status int
-	Body   []byte
-}
+// APICall and APIAnswer are the domain's.
+type (
+	APICall   = lessee.APICall
+	APIAnswer = lessee.APIAnswer
+)
 
 // ApplyOne applies one change in a transaction of its own. With an
 // idempotency key it first looks for the answer kept under it (from the
@@ -92,7 +83,7 @@ func (s *Store) ApplyOne(ctx context.Context, call APICall, keys lessee.Keys,
 		}
 	}
 
-	job := lessee.Job{ID: APIJobID(call.RequestID), Submitter: call.Submitter, Key: "api", Mode: lessee.ModeChanges}
+	job := lessee.Job{ID: call.JobID(), Submitter: call.Submitter, Key: "api", Mode: lessee.ModeChanges}
 	st, err := w.loadState(ctx, job, keys)
 	if err != nil {
 		return ans, false, fmt.Errorf("apply change: %w", err)
@@ -128,10 +119,6 @@ func (s *Store) ApplyOne(ctx context.Context, call APICall, keys lessee.Keys,
 	}
 	return ans, false, nil
 }
-
-// APIJobID is the job id an API call's change is recorded under: its
-// change id is APIJobID(requestID)-0, and so is the id of a period it opens.
-func APIJobID(requestID string) string { return "api-" + requestID }
 
 // ForgetIdempotencyKeys removes the answers kept longer than
 // IdempotencyWindow and returns how many. Safe to run from every process.

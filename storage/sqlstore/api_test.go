@@ -29,7 +29,7 @@ func TestApplyOne(t *testing.T) {
 		rows := []row{{lessee.OpRemove, vin1, "", "2024-05-01"}}
 		call := func(rid, key, hash string) (sqlstore.APIAnswer, bool, error) {
 			return s.ApplyOne(ctx, sqlstore.APICall{RequestID: rid, Submitter: fleetOwner, IdempotencyKey: key, RequestHash: hash},
-				keysFor(rows), decider(sqlstore.APIJobID(rid), 0, rows, nil), apiAnswer)
+				keysFor(rows), decider(sqlstore.APICall{RequestID: rid}.JobID(), 0, rows, nil), apiAnswer)
 		}
 		ans, replayed, err := call("r1", "k1", "h1")
 		if err != nil || replayed || string(ans.Body) != `{"status":"applied","change_id":"api-r1-0"}` {
@@ -68,7 +68,7 @@ func TestApplyOne(t *testing.T) {
 				defer wg.Done()
 				rid := fmt.Sprintf("c%d", i)
 				a, _, err := s.ApplyOne(ctx, sqlstore.APICall{RequestID: rid, Submitter: fleetOwner, IdempotencyKey: "k2", RequestHash: "h"},
-					keysFor(addRows), decider(sqlstore.APIJobID(rid), 0, addRows, nil), apiAnswer)
+					keysFor(addRows), decider(sqlstore.APICall{RequestID: rid}.JobID(), 0, addRows, nil), apiAnswer)
 				answers[i], errs[i] = string(a.Body), err
 			}()
 		}

@@ -1,0 +1,346 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/fleetreg/lessee"
+	"github.com/fleetreg/lessee/ident"
+	"github.com/fleetreg/lessee/validate"
+)
+
+// Errors an Authenticator returns: no valid token (401), or a valid token
+// without the scope (403).
+var (
+	ErrUnauthenticated = errors.New("unauthenticated")
+	ErrForbidden       = errors.New("forbidden")
+)
+
+// Authenticator checks a request's Authorization header and returns the
+// organisation number the token acts as.
+type Authenticator interface {
+	Authenticate(ctx context.Context, authorization string) (orgnr string, err error)
+}
+
+// Store is what the API needs from SQL.
+type Store interface {
+	// ApplyOne applies one change in a transaction of its own, keeping
+	// its answer under the call's idempotency key; a key reused for
+	// another request is an error with code lessee.ECONFLICT.
+	ApplyOne(ctx context.Context, call lessee.APICall, keys lessee.Keys,
+		decide func(*lessee.State) lessee.Decision, answer func(lessee.Outcome) (lessee.APIAnswer, error)) (lessee.APIAnswer, bool, error)
+	Vehicle(ctx context.Context, vin string) (lessee.Vehicle, error)
+	VehicleByRegistrationNumber(ctx context.Context, reg string) (lessee.Vehicle, error)
+	AuthorityState(ctx context.Context, orgnrs []string) (*lessee.State, error)
+}
+
+// Config tunes the API.
+type Config struct {
+	Validate validate.Config
+	// Rate is how many requests per second one organisation may make
+	// (bursts of as many); zero or less means no limit.
+	Rate float64
+	// Location is whose day the processing date is (Europe/Oslo).
+	Location *time.Location
+	// JWKS, when set, is served at /.well-known/jwks.json (the development
+	// issuer's keys).
+	JWKS []byte
+}
+
+// Server is the single-change API.
+type Server struct {
+	store Store
+	auth  Authenticator
+	cfg   Config
+	log   *slog.Logger
+	// Now is the clock; tests replace it.
+	Now func() time.Time
+
+	mu       sync.Mutex
+	limiters map[string]*rate.Limiter
+}
+
+// New returns the API over store, authenticating with auth.
+func New(store Store, auth Authenticator, cfg Config, log *slog.Logger) *Server {
+	if cfg.Location == nil {
+		cfg.Location = time.UTC
+	}
+	return &Server{store: store, auth: auth, cfg: cfg, log: log, Now: time.Now, limiters: map[string]*rate.Limiter{}}
+}
+
+// Routes registers the API's routes on mux.
+func (s *Server) Routes(mux *http.ServeMux) {
+	mux.HandleFunc("POST /api/v1/changes", s.postChange)
+	mux.HandleFunc("GET /api/v1/vehicles/{id}", s.getVehicle)
+	if s.cfg.JWKS != nil {
+		mux.HandleFunc("GET /.well-known/jwks.json", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Cache-Control", "max-age=300")
+			_, _ = w.Write(s.cfg.JWKS)
+		})
+	}
+}
+
+// Answer is the JSON body of a change's answer.
+type Answer struct {
+	Status   string `json:"status"`
+	Code     string `json:"code"`
+	Message  string `json:"message"`
+	ChangeID string `json:"change_id"`
+}
+
+// errorBody is the JSON body of an error answer.
+type errorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Error codes of answers that are not a change's outcome.
+const (
+	CodeBadRequest           = "BAD_REQUEST"
+	CodeUnauthenticated      = "UNAUTHENTICATED"
+	CodeForbidden            = "FORBIDDEN"
+	CodeNotFound             = "NOT_FOUND"
+	CodeRateLimited          = "RATE_LIMITED"
+	CodeIdempotencyKeyReused = "IDEMPOTENCY_KEY_REUSED"
+	CodeInternal             = "INTERNAL"
+)
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"code":"INTERNAL","message":"could not encode the answer"}`)
+	}
+	writeBody(w, status, b)
+}
+
+func writeBody(w http.ResponseWriter, status int, b []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+func writeError(w http.ResponseWriter, status int, code, message string) {
+	writeJSON(w, status, errorBody{Code: code, Message: ident.MaskText(message)})
+}
+
+// authenticate answers 401 or 403 itself and returns false when the
+// request may not go on; then the organisation's rate.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (string, bool) {
+	org, err := s.auth.Authenticate(r.Context(), r.Header.Get("Authorization"))
+	switch {
+	case errors.Is(err, ErrForbidden):
+		writeError(w, http.StatusForbidden, CodeForbidden, err.Error())
+		return "", false
+	case err != nil:
+		w.Header().Set("WWW-Authenticate", `Bearer realm="lessee", error="invalid_token"`)
+		writeError(w, http.StatusUnauthorized, CodeUnauthenticated, err.Error())
+		return "", false
+	}
+	if wait, ok := s.allow(org); !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		writeError(w, http.StatusTooManyRequests, CodeRateLimited,
+			fmt.Sprintf("more than %g requests per second from organisation %s; try again later", s.cfg.Rate, org))
+		return "", false
+	}
+	return org, true
+}
+
+// allow takes a token from org's bucket, or says how long to wait.
+func (s *Server) allow(org string) (time.Duration, bool) {
+	if s.cfg.Rate <= 0 {
+		return 0, true
+	}
+	s.mu.Lock()
+	l := s.limiters[org]
+	if l == nil {
+		l = rate.NewLimiter(rate.Limit(s.cfg.Rate), max(1, int(s.cfg.Rate)))
+		s.limiters[org] = l
+	}
+	s.mu.Unlock()
+	res := l.ReserveN(s.Now(), 1)
+	if !res.OK() {
+		return time.Second, false
+	}
+	if d := res.DelayFrom(s.Now()); d > 0 {
+		res.CancelAt(s.Now())
+		return d, false
+	}
+	return 0, true
+}
+
+// requestID returns a new random request id.
+func requestID() (string, error) {
+	var b [12]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// maxIdempotencyKey bounds the Idempotency-Key header.
+const maxIdempotencyKey = 255
+
+func (s *Server) postChange(w http.ResponseWriter, r *http.Request) {
+	org, ok := s.authenticate(w, r)
+	if !ok {
+		return
+	}
+	key := r.Header.Get("Idempotency-Key")
+	if len(key) > maxIdempotencyKey {
+		writeError(w, http.StatusBadRequest, CodeBadRequest, fmt.Sprintf("Idempotency-Key is longer than %d bytes", maxIdempotencyKey))
+		return
+	}
+	body := http.MaxBytesReader(w, r.Body, MaxBodyBytes+1)
+	raw, err := DecodeChange(body)
+	if err != nil {
+		if errors.Is(err, errBadRequest) {
+			writeError(w, http.StatusBadRequest, CodeBadRequest, strings.TrimPrefix(err.Error(), errBadRequest.Error()+": "))
+			return
+		}
+		writeError(w, http.StatusBadRequest, CodeBadRequest, "the body could not be read")
+		return
+	}
+	rid, err := requestID()
+	if err != nil {
+		s.fail(w, r, "request id", err)
+		return
+	}
+	now := s.Now()
+	call := lessee.APICall{RequestID: rid, Submitter: org, IdempotencyKey: key, RequestHash: requestHash(raw)}
+	vjob := validate.Job{ID: call.JobID(), Submitter: org, ProcessingDate: lessee.DateOf(now.In(s.cfg.Location)), Now: now}
+	row := validate.ParseRow(s.cfg.Validate, vjob, raw)
+	rows := []lessee.Row{row}
+	ans, replayed, err := s.store.ApplyOne(r.Context(), call, validate.KeysFor(vjob, rows),
+		func(st *lessee.State) lessee.Decision { return validate.Decide(s.cfg.Validate, vjob, st, rows) },
+		answerFor)
+	switch {
+	case lessee.ErrorCode(err) == lessee.ECONFLICT:
+		writeError(w, http.StatusUnprocessableEntity, CodeIdempotencyKeyReused,
+			"Idempotency-Key was used within the last 24 hours for another request; use a new key for a new change")
+		return
+	case err != nil:
+		s.fail(w, r, "apply change", err)
+		return
+	}
+	w.Header().Set("X-Request-Id", rid)
+	if replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
+	}
+	s.log.Info("api change", "request_id", rid, "submitter", org, "status", ans.Status, "replayed", replayed)
+	writeBody(w, ans.Status, ans.Body)
+}
+
+// answerFor is the answer to a change's outcome: 200 for applied or
+// unchanged, 422 for rejected.
+func answerFor(o lessee.Outcome) (lessee.APIAnswer, error) {
+	status := http.StatusOK
+	if o.Status == lessee.StatusRejected {
+		status = http.StatusUnprocessableEntity
+	}
+	b, err := json.Marshal(Answer{Status: string(o.Status), Code: string(o.Code), Message: o.Message, ChangeID: o.ChangeID})
+	if err != nil {
+		return lessee.APIAnswer{}, err
+	}
+	return lessee.APIAnswer{Status: status, Body: b}, nil
+}
+
+// requestHash identifies a request's content: the cells it gives, so that
+// the same change with its keys in another order or spelling is the same.
+func requestHash(raw lessee.RawRow) string {
+	h := sha256.New()
+	for _, c := range raw.Cells {
+		fmt.Fprintf(h, "%d:%s\n", len(c.Value), c.Value)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, what string, err error) {
+	s.log.Error("api: "+what, "path", r.URL.Path, "err", ident.MaskText(err.Error()))
+	writeError(w, http.StatusInternalServerError, CodeInternal, "a technical fault; try again")
+}
+
+// PeriodView is a lessee period in the vehicle view.
+type PeriodView struct {
+	LesseeID   string `json:"lessee_id"`
+	LesseeName string `json:"lessee_name,omitempty"`
+	StartDate  string `json:"start_date"`
+	EndDate    string `json:"end_date,omitempty"`
+}
+
+// VehicleView is the answer of GET /api/v1/vehicles/{id}.
+type VehicleView struct {
+	RegistrationNumber string       `json:"registration_number"`
+	VIN                string       `json:"vin"`
+	Owner              string       `json:"owner"`
+	Lessee             *PeriodView  `json:"lessee"`
+	Periods            []PeriodView `json:"periods"`
+}
+
+func (s *Server) getVehicle(w http.ResponseWriter, r *http.Request) {
+	org, ok := s.authenticate(w, r)
+	if !ok {
+		return
+	}
+	id := r.PathValue("id")
+	notFound := func() {
+		// The same answer whether the vehicle does not exist or belongs
+		// to a fleet the caller may not act for.
+		writeError(w, http.StatusNotFound, CodeNotFound, "no vehicle with this registration number or vin that you may see")
+	}
+	var v lessee.Vehicle
+	var err error
+	if vin, verr := ident.VIN(id); verr == nil {
+		v, err = s.store.Vehicle(r.Context(), vin)
+	} else if reg, rerr := ident.NormaliseRegNumber(id); rerr == nil {
+		v, err = s.store.VehicleByRegistrationNumber(r.Context(), reg)
+	} else {
+		notFound()
+		return
+	}
+	if lessee.ErrorCode(err) == lessee.ENOTFOUND {
+		notFound()
+		return
+	}
+	if err != nil {
+		s.fail(w, r, "vehicle", err)
+		return
+	}
+	now := s.Now()
+	today := lessee.DateOf(now.In(s.cfg.Location))
+	st, err := s.store.AuthorityState(r.Context(), []string{org, v.Owner})
+	if err != nil {
+		s.fail(w, r, "vehicle authority", err)
+		return
+	}
+	vjob := validate.Job{Submitter: org, ProcessingDate: today, Now: now}
+	if validate.Authorize(vjob, st, v.Owner, today) != nil {
+		notFound()
+		return
+	}
+	view := VehicleView{RegistrationNumber: v.RegistrationNumber, VIN: v.VIN, Owner: v.Owner, Periods: []PeriodView{}}
+	for _, p := range v.Periods {
+		pv := PeriodView{LesseeID: p.LesseeID, LesseeName: p.LesseeName, StartDate: string(p.Start), EndDate: string(p.End)}
+		view.Periods = append(view.Periods, pv)
+		if !today.Before(p.Start) && p.OpenOn(today) {
+			cur := pv
+			view.Lessee = &cur
+		}
+	}
+	writeJSON(w, http.StatusOK, view)
+}
