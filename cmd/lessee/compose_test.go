@@ -125,7 +125,7 @@ func allFlagNames(t *testing.T) map[string]bool {
 	names := map[string]bool{}
 	flagLine := regexp.MustCompile(`(?m)^\s+-([a-z0-9-]+)`)
 	for _, cmd := range [][]string{{"serve"}, {"submit"}, {"receipt"}, {"status"}, {"registry", "import"}, {"migrate"},
-		{"gen", "registry"}, {"gen", "changes"}, {"bench"}, {"healthcheck"}, {"export"}} {
+		{"gen", "registry"}, {"gen", "changes"}, {"bench"}, {"healthcheck"}, {"export"}, {"token"}} {
 		var out bytes.Buffer
 		_ = run(context.Background(), append(cmd, "-h"), func(string) string { return "" }, &out, &out)
 		found := flagLine.FindAllStringSubmatch(out.String(), -1)

@@ -43,6 +43,7 @@ commands:
   gen changes FILE        write a seeded synthetic change file for a registry
   bench                   measure the real path end to end against PostgreSQL and Redis, with baselines
   healthcheck             exit 0 when the service on --listen reports healthy
+  token --as ORGNR        print an API token of the development issuer (key under --data)
 
 Every flag also reads an environment variable: --data is LESSEE_DATA,
 --s3-access-key is LESSEE_S3_ACCESS_KEY, and so on. Run 'lessee <command> -h'
@@ -79,6 +80,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runBench(ctx, args[1:], getenv, stdout, stderr)
 	case "healthcheck":
 		return runHealthcheck(ctx, args[1:], getenv, stdout, stderr)
+	case "token":
+		return runToken(ctx, args[1:], getenv, stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil
