@@ -28,6 +28,8 @@ import (
 var (
 	ErrUnauthenticated = errors.New("unauthenticated")
 	ErrForbidden       = errors.New("forbidden")
+	// ErrUnavailable: the token's keys cannot be had now (503).
+	ErrUnavailable = errors.New("token keys unavailable")
 )
 
 // Authenticator checks a request's Authorization header and returns the
@@ -118,6 +120,7 @@ const (
 	CodeRateLimited          = "RATE_LIMITED"
 	CodeIdempotencyKeyReused = "IDEMPOTENCY_KEY_REUSED"
 	CodeInternal             = "INTERNAL"
+	CodeUnavailable          = "UNAVAILABLE"
 )
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -146,6 +149,10 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (string, b
 	switch {
 	case errors.Is(err, ErrForbidden):
 		writeError(w, http.StatusForbidden, CodeForbidden, err.Error())
+		return "", false
+	case errors.Is(err, ErrUnavailable):
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "the token issuer's keys cannot be fetched now; try again shortly")
 		return "", false
 	case err != nil:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="lessee", error="invalid_token"`)

@@ -61,7 +61,7 @@ func startServe(ctx context.Context, cfg Config, databaseURL, data string, maxBy
 	if err != nil {
 		return nil, fmt.Errorf("serve log: %w", err)
 	}
-	args := []string{"serve", "--data", data, "--listen", listen, "--s3-listen", s3Listen,
+	args := []string{"serve", "--data", data, "--listen", listen, "--s3-listen", s3Listen, "--api-listen", "127.0.0.1:0",
 		"--database-url=" + databaseURL, "--redis-url", cfg.RedisURL, "--scan-interval", "250ms",
 		"--log-format", "json", "--max-file-bytes", strconv.FormatInt(maxBytes, 10), "--max-rows", strconv.Itoa(maxRows)}
 	if databaseURL == "" {

@@ -182,7 +182,7 @@ func (r *rig) start() {
 	}
 	fmt.Fprintf(logf, "---- start %s\n", time.Now().Format(time.RFC3339Nano))
 	cmd := exec.Command(r.bin, "serve",
-		"--data", r.data, "--listen", r.listen, "--s3-listen", r.s3Listen,
+		"--data", r.data, "--listen", r.listen, "--s3-listen", r.s3Listen, "--api-listen", "127.0.0.1:0",
 		"--database-url", r.dbURL, "--redis-url", r.redisURL,
 		"--scan-interval", "200ms", "--chunk-size", strconv.Itoa(r.chunkSize),
 		"--log-format", "json")

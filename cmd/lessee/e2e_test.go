@@ -85,6 +85,9 @@ func launchService(t *testing.T, cfg serveConfig) (e *e2e, stop func()) {
 		cfg.Listen = "127.0.0.1:0"
 	}
 	cfg.S3Listen = "127.0.0.1:0"
+	if cfg.APIListen != "" {
+		cfg.APIListen = "127.0.0.1:0"
+	}
 	logs := &lockedBuffer{}
 	log, err := newLogger(logs, "json", "debug")
 	if err != nil {

@@ -226,7 +226,7 @@ type process struct {
 func startProcess(t *testing.T, bin, name string, args []string) *process {
 	t.Helper()
 	listen := freeAddr(t)
-	args = append(args, "--listen", listen)
+	args = append(args, "--listen", listen, "--api-listen", "127.0.0.1:0")
 	logPath := filepath.Join(t.TempDir(), name+".log")
 	f, err := os.Create(logPath)
 	if err != nil {

@@ -56,6 +56,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	fmt.Fprintf(stdout, "lessee is running\n  HTTP:       http://%s/jobs  (asynqmon at /monitoring/)\n  S3:         %s  bucket %s\n  upload:     aws --endpoint-url %s s3 cp FILE s3://%s/inbox/<orgnr>/FILE\n",
 		svc.httpAddr, svc.s3Endpoint, cfg.Bucket, svc.s3Endpoint, cfg.Bucket)
+	if svc.apiAddr != "" {
+		fmt.Fprintf(stdout, "  API:        http://%s/api/v1/changes  (token: lessee token --as <orgnr>)\n", svc.apiAddr)
+	}
 	err = svc.wait()
 	svc.close()
 	return err
@@ -89,6 +92,7 @@ type service struct {
 	s3Now func() time.Time
 
 	httpAddr   string // bound HTTP address
+	apiAddr    string // bound API address, if the API is on
 	sftpAddr   string // bound SFTP address, if SFTP is on
 	s3Endpoint string // URL of the S3 endpoint in use
 	redisOpt   asynq.RedisConnOpt
@@ -288,6 +292,11 @@ func (s *service) start(parent context.Context) error {
 	}
 	// Webhook bodies are small; receipts streamed to operators may be large.
 	s.serveHTTP(ctx, ln, mux, time.Minute, 10*time.Minute)
+	if cfg.APIListen != "" && cfg.Role != roleWorker {
+		if err := s.startAPI(ctx, store); err != nil {
+			return err
+		}
+	}
 	s.log.Info("lessee serve started", "role", cfg.Role, "http", s.httpAddr, "s3", displayEndpoint(s.s3Endpoint), "bucket", cfg.Bucket)
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/fleetreg/lessee/apiauth"
 	"github.com/fleetreg/lessee/ingest"
 	"github.com/fleetreg/lessee/worker"
 )
@@ -52,7 +53,14 @@ type serveConfig struct {
 	// lessee that a snapshot may remove by leaving them out.
 	SnapshotMaxRemovals float64
 	SFTPListen          string
-	SFTPUsers           string
+	// The single-change API.
+	APIListen     string
+	APIRate       float64
+	TokenIssuer   string
+	TokenAudience string
+	TokenScope    string
+	TokenJWKSURL  string
+	SFTPUsers     string
 
 	DBMaxConns     int
 	DBMaxIdleConns int
@@ -104,6 +112,12 @@ func (c *serveConfig) validate() error {
 	if c.ResumeAfter < minResumeAfter {
 		return fmt.Errorf("--resume-after must be at least %s: workers renew their claim on a file every 5 s, and a shorter wait would hand a live worker's file to a second one", minResumeAfter)
 	}
+	if c.APIRate < 0 {
+		return fmt.Errorf("--api-rate must not be negative")
+	}
+	if c.APIListen != "" && c.TokenJWKSURL == "" && !loopback(c.APIListen) {
+		return fmt.Errorf("--api-listen %s is reachable from the network, but without --token-jwks-url the service issues its own development tokens (lessee token) to anyone with its data folder; set --token-jwks-url to Maskinporten's, or listen on loopback", c.APIListen)
+	}
 	if c.SnapshotMaxRemovals <= 0 || c.SnapshotMaxRemovals > 100 {
 		return fmt.Errorf("--snapshot-max-removals must be a percentage above 0 and at most 100")
 	}
@@ -143,6 +157,12 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.Float64Var(&c.SnapshotMaxRemovals, "snapshot-max-removals", worker.DefaultSnapshotMaxRemovals,
 		"refuse a snapshot (TOO_MANY_REMOVALS) that would remove the lessees of more than this percent of its fleet's vehicles with a lessee by leaving them out")
 	fs.DurationVar(&c.ResumeAfter, "resume-after", 30*time.Second, "how long a worker may go without a heartbeat before another worker resumes its file (at least 10s; the file then resumes within a few seconds more)")
+	fs.StringVar(&c.APIListen, "api-listen", "127.0.0.1:8081", "address of the single-change API (/api/v1/...); empty disables it")
+	fs.Float64Var(&c.APIRate, "api-rate", 50, "API requests per second one organisation may make (bursts of as many); 0 means no limit")
+	fs.StringVar(&c.TokenIssuer, "token-issuer", apiauth.DefaultDevIssuer, "the iss every API token must carry (Maskinporten's issuer URL in production)")
+	fs.StringVar(&c.TokenAudience, "token-audience", apiauth.DefaultAudience, "the aud every API token must carry")
+	fs.StringVar(&c.TokenScope, "token-scope", apiauth.DefaultScope, "the scope every API token must carry")
+	fs.StringVar(&c.TokenJWKSURL, "token-jwks-url", "", "JWKS of the token issuer (Maskinporten's jwks_uri); empty makes the service its own development issuer, with its key under --data and its JWKS at /.well-known/jwks.json on --api-listen")
 	fs.StringVar(&c.SFTPListen, "sftp-listen", "", "SFTP drop address, e.g. 0.0.0.0:2022; empty disables SFTP")
 	fs.StringVar(&c.SFTPUsers, "sftp-users", "", "SFTP users file: user:orgnr:bcrypt-hash or user:orgnr:ssh-public-key per line")
 	fs.IntVar(&c.DBMaxConns, "db-max-conns", 20, "PostgreSQL connection pool size per process")
