@@ -61,6 +61,8 @@ type Config struct {
 	// JWKS, when set, is served at /.well-known/jwks.json (the development
 	// issuer's keys).
 	JWKS []byte
+	// Metrics, when set, count and time every request.
+	Metrics *Metrics
 }
 
 // Server is the single-change API.
@@ -86,8 +88,9 @@ func New(store Store, auth Authenticator, cfg Config, log *slog.Logger) *Server 
 
 // Routes registers the API's routes on mux.
 func (s *Server) Routes(mux *http.ServeMux) {
-	mux.HandleFunc("POST /api/v1/changes", s.postChange)
-	mux.HandleFunc("GET /api/v1/vehicles/{id}", s.getVehicle)
+	m := s.cfg.Metrics
+	mux.HandleFunc("POST /api/v1/changes", m.instrument("/api/v1/changes", s.postChange))
+	mux.HandleFunc("GET /api/v1/vehicles/{id}", m.instrument("/api/v1/vehicles/{id}", s.getVehicle))
 	if s.cfg.JWKS != nil {
 		mux.HandleFunc("GET /.well-known/jwks.json", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/json")

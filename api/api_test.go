@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/fleetreg/lessee/examples"
 	"github.com/fleetreg/lessee/storage/sqlstore"
 	"github.com/fleetreg/lessee/storage/sqlstore/sqlstoretest"
@@ -244,4 +246,39 @@ func FuzzDecodeChange(f *testing.F) {
 			t.Fatalf("row %d index %d", raw.Line, raw.Index)
 		}
 	})
+}
+
+// TestMetrics: requests are counted by route pattern and status, never by
+// path (which holds a vehicle's identifier).
+func TestMetrics(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	srv, _ := setup(t, Config{Metrics: NewMetrics(reg)})
+	do(t, srv, http.MethodPost, "/api/v1/changes", owner, `{"operation":"remove","registration_number":"EL10005"}`)
+	do(t, srv, http.MethodPost, "/api/v1/changes", "", `{}`)
+	do(t, srv, http.MethodGet, "/api/v1/vehicles/EL10002", competitor, "")
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			labels := ""
+			for _, l := range m.GetLabel() {
+				labels += l.GetName() + "=" + l.GetValue() + " "
+			}
+			if f.GetName() == "lessee_api_requests_total" {
+				got[labels] = m.GetCounter().GetValue()
+			}
+			if strings.Contains(labels, "EL10002") {
+				t.Errorf("a label holds the vehicle: %s", labels)
+			}
+		}
+	}
+	for _, want := range []string{"route=/api/v1/changes status=422 ", "route=/api/v1/changes status=401 ", "route=/api/v1/vehicles/{id} status=404 "} {
+		if got[want] != 1 {
+			t.Errorf("lessee_api_requests_total{%s} = %v; all: %v", want, got[want], got)
+		}
+	}
 }

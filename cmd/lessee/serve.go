@@ -293,7 +293,7 @@ func (s *service) start(parent context.Context) error {
 	// Webhook bodies are small; receipts streamed to operators may be large.
 	s.serveHTTP(ctx, ln, mux, time.Minute, 10*time.Minute)
 	if cfg.APIListen != "" && cfg.Role != roleWorker {
-		if err := s.startAPI(ctx, store); err != nil {
+		if err := s.startAPI(ctx, store, reg); err != nil {
 			return err
 		}
 	}

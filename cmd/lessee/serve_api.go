@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fleetreg/lessee/api"
 	"github.com/fleetreg/lessee/apiauth"
@@ -20,7 +21,7 @@ import (
 // --token-jwks-url the service is its own development issuer: its key is
 // kept under --data (`lessee token` signs with it) and its JWKS served
 // beside the API.
-func (s *service) startAPI(ctx context.Context, store *sqlstore.Store) error {
+func (s *service) startAPI(ctx context.Context, store *sqlstore.Store, reg prometheus.Registerer) error {
 	cfg := s.cfg
 	var keys jwk.Set
 	var jwks []byte
@@ -49,7 +50,7 @@ func (s *service) startAPI(ctx context.Context, store *sqlstore.Store) error {
 	}
 	s.apiAddr = ln.Addr().String()
 	srv := api.New(store, tokenAuth{v}, api.Config{Validate: validate.Config{AllowSynthetic: cfg.TestRegistry},
-		Rate: cfg.APIRate, Location: oslo, JWKS: jwks}, s.log)
+		Rate: cfg.APIRate, Location: oslo, JWKS: jwks, Metrics: api.NewMetrics(reg)}, s.log)
 	mux := http.NewServeMux()
 	srv.Routes(mux)
 	// Bodies are at most 64 KiB and answers small.
