@@ -91,6 +91,7 @@ func (s *Server) Routes(mux *http.ServeMux) {
 	m := s.cfg.Metrics
 	mux.HandleFunc("POST /api/v1/changes", m.instrument("/api/v1/changes", s.postChange))
 	mux.HandleFunc("GET /api/v1/vehicles/{id}", m.instrument("/api/v1/vehicles/{id}", s.getVehicle))
+	mux.HandleFunc("GET /api/v1/openapi.json", serveOpenAPI)
 	if s.cfg.JWKS != nil {
 		mux.HandleFunc("GET /.well-known/jwks.json", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
