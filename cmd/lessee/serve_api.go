@@ -55,7 +55,27 @@ func (s *service) startAPI(ctx context.Context, store *sqlstore.Store, reg prome
 	srv.Routes(mux)
 	// Bodies are at most 64 KiB and answers small.
 	s.serveHTTP(ctx, ln, mux, 30*time.Second, 30*time.Second)
+	s.group.Go(func() error { s.forgetIdempotencyKeys(ctx, store, time.Hour); return nil })
 	return nil
+}
+
+// forgetIdempotencyKeys removes answers kept past their 24 hours every
+// interval until ctx is done. Every API process may run it at once.
+func (s *service) forgetIdempotencyKeys(ctx context.Context, store *sqlstore.Store, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n, err := store.ForgetIdempotencyKeys(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("could not remove expired idempotency keys; the next sweep tries again", "err", err)
+		} else if n > 0 {
+			s.log.Info("expired idempotency keys removed", "count", n)
+		}
+	}
 }
 
 // tokenAuth is the API's Authenticator over an apiauth.Validator.

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/fleetreg/lessee"
 	"github.com/fleetreg/lessee/storage/sqlstore"
@@ -83,6 +85,39 @@ func TestApplyOne(t *testing.T) {
 		}
 		if n, err := s.ForgetIdempotencyKeys(ctx); err != nil || n != 0 {
 			t.Errorf("forgot %d fresh keys (%v)", n, err)
+		}
+	})
+}
+
+// TestIdempotencyWindow: an answer is kept 24 hours; after that the key
+// names a new request, and the sweep removes what is left.
+func TestIdempotencyWindow(t *testing.T) {
+	t.Parallel()
+	sqlstoretest.Run(t, func(t *testing.T, s *sqlstore.Store) {
+		ctx := context.Background()
+		c := newClock(s, time.Date(2026, 3, 15, 12, 0, 0, 0, time.UTC))
+		importRegistry(t, s)
+		rows := []row{{lessee.OpRemove, vin1, "", "2024-05-01"}}
+		call := func(rid, key, hash string) (sqlstore.APIAnswer, bool, error) {
+			return s.ApplyOne(ctx, sqlstore.APICall{RequestID: rid, Submitter: fleetOwner, IdempotencyKey: key, RequestHash: hash},
+				keysFor(rows), decider(sqlstore.APICall{RequestID: rid}.JobID(), 0, rows, nil), apiAnswer)
+		}
+		for _, k := range []string{"a", "b"} {
+			if _, _, err := call("r-"+k, k, "h"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.t = c.t.Add(23 * time.Hour)
+		if _, replayed, err := call("r-a2", "a", "h"); err != nil || !replayed {
+			t.Errorf("after 23 hours: replayed %v, %v", replayed, err)
+		}
+		c.t = c.t.Add(2 * time.Hour)
+		// A new request under the old key: decided again, not refused.
+		if ans, replayed, err := call("r-a3", "a", "other"); err != nil || replayed || strings.Contains(string(ans.Body), "applied") {
+			t.Errorf("after 25 hours: %s, replayed %v, %v", ans.Body, replayed, err)
+		}
+		if n, err := s.ForgetIdempotencyKeys(ctx); err != nil || n != 1 {
+			t.Errorf("the sweep forgot %d keys (%v), want 1 (b)", n, err)
 		}
 	})
 }
