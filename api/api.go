@@ -48,6 +48,8 @@ type Store interface {
 	Vehicle(ctx context.Context, vin string) (lessee.Vehicle, error)
 	VehicleByRegistrationNumber(ctx context.Context, reg string) (lessee.Vehicle, error)
 	AuthorityState(ctx context.Context, orgnrs []string) (*lessee.State, error)
+	// MarkFleetChanged counts a change to the fleet for its export.
+	MarkFleetChanged(ctx context.Context, orgnr string) error
 }
 
 // Config tunes the API.
@@ -76,6 +78,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	limiters map[string]*rate.Limiter
+	changed  map[string]bool // fleets changed since the last FlushMarks
 }
 
 // New returns the API over store, authenticating with auth.
@@ -83,7 +86,8 @@ func New(store Store, auth Authenticator, cfg Config, log *slog.Logger) *Server 
 	if cfg.Location == nil {
 		cfg.Location = time.UTC
 	}
-	return &Server{store: store, auth: auth, cfg: cfg, log: log, Now: time.Now, limiters: map[string]*rate.Limiter{}}
+	return &Server{store: store, auth: auth, cfg: cfg, log: log, Now: time.Now,
+		limiters: map[string]*rate.Limiter{}, changed: map[string]bool{}}
 }
 
 // Routes registers the API's routes on mux.
@@ -237,9 +241,15 @@ func (s *Server) postChange(w http.ResponseWriter, r *http.Request) {
 	vjob := validate.Job{ID: call.JobID(), Submitter: org, ProcessingDate: lessee.DateOf(now.In(s.cfg.Location)), Now: now}
 	row := validate.ParseRow(s.cfg.Validate, vjob, raw)
 	rows := []lessee.Row{row}
+	var fleet string
 	ans, replayed, err := s.store.ApplyOne(r.Context(), call, validate.KeysFor(vjob, rows),
 		func(st *lessee.State) lessee.Decision { return validate.Decide(s.cfg.Validate, vjob, st, rows) },
-		answerFor)
+		func(o lessee.Outcome) (lessee.APIAnswer, error) {
+			if o.Status == lessee.StatusApplied {
+				fleet = o.OnBehalfOf
+			}
+			return answerFor(o)
+		})
 	switch {
 	case lessee.ErrorCode(err) == lessee.ECONFLICT:
 		writeError(w, http.StatusUnprocessableEntity, CodeIdempotencyKeyReused,
@@ -249,12 +259,65 @@ func (s *Server) postChange(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, "apply change", err)
 		return
 	}
+	if fleet != "" && !replayed {
+		s.noteChanged(fleet)
+	}
 	w.Header().Set("X-Request-Id", rid)
 	if replayed {
 		w.Header().Set("Idempotent-Replayed", "true")
 	}
 	s.log.Info("api change", "request_id", rid, "submitter", org, "status", ans.Status, "replayed", replayed)
 	writeBody(w, ans.Status, ans.Body)
+}
+
+// noteChanged remembers that a change was applied to fleet's vehicles.
+func (s *Server) noteChanged(fleet string) {
+	s.mu.Lock()
+	s.changed[fleet] = true
+	s.mu.Unlock()
+}
+
+// FlushMarks marks, for their exports, the fleets the API changed since
+// the last flush, once each; a fleet it could not mark is kept for the
+// next flush. Marking in each change's own transaction would make every
+// change of a fleet queue on the fleet's one row.
+func (s *Server) FlushMarks(ctx context.Context) error {
+	s.mu.Lock()
+	fleets := s.changed
+	s.changed = map[string]bool{}
+	s.mu.Unlock()
+	var first error
+	for f := range fleets {
+		if err := s.store.MarkFleetChanged(ctx, f); err != nil {
+			s.noteChanged(f)
+			if first == nil {
+				first = err
+			}
+		}
+	}
+	return first
+}
+
+// RunMarks flushes the fleet marks every interval until ctx is done, and
+// once more then, so that a stopping process leaves none behind.
+func (s *Server) RunMarks(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			if err := s.FlushMarks(fctx); err != nil {
+				s.log.Warn("api: fleet export marks not written at shutdown; the next change or midnight renews the exports", "err", err)
+			}
+			cancel()
+			return
+		case <-t.C:
+			if err := s.FlushMarks(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("api: could not mark changed fleets for export; trying again", "err", err)
+			}
+		}
+	}
 }
 
 // answerFor is the answer to a change's outcome: 200 for applied or

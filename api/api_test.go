@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -280,5 +281,48 @@ func TestMetrics(t *testing.T) {
 		if got[want] != 1 {
 			t.Errorf("lessee_api_requests_total{%s} = %v; all: %v", want, got[want], got)
 		}
+	}
+}
+
+// TestFleetMarks: an applied change marks its fleet for export once per
+// flush, however many changes; a rejected one marks nothing.
+func TestFleetMarks(t *testing.T) {
+	t.Parallel()
+	srv, store := setup(t, Config{})
+	s := New(store, tokens{}, Config{}, slog.New(slog.DiscardHandler))
+	mux := http.NewServeMux()
+	s.Routes(mux)
+	h := httptest.NewServer(mux)
+	t.Cleanup(h.Close)
+	_ = srv
+	version := func() int64 {
+		later := time.Now().Add(time.Hour)
+		due, err := store.DueExports(context.Background(), later, later)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range due {
+			if d.OrgNr == owner {
+				return d.Version
+			}
+		}
+		return 0
+	}
+	before := version()
+	for _, body := range []string{`{"operation":"remove","registration_number":"EL10004"}`, `{"operation":"remove","registration_number":"EL10006"}`,
+		`{"operation":"remove","registration_number":"EL10005"}`} { // the last is rejected: no lessee
+		do(t, h, http.MethodPost, "/api/v1/changes", owner, body)
+	}
+	if v := version(); v != before {
+		t.Fatalf("marked before the flush: %d, was %d", v, before)
+	}
+	if err := s.FlushMarks(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if v := version(); v != before+1 {
+		t.Errorf("after the flush: version %d, want %d", v, before+1)
+	}
+	if err := s.FlushMarks(context.Background()); err != nil || version() != before+1 {
+		t.Errorf("a second flush with nothing changed marked again")
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
@@ -82,10 +83,12 @@ func unauthenticated(reason string) error {
 
 // Principal is the caller a valid token names.
 type Principal struct {
-	OrgNr    string   // the submitter: consumer.ID without "0192:"
-	Scopes   []string // every scope of the token
-	TokenID  string   // jti, empty when absent
-	ClientID string   // client_id, empty when absent
+	OrgNr    string    // the submitter: consumer.ID without "0192:"
+	Scopes   []string  // every scope of the token
+	TokenID  string    // jti, empty when absent
+	ClientID string    // client_id, empty when absent
+	Expires  time.Time // the token's exp
+	KeyID    string    // the kid of the key that signed it
 }
 
 // Config is what a Validator requires of a token.
@@ -115,6 +118,12 @@ type Config struct {
 type Validator struct {
 	cfg    Config
 	static jwk.Set // without JWKSURL
+
+	// accepted remembers tokens already validated, so that an
+	// integration sending one token with every call pays the signature
+	// check once; see Validate.
+	mu       sync.Mutex
+	accepted map[string]acceptedToken
 
 	cache       *jwk.Cache // with JWKSURL
 	refreshSem  chan struct{}
@@ -212,9 +221,75 @@ func (l limitedClient) Get(u string) (*http.Response, error) {
 	return resp, nil
 }
 
+// acceptedToken is a validated token's principal and until when it may be
+// taken without validating again.
+type acceptedToken struct {
+	p     Principal
+	until time.Time
+}
+
+// Accepted tokens are remembered for at most acceptedFor, never past their
+// own exp (with the leeway), and at most maxAccepted of them: a key
+// removed from the JWKS stops a token it signed within acceptedFor.
+const (
+	acceptedFor = time.Minute
+	maxAccepted = 10000
+)
+
 // Validate checks an Authorization header value and returns the principal
-// of its token. Errors are *Error values of the kinds above.
+// of its token. Errors are *Error values of the kinds above. A token it
+// accepted is accepted again without a signature check for up to a
+// minute, never past its own exp.
 func (v *Validator) Validate(ctx context.Context, authorization string) (Principal, error) {
+	now := v.now()
+	v.mu.Lock()
+	a, ok := v.accepted[authorization]
+	v.mu.Unlock()
+	if ok && now.Before(a.until) && v.stillListed(ctx, a.p.KeyID) {
+		return a.p, nil
+	}
+	p, err := v.validate(ctx, authorization)
+	if err != nil {
+		return p, err
+	}
+	until := now.Add(acceptedFor)
+	if exp := p.Expires.Add(v.cfg.Leeway); exp.Before(until) {
+		until = exp
+	}
+	v.mu.Lock()
+	if v.accepted == nil || len(v.accepted) >= maxAccepted {
+		v.accepted = map[string]acceptedToken{}
+	}
+	v.accepted[authorization] = acceptedToken{p: p, until: until}
+	v.mu.Unlock()
+	return p, nil
+}
+
+// stillListed reports whether the key kid is in the key set as it stands,
+// without fetching it: a token whose key has left the set is validated
+// again (and refused) rather than taken from memory.
+func (v *Validator) stillListed(ctx context.Context, kid string) bool {
+	if v.static != nil {
+		_, ok := v.static.LookupKeyID(kid)
+		return ok
+	}
+	set, err := v.cache.Get(ctx, v.cfg.JWKSURL)
+	if err != nil {
+		return false
+	}
+	_, ok := set.LookupKeyID(kid)
+	return ok
+}
+
+// now is the validator's clock.
+func (v *Validator) now() time.Time {
+	if v.cfg.Now != nil {
+		return v.cfg.Now()
+	}
+	return time.Now()
+}
+
+func (v *Validator) validate(ctx context.Context, authorization string) (Principal, error) {
 	raw, err := bearer(authorization)
 	if err != nil {
 		return Principal{}, err
@@ -223,12 +298,14 @@ func (v *Validator) Validate(ctx context.Context, authorization string) (Princip
 	// The key provider runs inside jwt.Parse; it records why it found no
 	// key, which the library's error would only describe in its own words.
 	var keyErr error
+	var kid string
 	provider := jws.KeyProviderFunc(func(_ context.Context, sink jws.KeySink, sig *jws.Signature, _ *jws.Message) error {
 		alg, key, err := v.key(ctx, sig.ProtectedHeaders())
 		if err != nil {
 			keyErr = err
 			return err
 		}
+		kid = sig.ProtectedHeaders().KeyID()
 		sink.Key(alg, key)
 		return nil
 	})
@@ -256,7 +333,7 @@ func (v *Validator) Validate(ctx context.Context, authorization string) (Princip
 	if err != nil {
 		return Principal{}, err
 	}
-	p := Principal{OrgNr: orgnr, TokenID: tok.JwtID()}
+	p := Principal{OrgNr: orgnr, TokenID: tok.JwtID(), Expires: tok.Expiration(), KeyID: kid}
 	if s, ok := tok.Get("scope"); ok {
 		if s, ok := s.(string); ok {
 			p.Scopes = strings.Fields(s)

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 
@@ -30,6 +32,15 @@ snapshot's row count and (b) a snapshot of the fleet, each through a fresh
 afterwards (with --export-fleet, also of a fleet of that many vehicles). It
 prints the times, the ratio snapshot/change file and the peak RSS of each,
 on PostgreSQL or, with --sqlite, on the embedded SQLite registry.
+
+With --api it measures the single-change API instead: a registry of
+--vehicles vehicles on PostgreSQL, one 'lessee serve' (no --api-rate limit)
+and tokens of its development issuer; closed loops of --api-clients clients
+posting changes to different vehicles of the largest fleet for
+--api-duration each (changes/s), an open loop at half the highest rate
+(p50/p95/p99 latency), and 64 clients hammering 10 vehicles with adds,
+removes and idempotent repeats, after which the database is checked against
+every answer (lost, doubled, overlapping periods).
 
 Each run uses fresh PostgreSQL schemas (dropped afterwards) and FLUSHES the
 Redis database of --redis-url: give it one nothing else uses.
@@ -59,6 +70,10 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	fs.IntVar(&cfg.Fleet, "fleet", bench.DefaultFleet, "--snapshot: vehicles of the fleet")
 	fs.IntVar(&cfg.ExportFleet, "export-fleet", 0, "--snapshot: also export a fleet of this many vehicles, e.g. 1000000 (0: none)")
 	fs.BoolVar(&cfg.SQLite, "sqlite", false, "--snapshot: run on the embedded SQLite registry instead of PostgreSQL")
+	apiRun := fs.Bool("api", false, "measure the single-change API (throughput, latency, contention) instead")
+	apiClients := fs.String("api-clients", "8,16,32", "--api: concurrent clients of each throughput run, comma-separated")
+	apiDuration := fs.Duration("api-duration", bench.DefaultAPIDuration, "--api: length of each throughput run and of the latency run")
+	apiServeArgs := fs.String("api-serve-args", "", "--api: extra flags for 'lessee serve', space-separated (e.g. \"--db-max-idle-conns 20\")")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
@@ -68,6 +83,15 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if !*apiRun {
+		for _, name := range []string{"api-clients", "api-duration", "api-serve-args"} {
+			if given[name] {
+				return fmt.Errorf("bench: --%s needs --api", name)
+			}
+		}
+	} else if *snapshot {
+		return errors.New("bench: --api and --snapshot are separate runs; give one")
+	}
 	if !*snapshot {
 		for _, name := range []string{"fleet", "export-fleet", "sqlite"} {
 			if given[name] {
@@ -99,6 +123,22 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 		cfg.Bin = exe
 	}
 	cfg.Progress = stderr
+	if *apiRun {
+		acfg := bench.APIConfig{Config: cfg, Duration: *apiDuration, Warmup: bench.DefaultAPIWarmup, ServeArgs: strings.Fields(*apiServeArgs)}
+		for f := range strings.SplitSeq(*apiClients, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n <= 0 {
+				return fmt.Errorf("bench: --api-clients %q: want positive numbers, comma-separated", *apiClients)
+			}
+			acfg.Clients = append(acfg.Clients, n)
+		}
+		rep, err := bench.RunAPI(ctx, acfg)
+		if err != nil {
+			return err
+		}
+		rep.Print(stdout)
+		return nil
+	}
 	if *snapshot {
 		rep, err := bench.RunSnapshot(ctx, cfg)
 		if err != nil {

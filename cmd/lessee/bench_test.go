@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -190,6 +191,90 @@ func TestBenchSnapshotSmall(t *testing.T) {
 	}
 }
 
+// TestBenchAPISmall runs `lessee bench --api`'s path at a tiny size
+// against real PostgreSQL and Redis: the real `lessee serve` as a child
+// process, one short throughput run, the open loop and the contention run
+// of 64 clients on 10 vehicles. It asserts what the runs did, not how fast:
+// every answer accounted for, every change of the load runs applied, each
+// idempotency key applied once, and the database holding exactly one audit
+// entry per applied answer (lost 0, doubled 0) and no overlapping periods.
+func TestBenchAPISmall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("benchmark path skipped with -short")
+	}
+	dbURL, rURL := os.Getenv("TEST_DATABASE_URL"), os.Getenv("TEST_REDIS_URL")
+	if dbURL == "" || rURL == "" {
+		t.Skip("TEST_DATABASE_URL and TEST_REDIS_URL not set: API benchmark path on real PostgreSQL and Redis skipped (.ci/run sets them)")
+	}
+	const clients, rounds = 64, 6
+	cfg := bench.APIConfig{
+		Config: bench.Config{
+			Bin:         buildLessee(t),
+			DatabaseURL: dbURL,
+			RedisURL:    redisDB(t, rURL, 6), // apart from the other bench tests' (+2, +4, +5) and the CLI's default (+3)
+			Vehicles:    3000,
+			Enterprises: 10,
+			Seed:        7,
+			Dir:         t.TempDir(),
+		},
+		Clients:            []int{4},
+		Duration:           time.Second,
+		ContentionClients:  clients,
+		ContentionVehicles: 10,
+		ContentionRounds:   rounds,
+		ExportWait:         -1, // the first fleet exports may run beside the runs
+	}
+	var progress bytes.Buffer
+	cfg.Progress = &progress
+	rep, err := bench.RunAPI(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("bench: %v\n%s", err, progress.String())
+	}
+	var out bytes.Buffer
+	rep.Print(&out)
+	t.Logf("\n%s", out.String())
+
+	if len(rep.Throughput) != 1 || rep.Latency == nil || rep.Contention == nil {
+		t.Fatalf("runs missing: %d throughput runs, latency %v, contention %v", len(rep.Throughput), rep.Latency != nil, rep.Contention != nil)
+	}
+	applied := 0
+	for _, r := range []bench.APIRun{rep.Throughput[0], *rep.Latency} {
+		if r.Applied == 0 || r.Sent != r.Applied || r.Unexpected != 0 || r.Wall <= 0 || r.P99 <= 0 {
+			t.Errorf("run of %d clients at %.0f/s: %d sent, %d applied, %d unexpected (first %s), p99 %s; want every change applied",
+				r.Clients, r.Rate, r.Sent, r.Applied, r.Unexpected, r.FirstUnexpected, r.P99)
+		}
+		applied += r.Applied
+	}
+	c := rep.Contention
+	if c.Sent != clients*rounds+c.LateRepeats || c.Applied+c.Unchanged+c.Rejected+c.Other != c.Sent || c.Other != 0 {
+		t.Errorf("contention: %d sent (%d late repeats), %d applied + %d unchanged + %d rejected + %d other (first %s); want %d + late repeats, every one answered 200 or 422",
+			c.Sent, c.LateRepeats, c.Applied, c.Unchanged, c.Rejected, c.Other, c.FirstOther, clients*rounds)
+	}
+	// Keys on rounds 0 and 3, each sent by two twins and once more after.
+	if c.Keys != clients || c.LateRepeats != c.Keys || c.KeysOnce != c.Keys || c.Replayed != 2*c.Keys {
+		t.Errorf("contention: %d keys (%d late repeats), %d applied once, %d replayed; want %d keys, each applied once and replayed twice",
+			c.Keys, c.LateRepeats, c.KeysOnce, c.Replayed, clients)
+	}
+	if c.Applied == 0 || c.Rejected == 0 || c.Unchanged == 0 {
+		t.Errorf("contention: %d applied, %d unchanged, %d rejected: not contended", c.Applied, c.Unchanged, c.Rejected)
+	}
+	for name, chk := range map[string]bench.APICheck{"contention": c.Check, "whole run": rep.Check} {
+		if !chk.OK() || chk.Lost != 0 || chk.Doubled != 0 || chk.Overlaps != 0 || chk.Applied == 0 || chk.Audit != chk.Applied ||
+			chk.Periods != chk.WantPeriods {
+			t.Errorf("%s: %+v; want lost 0, doubled 0, no overlaps, one audit entry per applied answer", name, chk)
+		}
+	}
+	if want := applied + c.Check.Applied; rep.Check.Applied != want {
+		t.Errorf("whole run: %d applied answers checked, want the runs' %d + contention's %d", rep.Check.Applied, applied, c.Check.Applied)
+	}
+	for _, line := range []string{"closed loop, 4 clients", "open loop at", "contention, 64 clients on 10 vehicles",
+		"lost 0, doubled 0", "goals:", rep.Machine.CPU} {
+		if !strings.Contains(out.String(), line) {
+			t.Errorf("the report lacks %q:\n%s", line, out.String())
+		}
+	}
+}
+
 // redisDB returns rawURL with its database number moved on by n.
 func redisDB(t *testing.T, rawURL string, n int) string {
 	t.Helper()
@@ -229,6 +314,17 @@ func TestBenchFlags(t *testing.T) {
 			err := runBench(context.Background(), []string{arg}, func(string) string { return "" }, &out, &out)
 			if err == nil || !strings.Contains(err.Error(), "needs --snapshot") {
 				t.Errorf("runBench %s = %v, want an error naming --snapshot", arg, err)
+			}
+		}
+	})
+	t.Run("ErrAPIOnly", func(t *testing.T) {
+		t.Parallel()
+		for _, args := range [][]string{{"--api-clients=4"}, {"--api-duration=1s"}, {"--api-serve-args=--db-max-conns 4"},
+			{"--api", "--snapshot"}, {"--api", "--api-clients=4,x"}, {"--api", "--api-clients=0"}} {
+			var out bytes.Buffer
+			err := runBench(context.Background(), args, func(string) string { return "" }, &out, &out)
+			if err == nil || !strings.Contains(err.Error(), "--api") {
+				t.Errorf("runBench %v = %v, want an error naming --api", args, err)
 			}
 		}
 	})

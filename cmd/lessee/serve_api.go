@@ -56,6 +56,7 @@ func (s *service) startAPI(ctx context.Context, store *sqlstore.Store, reg prome
 	// Bodies are at most 64 KiB and answers small.
 	s.serveHTTP(ctx, ln, mux, 30*time.Second, 30*time.Second)
 	s.group.Go(func() error { s.forgetIdempotencyKeys(ctx, store, time.Hour); return nil })
+	s.group.Go(func() error { srv.RunMarks(ctx, time.Second); return nil })
 	return nil
 }
 

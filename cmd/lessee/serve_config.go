@@ -166,7 +166,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.SFTPListen, "sftp-listen", "", "SFTP drop address, e.g. 0.0.0.0:2022; empty disables SFTP")
 	fs.StringVar(&c.SFTPUsers, "sftp-users", "", "SFTP users file: user:orgnr:bcrypt-hash or user:orgnr:ssh-public-key per line")
 	fs.IntVar(&c.DBMaxConns, "db-max-conns", 20, "PostgreSQL connection pool size per process")
-	fs.IntVar(&c.DBMaxIdleConns, "db-max-idle-conns", 5, "idle PostgreSQL connections kept per process")
+	fs.IntVar(&c.DBMaxIdleConns, "db-max-idle-conns", 20, "idle PostgreSQL connections kept per process (as many as --db-max-conns: a burst then finds its connections open, their statements prepared)")
 	fs.StringVar(&c.WebhookSecret, "webhook-secret", "", "shared secret of /hooks/s3 (Authorization: Bearer, or the Basic password); empty disables the webhook")
 	fs.StringVar(&c.OperatorUser, "operator-user", "", "HTTP Basic user for /jobs, /api/ and /monitoring/; empty means no authentication")
 	fs.StringVar(&c.OperatorPassword, "operator-password", "", "HTTP Basic password of --operator-user")

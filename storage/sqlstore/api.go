@@ -33,9 +33,11 @@ type (
 // gets ErrIdempotencyKeyReused. Otherwise it locks and loads the state
 // named by keys as ApplyChunk does, so that an API change and a file's
 // chunk touching the same vehicle serialize; calls decide, which must
-// return one outcome (index 0); writes the periods, the audit entry (source
-// api, the request id) and the fleet's export mark; keeps answer's answer
-// under the key; and commits. Two calls with one key apply once: the
+// return one outcome (index 0); writes the periods and the audit entry
+// (source api, the request id); keeps answer's answer under the key; and
+// commits. It does not mark the fleet's export: every change of a fleet
+// would queue on that one row, so the caller marks the fleets of its
+// changes in batches (MarkFleetChanged). Two calls with one key apply once: the
 // second waits on the first's key row and then answers as it did.
 func (s *Store) ApplyOne(ctx context.Context, call APICall, keys lessee.Keys,
 	decide func(*lessee.State) lessee.Decision, answer func(lessee.Outcome) (APIAnswer, error)) (ans APIAnswer, replayed bool, err error) {
@@ -100,9 +102,6 @@ func (s *Store) ApplyOne(ctx context.Context, call APICall, keys lessee.Keys,
 		return ans, false, fmt.Errorf("apply change: %w", err)
 	}
 	if err := w.writeAuditFrom(ctx, job, d.Outcomes, stamp, call.RequestID); err != nil {
-		return ans, false, fmt.Errorf("apply change: %w", err)
-	}
-	if err := markFleetsChanged(ctx, tx, changedFleets(d.Outcomes), stamp); err != nil {
 		return ans, false, fmt.Errorf("apply change: %w", err)
 	}
 	if ans, err = answer(d.Outcomes[0]); err != nil {

@@ -74,8 +74,16 @@ func withPgx(conn *sqlx.Conn, fn func(*pgx.Conn) error) error {
 	})
 }
 
-// insert copies rows in with COPY.
+// copyFrom is the fewest rows written with COPY: below it, COPY's extra
+// round trips cost more than a multi-row INSERT (a single API change
+// writes one period and one audit entry).
+const copyFrom = 8
+
+// insert copies rows in with COPY, or inserts a few with one statement.
 func (*postgresDialect) insert(ctx context.Context, w *chunkTx, table string, cols []string, rows [][]any) error {
+	if len(rows) < copyFrom {
+		return insertRows(ctx, w.tx, "INSERT INTO "+table+" ("+strings.Join(cols, ", ")+")", "", rows)
+	}
 	return withPgx(w.conn, func(c *pgx.Conn) error {
 		n, err := c.CopyFrom(ctx, pgx.Identifier{table}, cols, pgx.CopyFromRows(rows))
 		if err != nil {
