@@ -130,25 +130,46 @@ func sortPeriods(ps []periodRow) {
 	})
 }
 
+// enterpriseTermsRow is an enterprise with one of its terms acceptances,
+// or none (the acceptance's fields NULL).
+type enterpriseTermsRow struct {
+	enterpriseRow
+	Agreement  sql.NullString `db:"agreement"`
+	Version    sql.NullString `db:"version"`
+	AcceptedAt sql.NullString `db:"accepted_at"`
+}
+
 // loadEnterprises returns, by orgnr, those of orgnrs that are enterprises,
-// each with its terms acceptances, oldest first.
+// each with its terms acceptances, oldest first: one statement, the
+// enterprises joined with their acceptances (the foreign key makes every
+// acceptance an enterprise's).
 func loadEnterprises(ctx context.Context, q queryer, orgnrs []string) (map[string]*lessee.Enterprise, error) {
-	var ents []enterpriseRow
-	if err := selectIn(ctx, q, &ents, `SELECT orgnr, name, fleet_owner FROM enterprises WHERE orgnr IN (?)`, orgnrs); err != nil {
+	var rows []enterpriseTermsRow
+	if err := selectIn(ctx, q, &rows, `SELECT e.orgnr, e.name, e.fleet_owner, t.agreement, t.version, t.accepted_at
+		FROM enterprises AS e LEFT JOIN terms_acceptances AS t ON t.orgnr = e.orgnr
+		WHERE e.orgnr IN (?)`, orgnrs); err != nil {
 		return nil, fmt.Errorf("load enterprises: %w", err)
 	}
-	out := make(map[string]*lessee.Enterprise, len(ents))
-	for _, e := range ents {
-		out[e.OrgNr] = &lessee.Enterprise{OrgNr: e.OrgNr, Name: e.Name, FleetOwner: e.FleetOwner}
-	}
-	terms, err := loadTerms(ctx, q, orgnrs)
-	if err != nil {
-		return nil, err
-	}
-	for orgnr, ts := range terms {
-		if e := out[orgnr]; e != nil {
-			e.Terms = ts
+	slices.SortFunc(rows, func(a, b enterpriseTermsRow) int {
+		return strings.Compare(a.AcceptedAt.String, b.AcceptedAt.String)
+	})
+	out := make(map[string]*lessee.Enterprise, len(rows))
+	for _, r := range rows {
+		e := out[r.OrgNr]
+		if e == nil {
+			e = &lessee.Enterprise{OrgNr: r.OrgNr, Name: r.Name, FleetOwner: r.FleetOwner}
+			out[r.OrgNr] = e
 		}
+		if !r.AcceptedAt.Valid {
+			continue
+		}
+		at, err := parseTime(r.AcceptedAt.String)
+		if err != nil {
+			return nil, fmt.Errorf("load terms: %w", err)
+		}
+		e.Terms = append(e.Terms, lessee.Acceptance{
+			OrgNr: r.OrgNr, Agreement: lessee.Agreement(r.Agreement.String), Version: r.Version.String, AcceptedAt: at,
+		})
 	}
 	return out, nil
 }
@@ -178,11 +199,12 @@ func loadTerms(ctx context.Context, q queryer, orgnrs []string) (map[string][]le
 // fleet owner or delegate.
 func loadDelegations(ctx context.Context, q queryer, st *lessee.State, orgnrs []string) error {
 	var dels []delegationRow
-	const cols = `SELECT fleet_owner_orgnr, delegate_orgnr, valid_from, valid_to, revoked_at FROM delegations`
-	if err := selectIn(ctx, q, &dels, cols+` WHERE fleet_owner_orgnr IN (?)`, orgnrs); err != nil {
-		return fmt.Errorf("load delegations: %w", err)
-	}
-	if err := selectIn(ctx, q, &dels, cols+` WHERE delegate_orgnr IN (?)`, orgnrs); err != nil {
+	// One statement: the orgnrs as fleet owners or as delegates (a
+	// delegation both ways is read twice and compacted below).
+	if err := selectIn(ctx, q, &dels, `SELECT fleet_owner_orgnr, delegate_orgnr, valid_from, valid_to, revoked_at
+		FROM delegations WHERE fleet_owner_orgnr IN (?)
+		UNION ALL SELECT fleet_owner_orgnr, delegate_orgnr, valid_from, valid_to, revoked_at
+		FROM delegations WHERE delegate_orgnr IN (?)`, orgnrs); err != nil {
 		return fmt.Errorf("load delegations: %w", err)
 	}
 	slices.SortFunc(dels, func(a, b delegationRow) int {

@@ -252,7 +252,7 @@ type queryer interface {
 	DriverName() string
 }
 
-// selectIn runs query, which holds one `(?)` for an IN list, appending to
+// selectIn runs query, whose every ` IN (?)` takes keys, appending to
 // dest (a pointer to a slice). On PostgreSQL the list goes as one array
 // parameter (`= ANY($1)`), so the statement text is the same for every
 // list and its prepared plan is reused; on SQLite it runs once per batch of
@@ -263,8 +263,13 @@ func selectIn[T any](ctx context.Context, q queryer, dest *[]T, query string, ke
 		return nil
 	}
 	if q.DriverName() == "pgx" {
+		// Every ` IN (?)` takes the same keys.
+		args := make([]any, strings.Count(query, " IN (?)"))
+		for i := range args {
+			args[i] = keys
+		}
 		var part []T
-		if err := sqlx.SelectContext(ctx, q, &part, q.Rebind(anyArray(query)), keys); err != nil {
+		if err := sqlx.SelectContext(ctx, q, &part, q.Rebind(anyArray(query)), args...); err != nil {
 			return err
 		}
 		*dest = append(*dest, part...)
@@ -276,8 +281,13 @@ func selectIn[T any](ctx context.Context, q queryer, dest *[]T, query string, ke
 // selectInBatches runs query once per batch of keys, with lead, the
 // parameters before its `(?)`, first (SQLite: no array parameters).
 func selectInBatches[T any](ctx context.Context, q queryer, dest *[]T, query string, lead []any, keys []string) error {
-	for _, b := range batches(keys, maxParams-len(lead)) {
-		qs, args, err := sqlx.In(query, append(slices.Clone(lead), b)...)
+	lists := max(strings.Count(query, " IN (?)"), 1)
+	for _, b := range batches(keys, (maxParams-len(lead))/lists) {
+		args := slices.Clone(lead)
+		for range lists {
+			args = append(args, b)
+		}
+		qs, args, err := sqlx.In(query, args...)
 		if err != nil {
 			return err
 		}
@@ -290,9 +300,9 @@ func selectInBatches[T any](ctx context.Context, q queryer, dest *[]T, query str
 	return nil
 }
 
-// anyArray turns the one ` IN (?)` of query into ` = ANY(?)`.
+// anyArray turns every ` IN (?)` of query into ` = ANY(?)`.
 func anyArray(query string) string {
-	return strings.Replace(query, " IN (?)", " = ANY(?)", 1)
+	return strings.ReplaceAll(query, " IN (?)", " = ANY(?)")
 }
 
 // dedupe returns keys without empty strings and duplicates, order kept.
