@@ -125,6 +125,11 @@ func (*postgresDialect) loadVehicles(ctx context.Context, w *chunkTx, keys lesse
 		if err != nil {
 			return fmt.Errorf("load vehicles: %w", err)
 		}
+		// A statement of its own, after the lock: under READ COMMITTED a
+		// statement reads the snapshot of its start, so periods joined
+		// into the locking statement could predate a chunk that held the
+		// lock and committed meanwhile (tried for single API changes: the
+		// API bench found overlapping periods).
 		found, since := historyKeys(keys, vehicles)
 		rows, err = c.Query(ctx, periodsQueryPG, found, since)
 		if err != nil {
