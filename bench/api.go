@@ -226,13 +226,7 @@ func RunAPI(ctx context.Context, cfg APIConfig) (*APIReport, error) {
 	if cfg.ContentionRounds <= 0 {
 		cfg.ContentionRounds = DefaultContentionRounds
 	}
-	progress := cfg.Progress
-	if progress == nil {
-		progress = io.Discard
-	}
-	step := func(format string, args ...any) {
-		fmt.Fprintf(progress, "%s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
-	}
+	step := stepper(cfg.Progress)
 	dir, cleanup, err := workDir(cfg.Dir)
 	if err != nil {
 		return nil, err

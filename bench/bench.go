@@ -138,18 +138,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Enterprises <= 0 {
 		cfg.Enterprises = 50
 	}
-	progress := cfg.Progress
-	if progress == nil {
-		progress = io.Discard
-	}
 	dir, cleanup, err := workDir(cfg.Dir)
 	if err != nil {
 		return nil, err
 	}
 	defer cleanup()
-	step := func(format string, args ...any) {
-		fmt.Fprintf(progress, "%s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
-	}
+	step := stepper(cfg.Progress)
 
 	rep := &Report{Rows: cfg.Rows, ChunkSize: cfg.ChunkSize}
 	if rep.Machine, err = machine(ctx, cfg.DatabaseURL); err != nil {
@@ -305,4 +299,47 @@ func workDir(dir string) (string, func(), error) {
 		return "", nil, fmt.Errorf("bench: %w", err)
 	}
 	return dir, func() {}, nil
+}
+
+// stepper returns a function that writes a timestamped progress line to w
+// (nil: nowhere).
+func stepper(w io.Writer) func(format string, args ...any) {
+	if w == nil {
+		w = io.Discard
+	}
+	return func(format string, args ...any) {
+		fmt.Fprintf(w, "%s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+	}
+}
+
+// passClock notes when a watched job finished its first pass (its rows
+// counted) and its second (every row applied), and turns them into the
+// stages of an EndToEnd.
+type passClock struct {
+	first, second time.Time
+}
+
+// observe takes one sighting of the job.
+func (p *passClock) observe(j jobState, ok bool, step func(string, ...any)) {
+	if ok && p.first.IsZero() && j.RowsTotal > 0 {
+		p.first = time.Now()
+		step("first pass done: %d rows", j.RowsTotal)
+	}
+	if ok && p.second.IsZero() && j.RowsTotal > 0 && j.RowsDone == j.RowsTotal {
+		p.second = time.Now()
+		step("all rows applied; writing the receipt")
+	}
+}
+
+// fill sets r's wall time and stages for a run from start to end; r.Upload
+// must be set.
+func (p *passClock) fill(r *EndToEnd, start, end time.Time) {
+	r.Wall = end.Sub(start)
+	if !p.first.IsZero() {
+		r.FirstPass = p.first.Sub(start) - r.Upload
+		if !p.second.IsZero() {
+			r.SecondPass = p.second.Sub(p.first)
+			r.Receipt = end.Sub(p.second)
+		}
+	}
 }

@@ -224,7 +224,7 @@ func endToEnd(ctx context.Context, cfg Config, f files, path string, format less
 	r.Upload = time.Since(start)
 
 	var smallDone chan smallResult
-	var firstPass, secondPass time.Time
+	var passes passClock
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -233,14 +233,7 @@ func endToEnd(ctx context.Context, cfg Config, f files, path string, format less
 		if err != nil {
 			return nil, err
 		}
-		if ok && firstPass.IsZero() && j.RowsTotal > 0 {
-			firstPass = time.Now()
-			step("first pass done: %d rows", j.RowsTotal)
-		}
-		if ok && secondPass.IsZero() && j.RowsTotal > 0 && j.RowsDone == j.RowsTotal {
-			secondPass = time.Now()
-			step("all rows applied; writing the receipt")
-		}
+		passes.observe(j, ok, step)
 		if ok && smallDone == nil && f.small != "" && format == lessee.FormatCSV && j.RowsDone > 0 && j.RowsDone >= j.RowsTotal/10 {
 			smallDone = make(chan smallResult, 1)
 			go func(at int) { smallDone <- sendSmall(ctx, c, db, f, at) }(j.RowsDone)
@@ -258,20 +251,13 @@ func endToEnd(ctx context.Context, cfg Config, f files, path string, format less
 		time.Sleep(50 * time.Millisecond)
 	}
 	end := time.Now()
-	r.Wall = end.Sub(start)
-	if !firstPass.IsZero() {
-		r.FirstPass = firstPass.Sub(start) - r.Upload
-		if !secondPass.IsZero() {
-			r.SecondPass = secondPass.Sub(firstPass)
-			r.Receipt = end.Sub(secondPass)
-		}
-	}
+	passes.fill(r, start, end)
 	if smallDone != nil {
 		s := <-smallDone
 		if s.err != nil {
 			return nil, fmt.Errorf("small file: %w", s.err)
 		}
-		s.Small.Overlapped = s.finishedAt.Before(secondPass)
+		s.Small.Overlapped = s.finishedAt.Before(passes.second)
 		r.Small = &s.Small
 	}
 	if r.PeakRSS, err = c.peakRSS(); err != nil {

@@ -103,13 +103,7 @@ func RunSnapshot(ctx context.Context, cfg Config) (*SnapshotReport, error) {
 	if cfg.Enterprises < 2 {
 		return nil, errors.New("bench: a snapshot bench needs at least two enterprises")
 	}
-	progress := cfg.Progress
-	if progress == nil {
-		progress = io.Discard
-	}
-	step := func(format string, args ...any) {
-		fmt.Fprintf(progress, "%s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
-	}
+	step := stepper(cfg.Progress)
 	dir, cleanup, err := workDir(cfg.Dir)
 	if err != nil {
 		return nil, err
@@ -393,7 +387,7 @@ func runUpload(ctx context.Context, b *backend, c *child, key, path string, step
 		return nil, jobState{}, err
 	}
 	r.Upload = time.Since(start)
-	var firstPass, secondPass time.Time
+	var passes passClock
 	var j jobState
 	for {
 		if err := ctx.Err(); err != nil {
@@ -403,14 +397,7 @@ func runUpload(ctx context.Context, b *backend, c *child, key, path string, step
 		if j, ok, err = b.watch(ctx, key); err != nil {
 			return nil, j, err
 		}
-		if ok && firstPass.IsZero() && j.RowsTotal > 0 {
-			firstPass = time.Now()
-			step("first pass done: %d rows", j.RowsTotal)
-		}
-		if ok && secondPass.IsZero() && j.RowsTotal > 0 && j.RowsDone == j.RowsTotal {
-			secondPass = time.Now()
-			step("all rows applied; writing the receipt")
-		}
+		passes.observe(j, ok, step)
 		if ok && finished(j.State) {
 			if j.State != string(lessee.JobCompleted) {
 				return nil, j, fmt.Errorf("%s was %s; log %s", key, j.State, c.logPath)
@@ -423,14 +410,7 @@ func runUpload(ctx context.Context, b *backend, c *child, key, path string, step
 		time.Sleep(50 * time.Millisecond)
 	}
 	end := time.Now()
-	r.Wall = end.Sub(start)
-	if !firstPass.IsZero() {
-		r.FirstPass = firstPass.Sub(start) - r.Upload
-		if !secondPass.IsZero() {
-			r.SecondPass = secondPass.Sub(firstPass)
-			r.Receipt = end.Sub(secondPass)
-		}
-	}
+	passes.fill(r, start, end)
 	if r.PeakRSS, err = c.peakRSS(); err != nil {
 		return nil, j, err
 	}
