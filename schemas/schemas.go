@@ -3,6 +3,7 @@
 // unchanged on SQLite and PostgreSQL: dates are ISO 'YYYY-MM-DD' text,
 // timestamps are fixed-width RFC 3339 UTC text (so they sort as text), and
 // primary keys are application-made strings, never autoincrement or serial.
+// What cannot be written once for both is in GoMigrations.
 package schemas
 
 import "embed"

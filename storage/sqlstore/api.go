@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/fleetreg/lessee"
 )
 
@@ -51,18 +53,18 @@ func (s *Store) ApplyOne(ctx context.Context, call APICall, keys lessee.Keys,
 		return ans, false, fmt.Errorf("apply change: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	w := &chunkTx{tx: tx, conn: conn, dialect: s.dialect}
+	w := &chunkTx{tx: tx, conn: conn, dialect: s.dialect, authority: s.authority}
 	now := s.now()
 
 	if call.IdempotencyKey != "" {
-		if _, err := tx.ExecContext(ctx, tx.Rebind(`DELETE FROM api_idempotency WHERE orgnr = ? AND idem_key = ? AND created_at < ?`),
-			call.Submitter, call.IdempotencyKey, formatTime(now.Add(-IdempotencyWindow))); err != nil {
-			return ans, false, fmt.Errorf("apply change: idempotency: %w", err)
-		}
-		// Blocks while another transaction holds the key, then does nothing.
+		// Takes the key, or takes over one kept past the window; blocks
+		// while another transaction holds it, then does nothing.
 		res, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO api_idempotency (orgnr, idem_key, request_hash, created_at)
-			VALUES (?, ?, ?, ?) ON CONFLICT (orgnr, idem_key) DO NOTHING`),
-			call.Submitter, call.IdempotencyKey, call.RequestHash, formatTime(now))
+			VALUES (?, ?, ?, ?)
+			ON CONFLICT (orgnr, idem_key) DO UPDATE
+			SET request_hash = excluded.request_hash, status = 0, body = '', created_at = excluded.created_at
+			WHERE api_idempotency.created_at < ?`),
+			call.Submitter, call.IdempotencyKey, call.RequestHash, formatTime(now), formatTime(now.Add(-IdempotencyWindow)))
 		if err != nil {
 			return ans, false, fmt.Errorf("apply change: idempotency: %w", err)
 		}
@@ -98,6 +100,10 @@ func (s *Store) ApplyOne(ctx context.Context, call APICall, keys lessee.Keys,
 		return ans, false, fmt.Errorf("apply change: %w", err)
 	}
 	stamp := formatTime(now)
+	if s.dialect.name() == DialectPostgres {
+		// From here on nothing is read: the writes go in one round trip.
+		w.pipeline = &pgx.Batch{}
+	}
 	if err := w.writePeriods(ctx, d.Writes); err != nil {
 		return ans, false, fmt.Errorf("apply change: %w", err)
 	}
@@ -108,10 +114,13 @@ func (s *Store) ApplyOne(ctx context.Context, call APICall, keys lessee.Keys,
 		return ans, false, fmt.Errorf("apply change: %w", err)
 	}
 	if call.IdempotencyKey != "" {
-		if _, err := tx.ExecContext(ctx, tx.Rebind(`UPDATE api_idempotency SET status = ?, body = ?
-			WHERE orgnr = ? AND idem_key = ?`), ans.Status, string(ans.Body), call.Submitter, call.IdempotencyKey); err != nil {
+		if err := w.exec(ctx, `UPDATE api_idempotency SET status = ?, body = ?
+			WHERE orgnr = ? AND idem_key = ?`, ans.Status, string(ans.Body), call.Submitter, call.IdempotencyKey); err != nil {
 			return ans, false, fmt.Errorf("apply change: idempotency: %w", err)
 		}
+	}
+	if err := w.flush(ctx); err != nil {
+		return ans, false, fmt.Errorf("apply change: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return ans, false, fmt.Errorf("apply change: commit: %w", err)

@@ -118,3 +118,41 @@ func TestIdempotencyWindow(t *testing.T) {
 		}
 	})
 }
+
+// TestApplyOneRollsBackWrites: when a write of a single change fails (on
+// PostgreSQL they go to the server together, just before the commit), none
+// of them stays: not the opened period, not the audit entry, not the
+// idempotency key's answer; the key is free for the retry.
+func TestApplyOneRollsBackWrites(t *testing.T) {
+	t.Parallel()
+	sqlstoretest.Run(t, func(t *testing.T, s *sqlstore.Store) {
+		ctx := context.Background()
+		importRegistry(t, s)
+		rows := []row{{lessee.OpAdd, vin2, lesseeOrg, "2024-05-01"}}
+		call := sqlstore.APICall{RequestID: "bad", Submitter: fleetOwner, IdempotencyKey: "k", RequestHash: "h"}
+		_, _, err := s.ApplyOne(ctx, call, keysFor(rows), func(st *lessee.State) lessee.Decision {
+			d := decider(call.JobID(), 0, rows, nil)(st)
+			// vin1's period exists, but the close names vin3.
+			d.Writes.Closed = append(d.Writes.Closed, lessee.PeriodWrite{VIN: vin3,
+				Period: lessee.Period{ID: "import-" + vin1 + "-2023-01-01", End: "2024-05-01"}, Line: 2})
+			return d
+		}, apiAnswer)
+		if !errors.Is(err, sqlstore.ErrNotFound) {
+			t.Fatalf("err = %v, want ErrNotFound", err)
+		}
+		if got := vehicle(t, s, vin2).Periods; len(got) != 0 {
+			t.Errorf("vehicle 2 periods = %+v", got)
+		}
+		if got := vehicle(t, s, vin1).Periods; len(got) != 1 || !got[0].End.IsZero() {
+			t.Errorf("vehicle 1 periods = %+v", got)
+		}
+		if got := audit(t, s, vin2); len(got) != 0 {
+			t.Errorf("audit = %+v", got)
+		}
+		call.RequestID = "retry"
+		ans, replayed, err := s.ApplyOne(ctx, call, keysFor(rows), decider(call.JobID(), 0, rows, nil), apiAnswer)
+		if err != nil || replayed || !strings.Contains(string(ans.Body), `"applied"`) {
+			t.Fatalf("retry under the key: %s, replayed %v, %v", ans.Body, replayed, err)
+		}
+	})
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jmoiron/sqlx"
 
 	"github.com/fleetreg/lessee"
@@ -35,7 +36,7 @@ func (s *Store) ApplyChunk(ctx context.Context, jobID string, checkpoint int, ke
 		return fmt.Errorf("apply chunk: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	w := &chunkTx{tx: tx, conn: conn, dialect: s.dialect}
+	w := &chunkTx{tx: tx, conn: conn, dialect: s.dialect, authority: s.authority}
 
 	job, err := s.getJob(ctx, tx, jobID, true)
 	if err != nil {
@@ -94,9 +95,37 @@ func (s *Store) ApplyChunk(ctx context.Context, jobID string, checkpoint int, ke
 // chunkTx is a chunk's transaction, the connection it runs on (PostgreSQL
 // reaches under it for COPY and pgx reads) and the dialect to write with.
 type chunkTx struct {
-	tx      *sqlx.Tx
-	conn    *sqlx.Conn
-	dialect dialect
+	tx        *sqlx.Tx
+	conn      *sqlx.Conn
+	dialect   dialect
+	authority *authorityCache // nil: read the authority tables every time
+	// pipeline, when not nil (PostgreSQL), collects the writes that need no
+	// answer before the next statement, to send them in one round trip at
+	// flush: a single change's writes cost one round trip, not three.
+	pipeline *pgx.Batch
+}
+
+// exec runs a statement that returns no rows, or queues it on the pipeline.
+func (w *chunkTx) exec(ctx context.Context, query string, args ...any) error {
+	if w.pipeline != nil {
+		w.pipeline.Queue(sqlx.Rebind(sqlx.DOLLAR, query), args...)
+		return nil
+	}
+	_, err := w.tx.ExecContext(ctx, w.tx.Rebind(query), args...)
+	return err
+}
+
+// flush sends the statements queued on the pipeline, in order, and returns
+// the first error of any of them.
+func (w *chunkTx) flush(ctx context.Context) error {
+	if w.pipeline == nil || w.pipeline.Len() == 0 {
+		return nil
+	}
+	b := w.pipeline
+	w.pipeline = &pgx.Batch{}
+	return withPgx(w.conn, func(c *pgx.Conn) error {
+		return c.SendBatch(ctx, b).Close()
+	})
 }
 
 // insert writes rows (each with one value per column) into table.

@@ -61,3 +61,10 @@ func (s *Store) Exec(ctx context.Context, query string, args ...any) error {
 	_, err := s.db.ExecContext(ctx, s.db.Rebind(query), args...)
 	return err
 }
+
+// ExecBehindTheBack runs a statement on the store's database directly, as
+// an operator's psql would, for tests of what the code must notice.
+func (s *Store) ExecBehindTheBack(ctx context.Context, query string, args ...any) error {
+	_, err := s.db.ExecContext(ctx, s.db.Rebind(query), args...)
+	return err
+}

@@ -64,7 +64,7 @@ type delegationRow struct {
 // snapshot the vehicles its earlier chunks named.
 func (w *chunkTx) loadState(ctx context.Context, job lessee.Job, keys lessee.Keys) (*lessee.State, error) {
 	st := lessee.NewState()
-	vehicles, periods, err := w.dialect.loadVehicles(ctx, w, keys)
+	vehicles, periods, generation, err := w.dialect.loadVehicles(ctx, w, keys)
 	if err != nil {
 		return nil, err
 	}
@@ -97,10 +97,7 @@ func (w *chunkTx) loadState(ctx context.Context, job lessee.Job, keys lessee.Key
 			return nil, err
 		}
 	}
-	if st.Enterprises, err = loadEnterprises(ctx, w.tx, keys.OrgNrs); err != nil {
-		return nil, err
-	}
-	if err := loadDelegations(ctx, w.tx, st, keys.OrgNrs); err != nil {
+	if err := w.loadAuthority(ctx, st, keys.OrgNrs, generation); err != nil {
 		return nil, err
 	}
 	return st, nil
@@ -198,28 +195,27 @@ func loadTerms(ctx context.Context, q queryer, orgnrs []string) (map[string][]le
 // loadDelegations fills st with the delegations in which any of orgnrs is
 // fleet owner or delegate.
 func loadDelegations(ctx context.Context, q queryer, st *lessee.State, orgnrs []string) error {
-	var dels []delegationRow
-	// One statement: the orgnrs as fleet owners or as delegates (a
-	// delegation both ways is read twice and compacted below).
-	if err := selectIn(ctx, q, &dels, `SELECT fleet_owner_orgnr, delegate_orgnr, valid_from, valid_to, revoked_at
+	dels, err := readDelegations(ctx, q, orgnrs)
+	if err != nil {
+		return err
+	}
+	addDelegations(st, dels)
+	return nil
+}
+
+// readDelegations returns the delegations in which any of orgnrs is fleet
+// owner or delegate; one in which both are comes twice.
+func readDelegations(ctx context.Context, q queryer, orgnrs []string) ([]lessee.Delegation, error) {
+	var rows []delegationRow
+	// One statement: the orgnrs as fleet owners or as delegates.
+	if err := selectIn(ctx, q, &rows, `SELECT fleet_owner_orgnr, delegate_orgnr, valid_from, valid_to, revoked_at
 		FROM delegations WHERE fleet_owner_orgnr IN (?)
 		UNION ALL SELECT fleet_owner_orgnr, delegate_orgnr, valid_from, valid_to, revoked_at
 		FROM delegations WHERE delegate_orgnr IN (?)`, orgnrs); err != nil {
-		return fmt.Errorf("load delegations: %w", err)
+		return nil, fmt.Errorf("load delegations: %w", err)
 	}
-	slices.SortFunc(dels, func(a, b delegationRow) int {
-		if c := strings.Compare(a.FleetOwner, b.FleetOwner); c != 0 {
-			return c
-		}
-		if c := strings.Compare(a.Delegate, b.Delegate); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ValidFrom, b.ValidFrom)
-	})
-	dels = slices.CompactFunc(dels, func(a, b delegationRow) bool {
-		return a.FleetOwner == b.FleetOwner && a.Delegate == b.Delegate && a.ValidFrom == b.ValidFrom
-	})
-	for _, d := range dels {
+	dels := make([]lessee.Delegation, 0, len(rows))
+	for _, d := range rows {
 		del := lessee.Delegation{
 			FleetOwner: d.FleetOwner,
 			Delegate:   d.Delegate,
@@ -229,12 +225,11 @@ func loadDelegations(ctx context.Context, q queryer, st *lessee.State, orgnrs []
 		if d.RevokedAt.Valid {
 			at, err := parseTime(d.RevokedAt.String)
 			if err != nil {
-				return fmt.Errorf("load delegations: %w", err)
+				return nil, fmt.Errorf("load delegations: %w", err)
 			}
 			del.RevokedAt = &at
 		}
-		k := [2]string{d.FleetOwner, d.Delegate}
-		st.Delegations[k] = append(st.Delegations[k], del)
+		dels = append(dels, del)
 	}
-	return nil
+	return dels, nil
 }

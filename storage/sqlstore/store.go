@@ -67,9 +67,10 @@ type Store struct {
 	// Now is the clock; tests replace it. Defaults to time.Now.
 	Now func() time.Time
 
-	db      *sqlx.DB
-	dialect dialect
-	oslo    *time.Location
+	db        *sqlx.DB
+	dialect   dialect
+	oslo      *time.Location
+	authority *authorityCache
 }
 
 // Open connects to databaseURL: "postgres://..." or "postgresql://..." opens
@@ -81,7 +82,7 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database: load time zone: %w", err)
 	}
-	s := &Store{Now: time.Now, oslo: oslo}
+	s := &Store{Now: time.Now, oslo: oslo, authority: &authorityCache{}}
 	switch {
 	case strings.HasPrefix(databaseURL, "postgres://"), strings.HasPrefix(databaseURL, "postgresql://"):
 		s.dialect = &postgresDialect{}
@@ -174,7 +175,10 @@ func (s *Store) Migrate(ctx context.Context) error {
 // migrations returns the goose provider of package schemas for s.
 func (s *Store) migrations(ctx context.Context) (*goose.Provider, error) {
 	dialect := goose.DialectSQLite3
-	opts := []goose.ProviderOption{goose.WithDisableGlobalRegistry(true)}
+	opts := []goose.ProviderOption{
+		goose.WithDisableGlobalRegistry(true),
+		goose.WithGoMigrations(schemas.GoMigrations(s.Dialect() == DialectPostgres)...),
+	}
 	if s.Dialect() == DialectPostgres {
 		dialect = goose.DialectPostgres
 		var schema string
@@ -326,30 +330,37 @@ func insertRows(ctx context.Context, tx *sqlx.Tx, head, tail string, rows [][]an
 	if len(rows) == 0 {
 		return nil
 	}
-	ncol := len(rows[0])
-	per := maxParams / ncol
-	tuple := "(" + strings.TrimSuffix(strings.Repeat("?, ", ncol), ", ") + ")"
+	per := maxParams / len(rows[0])
 	for len(rows) > 0 {
 		n := min(per, len(rows))
-		var b strings.Builder
-		b.WriteString(head)
-		b.WriteString(" VALUES ")
-		args := make([]any, 0, n*ncol)
-		for i, r := range rows[:n] {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(tuple)
-			args = append(args, r...)
-		}
-		if tail != "" {
-			b.WriteString(" ")
-			b.WriteString(tail)
-		}
-		if _, err := tx.ExecContext(ctx, tx.Rebind(b.String()), args...); err != nil {
+		query, args := valuesStatement(head, tail, rows[:n])
+		if _, err := tx.ExecContext(ctx, tx.Rebind(query), args...); err != nil {
 			return err
 		}
 		rows = rows[n:]
 	}
 	return nil
+}
+
+// valuesStatement is head, a VALUES list of rows with "?" placeholders, and
+// tail, with its arguments.
+func valuesStatement(head, tail string, rows [][]any) (string, []any) {
+	ncol := len(rows[0])
+	tuple := "(" + strings.TrimSuffix(strings.Repeat("?, ", ncol), ", ") + ")"
+	var b strings.Builder
+	b.WriteString(head)
+	b.WriteString(" VALUES ")
+	args := make([]any, 0, len(rows)*ncol)
+	for i, r := range rows {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(tuple)
+		args = append(args, r...)
+	}
+	if tail != "" {
+		b.WriteString(" ")
+		b.WriteString(tail)
+	}
+	return b.String(), args
 }

@@ -31,12 +31,14 @@ func (w *chunkTx) closePeriods(ctx context.Context, closed []lessee.PeriodWrite)
 	for len(closed) > 0 {
 		batch := closed[:min(per, len(closed))]
 		closed = closed[len(batch):]
-		n, err := w.dialect.closePeriods(ctx, w, batch)
+		err := w.dialect.closePeriods(ctx, w, batch, func(n int) error {
+			if n != len(batch) {
+				return fmt.Errorf("close lessee periods: %d of %d found (first at row %d): %w", n, len(batch), batch[0].Line, ErrNotFound)
+			}
+			return nil
+		})
 		if err != nil {
 			return fmt.Errorf("close lessee periods: %w", err)
-		}
-		if n != len(batch) {
-			return fmt.Errorf("close lessee periods: %d of %d found (first at row %d): %w", n, len(batch), batch[0].Line, ErrNotFound)
 		}
 	}
 	return nil
