@@ -514,6 +514,20 @@ type Job struct {
 	ProcessingDate Date // fixed at first start so retries decide alike
 	Started        time.Time
 	Finished       time.Time
+	// Attempt is the fencing token of the attempt that last started, and
+	// PublishedAttempt the attempt whose receipts became the job's.
+	Attempt          int
+	PublishedAttempt int
+	// PinnedETag is the ETag of the private copy of the upload every
+	// attempt reads; "" until the first attempt took it.
+	PinnedETag string
+	// History is the folder of the job's own receipts once they are
+	// there; HistoryRemoved says the retention sweep removed them.
+	History        string
+	HistoryRemoved bool
+	// Uploaded is when the upload was made, to the second (zero when not
+	// known): the newest upload under a name owns its latest receipt.
+	Uploaded time.Time
 }
 
 // Object describes a stored object: what a listing or HEAD tells.

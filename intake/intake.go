@@ -42,6 +42,20 @@ func VersionOf(o lessee.Object) string {
 	return ObjectVersion("", o.ETag, o.LastModified)
 }
 
+// VersionTime returns the modification time inside a version made by
+// ObjectVersion, and false for an S3 version id.
+func VersionTime(version string) (time.Time, bool) {
+	_, secs, ok := strings.Cut(version, "@")
+	if !ok {
+		return time.Time{}, false
+	}
+	n, err := strconv.ParseInt(secs, 10, 64)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return time.Unix(n, 0).UTC(), true
+}
+
 // VersionETag returns the ETag inside a version made by ObjectVersion, and
 // false for an S3 version id.
 func VersionETag(version string) (string, bool) {

@@ -14,6 +14,9 @@
 //	receipts/<orgnr>/<name>.receipt.csv    receipt (and .receipt.xlsx)
 //	receipts/<orgnr>/<name>.summary.json   summary, written last
 //	receipts/<orgnr>/<name>.dryrun.receipt.csv, .dryrun.summary.json   a dry run's
+//	receipts/<orgnr>/history/<job id>/<name>.receipt.csv ...  every job's own receipts
+//	pinned/<job id>                        the upload's bytes a job reads (private)
+//	staging/<job id>/<attempt>/...         an attempt's receipts before it wins (private)
 //	exports/<orgnr>/fleet.csv              a fleet owner's fleet, a valid snapshot
 //
 // An organisation number is nine digits, so archive/snapshot/ can never be
@@ -46,6 +49,10 @@ const (
 	// History is the folder below receipts/<orgnr>/ that keeps every job's
 	// receipt under its job id.
 	History = "history/"
+	// Pinned and Staging are private: no upload, receipt or SFTP folder
+	// is below them.
+	Pinned  = "pinned/"
+	Staging = "staging/"
 )
 
 // Source is one of the prefixes uploads arrive under: Inbox, Snapshot,
@@ -195,6 +202,32 @@ func ReceiptsFor(submitter, name string, dryRun bool) ReceiptKeys {
 	}
 	return ReceiptKeys{CSV: base + ".receipt.csv", XLSX: base + ".receipt.xlsx", Summary: base + ".summary.json"}
 }
+
+// HistoryOf is the folder that keeps the receipts of job jobID.
+func HistoryOf(submitter, jobID string) string {
+	return Receipts + submitter + "/" + History + jobID + "/"
+}
+
+// HistoryFor returns the keys of job jobID's own receipts: those of
+// ReceiptsFor, in the job's history folder.
+func HistoryFor(submitter, jobID, name string, dryRun bool) ReceiptKeys {
+	return ReceiptsFor(submitter, name, dryRun).In(HistoryOf(submitter, jobID))
+}
+
+// StagingOf is the private folder attempt of job jobID writes its receipts
+// to before it may publish them.
+func StagingOf(jobID string, attempt int) string {
+	return fmt.Sprintf("%s%s/%d/", Staging, jobID, attempt)
+}
+
+// In returns the keys with the same file names in folder.
+func (k ReceiptKeys) In(folder string) ReceiptKeys {
+	return ReceiptKeys{CSV: folder + path.Base(k.CSV), XLSX: folder + path.Base(k.XLSX), Summary: folder + path.Base(k.Summary)}
+}
+
+// PinnedKey is the private copy of job jobID's upload that its attempts
+// read.
+func PinnedKey(jobID string) string { return Pinned + jobID }
 
 // ReceiptsOf is the folder of submitter's receipts.
 func ReceiptsOf(submitter string) string { return Receipts + submitter + "/" }

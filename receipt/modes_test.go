@@ -174,10 +174,14 @@ func TestPublishDryRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{
+		"delete receipts/912345602/history/j2/a.xlsx.dryrun.summary.json",
+		"put receipts/912345602/history/j2/a.xlsx.dryrun.receipt.csv",
+		"put receipts/912345602/history/j2/a.xlsx.dryrun.receipt.xlsx",
+		"put receipts/912345602/history/j2/a.xlsx.dryrun.summary.json",
 		"delete receipts/912345602/a.xlsx.dryrun.summary.json",
-		"put receipts/912345602/a.xlsx.dryrun.receipt.csv",
-		"put receipts/912345602/a.xlsx.dryrun.receipt.xlsx",
-		"put receipts/912345602/a.xlsx.dryrun.summary.json",
+		"copy receipts/912345602/history/j2/a.xlsx.dryrun.receipt.csv receipts/912345602/a.xlsx.dryrun.receipt.csv",
+		"copy receipts/912345602/history/j2/a.xlsx.dryrun.receipt.xlsx receipts/912345602/a.xlsx.dryrun.receipt.xlsx",
+		"copy receipts/912345602/history/j2/a.xlsx.dryrun.summary.json receipts/912345602/a.xlsx.dryrun.summary.json",
 	}
 	if strings.Join(m.log, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("writes:\n%s\nwant:\n%s", strings.Join(m.log, "\n"), strings.Join(want, "\n"))

@@ -12,9 +12,10 @@ import (
 	"github.com/fleetreg/lessee/objectkey"
 )
 
-// ObjectWriter writes and deletes objects.
+// ObjectWriter writes, copies (server-side) and deletes objects.
 type ObjectWriter interface {
 	Put(ctx context.Context, key string, body io.ReadSeeker, size int64, contentType string) error
+	Copy(ctx context.Context, srcKey, dstKey string) error
 	Delete(ctx context.Context, key string) error
 }
 
@@ -96,22 +97,33 @@ func (w *Lines) WriteRefusal(line int, code lessee.Code, message string) error {
 }
 
 // Publish writes job's receipts, with the lines lines writes, and then its
-// summary, under objectkey.ReceiptsFor (a dry run's carry ".dryrun", so
-// they never replace a real upload's). The summary comes last: its
-// presence means the receipts beside it are complete, and a summary of an
-// earlier upload with the same name is deleted first, so a summary present
-// always belongs to the receipts beside it. The XLSX receipt of an XLSX
-// upload repeats the user's columns under userHeader, or has the standard
-// columns when userHeader is nil. A snapshot's XLSX receipt always has the
-// standard columns: it must show each row's derived operation, and its
-// removals of vehicles the file left out have no cells of the user's.
+// summary, into the job's history folder (objectkey.HistoryFor), and then
+// shows them under the latest keys (ShowLatest). It is Stage into the
+// history folder: for a caller that need not fence concurrent attempts.
 func (p *Publisher) Publish(ctx context.Context, job lessee.Job, userHeader []string, lines func(*Lines) error) error {
-	keys := objectkey.ReceiptsFor(job.Submitter, job.Name, job.DryRun)
-	receiptKey, summaryKey := keys.CSV, keys.Summary
+	if err := p.Stage(ctx, job, objectkey.HistoryOf(job.Submitter, job.ID), userHeader, lines); err != nil {
+		return err
+	}
+	return p.ShowLatest(ctx, job)
+}
+
+// Stage writes job's receipts, with the lines lines writes, and then its
+// summary into folder, under the file names of objectkey.ReceiptsFor; the
+// summary comes last, so its presence means the receipts beside it are
+// complete. The summary names the latest receipt keys (receipt,
+// receipt_xlsx) and the job's own in its history folder (history). The
+// XLSX receipt of an XLSX upload repeats the user's columns under
+// userHeader, or has the standard columns when userHeader is nil. A
+// snapshot's XLSX receipt always has the standard columns: it must show
+// each row's derived operation, and its removals of vehicles the file left
+// out have no cells of the user's.
+func (p *Publisher) Stage(ctx context.Context, job lessee.Job, folder string, userHeader []string, lines func(*Lines) error) error {
+	latest := objectkey.ReceiptsFor(job.Submitter, job.Name, job.DryRun)
+	staged := latest.In(folder)
 	if job.Mode == lessee.ModeSnapshot {
 		userHeader = nil
 	}
-	if err := p.objects.Delete(ctx, summaryKey); err != nil && lessee.ErrorCode(err) != lessee.ENOTFOUND {
+	if err := p.objects.Delete(ctx, staged.Summary); err != nil && lessee.ErrorCode(err) != lessee.ENOTFOUND {
 		return fmt.Errorf("delete old summary: %w", err)
 	}
 	csvFile, err := os.CreateTemp(p.tempDir, TempPrefix+"*")
@@ -143,10 +155,12 @@ func (p *Publisher) Publish(ctx context.Context, job lessee.Job, userHeader []st
 	if err := csvw.Flush(); err != nil {
 		return err
 	}
-	if err := p.putFile(ctx, receiptKey, csvFile, contentTypeCSV); err != nil {
+	if err := p.putFile(ctx, staged.CSV, csvFile, contentTypeCSV); err != nil {
 		return err
 	}
-	summary := NewSummary(job, p.now(), receiptKey)
+	summary := NewSummary(job, p.now(), latest.CSV)
+	history := objectkey.HistoryFor(job.Submitter, job.ID, job.Name, job.DryRun)
+	summary.History = &HistoryKeys{Receipt: history.CSV, Summary: history.Summary}
 	if xlsxw != nil {
 		xlsxFile, err := os.CreateTemp(p.tempDir, TempPrefix+"*.xlsx")
 		if err != nil {
@@ -157,8 +171,8 @@ func (p *Publisher) Publish(ctx context.Context, job lessee.Job, userHeader []st
 		if err := xlsxw.Finish(xlsxFile); err != nil {
 			return err
 		}
-		summary.ReceiptXLSX = keys.XLSX
-		if err := p.putFile(ctx, summary.ReceiptXLSX, xlsxFile, contentTypeXLSX); err != nil {
+		summary.ReceiptXLSX, summary.History.ReceiptXLSX = latest.XLSX, history.XLSX
+		if err := p.putFile(ctx, staged.XLSX, xlsxFile, contentTypeXLSX); err != nil {
 			return err
 		}
 	}
@@ -166,8 +180,56 @@ func (p *Publisher) Publish(ctx context.Context, job lessee.Job, userHeader []st
 	if err != nil {
 		return err
 	}
-	if err := p.objects.Put(ctx, summaryKey, bytes.NewReader(b), int64(len(b)), contentTypeJSON); err != nil {
+	if err := p.objects.Put(ctx, staged.Summary, bytes.NewReader(b), int64(len(b)), contentTypeJSON); err != nil {
 		return fmt.Errorf("put summary: %w", err)
+	}
+	return nil
+}
+
+// Promote copies the receipts staged in folder into job's history folder,
+// server-side, summary last. Copying again copies the same bytes.
+func (p *Publisher) Promote(ctx context.Context, job lessee.Job, folder string) error {
+	history := objectkey.HistoryFor(job.Submitter, job.ID, job.Name, job.DryRun)
+	return p.copyAll(ctx, job, objectkey.ReceiptsFor(job.Submitter, job.Name, job.DryRun).In(folder), history)
+}
+
+// ShowLatest copies job's receipts from its history folder to the latest
+// keys of its name, server-side: the latest summary is deleted first and
+// copied last, so a summary present always belongs to the receipts beside
+// it.
+func (p *Publisher) ShowLatest(ctx context.Context, job lessee.Job) error {
+	history := objectkey.HistoryFor(job.Submitter, job.ID, job.Name, job.DryRun)
+	latest := objectkey.ReceiptsFor(job.Submitter, job.Name, job.DryRun)
+	if err := p.objects.Delete(ctx, latest.Summary); err != nil && lessee.ErrorCode(err) != lessee.ENOTFOUND {
+		return fmt.Errorf("delete old summary: %w", err)
+	}
+	return p.copyAll(ctx, job, history, latest)
+}
+
+// copyAll copies a job's receipt, XLSX receipt (for an XLSX upload) and
+// summary, in that order.
+func (p *Publisher) copyAll(ctx context.Context, job lessee.Job, from, to objectkey.ReceiptKeys) error {
+	pairs := [][2]string{{from.CSV, to.CSV}}
+	if job.Format == lessee.FormatXLSX {
+		pairs = append(pairs, [2]string{from.XLSX, to.XLSX})
+	}
+	pairs = append(pairs, [2]string{from.Summary, to.Summary})
+	for _, pr := range pairs {
+		if err := p.objects.Copy(ctx, pr[0], pr[1]); err != nil {
+			return fmt.Errorf("copy receipt %s: %w", pr[0], err)
+		}
+	}
+	return nil
+}
+
+// Remove deletes the receipts in folder (a staging or history folder).
+func (p *Publisher) Remove(ctx context.Context, job lessee.Job, folder string) error {
+	keys := objectkey.ReceiptsFor(job.Submitter, job.Name, job.DryRun).In(folder)
+	// The summary first: a folder with its summary has all its receipts.
+	for _, k := range []string{keys.Summary, keys.CSV, keys.XLSX} {
+		if err := p.objects.Delete(ctx, k); err != nil && lessee.ErrorCode(err) != lessee.ENOTFOUND {
+			return fmt.Errorf("remove receipt %s: %w", k, err)
+		}
 	}
 	return nil
 }

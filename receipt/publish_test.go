@@ -40,6 +40,18 @@ func (m *memObjects) Put(_ context.Context, key string, body io.ReadSeeker, size
 	return nil
 }
 
+func (m *memObjects) Copy(_ context.Context, src, dst string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, ok := m.objects[src]
+	if !ok {
+		return lessee.Errorf(lessee.ENOTFOUND, "no object %s", src)
+	}
+	m.objects[dst] = append([]byte(nil), b...)
+	m.log = append(m.log, "copy "+src+" "+dst)
+	return nil
+}
+
 func (m *memObjects) Delete(_ context.Context, key string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -66,15 +78,33 @@ func TestPublish(t *testing.T) {
 		if err := NewPublisher(m, t.TempDir(), func() time.Time { return now }).Publish(context.Background(), job, nil, rows); err != nil {
 			t.Fatal(err)
 		}
-		want := []string{"delete receipts/912345602/a.csv.summary.json", "put receipts/912345602/a.csv.receipt.csv", "put receipts/912345602/a.csv.summary.json"}
+		// Written once, in the job's history folder, summary last; then
+		// copied to the latest keys, the old summary deleted first and the
+		// new one copied last.
+		want := []string{
+			"delete receipts/912345602/history/j1/a.csv.summary.json",
+			"put receipts/912345602/history/j1/a.csv.receipt.csv",
+			"put receipts/912345602/history/j1/a.csv.summary.json",
+			"delete receipts/912345602/a.csv.summary.json",
+			"copy receipts/912345602/history/j1/a.csv.receipt.csv receipts/912345602/a.csv.receipt.csv",
+			"copy receipts/912345602/history/j1/a.csv.summary.json receipts/912345602/a.csv.summary.json",
+		}
 		if strings.Join(m.log, "\n") != strings.Join(want, "\n") {
 			t.Fatalf("writes:\n%s\nwant:\n%s", strings.Join(m.log, "\n"), strings.Join(want, "\n"))
 		}
 		if r := m.objects["receipts/912345602/a.csv.receipt.csv"]; !bytes.Contains(r, []byte("2,,,,,,applied,,lessee added,j1-0")) {
 			t.Errorf("receipt = %q", r)
 		}
-		if s := string(m.objects["receipts/912345602/a.csv.summary.json"]); !strings.Contains(s, `"job_id": "j1"`) || !strings.Contains(s, `"finished": "2026-03-01T12:00:00Z"`) {
+		s := string(m.objects["receipts/912345602/a.csv.summary.json"])
+		if !strings.Contains(s, `"job_id": "j1"`) || !strings.Contains(s, `"finished": "2026-03-01T12:00:00Z"`) ||
+			!strings.Contains(s, `"history": {
+    "receipt": "receipts/912345602/history/j1/a.csv.receipt.csv",
+    "summary": "receipts/912345602/history/j1/a.csv.summary.json"
+  }`) {
 			t.Errorf("summary = %s", s)
+		}
+		if h := string(m.objects["receipts/912345602/history/j1/a.csv.summary.json"]); h != s {
+			t.Errorf("history summary differs from the latest:\n%s\n%s", h, s)
 		}
 	})
 	t.Run("OKXLSXUploadGetsXLSXReceipt", func(t *testing.T) {
@@ -85,22 +115,29 @@ func TestPublish(t *testing.T) {
 		if err := NewPublisher(m, t.TempDir(), func() time.Time { return now }).Publish(context.Background(), x, nil, rows); err != nil {
 			t.Fatal(err)
 		}
-		if len(m.log) != 4 || m.log[2] != "put receipts/912345602/a.csv.receipt.xlsx" || m.log[3] != "put receipts/912345602/a.csv.summary.json" {
+		if len(m.log) != 8 || m.log[2] != "put receipts/912345602/history/j1/a.csv.receipt.xlsx" ||
+			m.log[6] != "copy receipts/912345602/history/j1/a.csv.receipt.xlsx receipts/912345602/a.csv.receipt.xlsx" ||
+			m.log[7] != "copy receipts/912345602/history/j1/a.csv.summary.json receipts/912345602/a.csv.summary.json" {
 			t.Fatalf("writes: %q", m.log)
 		}
-		if s := string(m.objects["receipts/912345602/a.csv.summary.json"]); !strings.Contains(s, `"receipt_xlsx": "receipts/912345602/a.csv.receipt.xlsx"`) {
+		if s := string(m.objects["receipts/912345602/a.csv.summary.json"]); !strings.Contains(s, `"receipt_xlsx": "receipts/912345602/a.csv.receipt.xlsx"`) ||
+			!strings.Contains(s, `"receipt_xlsx": "receipts/912345602/history/j1/a.csv.receipt.xlsx"`) {
 			t.Errorf("summary = %s", s)
 		}
 	})
 	t.Run("ErrReceiptPutLeavesNoSummary", func(t *testing.T) {
 		t.Parallel()
 		m := &memObjects{objects: map[string][]byte{"receipts/912345602/a.csv.summary.json": []byte(`{"job_id":"old"}`)},
-			failPut: "receipts/912345602/a.csv.receipt.csv"}
+			failPut: "receipts/912345602/history/j1/a.csv.receipt.csv"}
 		if err := NewPublisher(m, t.TempDir(), func() time.Time { return now }).Publish(context.Background(), job, nil, rows); err == nil {
 			t.Fatal("no error")
 		}
-		if _, ok := m.objects["receipts/912345602/a.csv.summary.json"]; ok {
+		if _, ok := m.objects["receipts/912345602/history/j1/a.csv.summary.json"]; ok {
 			t.Error("a summary is present although its receipt was not written")
+		}
+		// The latest keys still show the earlier job's receipt, whole.
+		if s := string(m.objects["receipts/912345602/a.csv.summary.json"]); s != `{"job_id":"old"}` {
+			t.Errorf("latest summary = %s", s)
 		}
 	})
 	t.Run("ErrLinesFail", func(t *testing.T) {

@@ -152,10 +152,20 @@ type Summary struct {
 	Receipt    string         `json:"receipt"`
 	// ReceiptXLSX is the key of the XLSX receipt an XLSX upload also gets
 	// (see objectkey.ReceiptsFor); Publish sets it, after writing that receipt.
-	ReceiptXLSX    string    `json:"receipt_xlsx,omitempty"`
-	Started        time.Time `json:"started"`
-	Finished       time.Time `json:"finished"`
-	DurationMillis int64     `json:"duration_ms"`
+	ReceiptXLSX string `json:"receipt_xlsx,omitempty"`
+	// History names this job's own receipts, kept under its job id for
+	// the retention time whatever is uploaded later under the same name.
+	History        *HistoryKeys `json:"history,omitempty"`
+	Started        time.Time    `json:"started"`
+	Finished       time.Time    `json:"finished"`
+	DurationMillis int64        `json:"duration_ms"`
+}
+
+// HistoryKeys are the keys of one job's own receipts in its history folder.
+type HistoryKeys struct {
+	Receipt     string `json:"receipt"`
+	ReceiptXLSX string `json:"receipt_xlsx,omitempty"`
+	Summary     string `json:"summary"`
 }
 
 // SnapshotOperations are the operations a snapshot's rows are derived

@@ -59,12 +59,16 @@ type JobView struct {
 	// DurationMS is finished minus started, or the time so far while the
 	// job runs.
 	DurationMS int64 `json:"duration_ms"`
-	// Receipt and Summary are the object keys of the receipt CSV and the
-	// summary JSON (a dry run's, ".dryrun…", for a dry run), set once the
-	// job is finished and has a submitter (quarantined uploads have nobody
-	// to send a receipt to).
+	// Receipt and Summary are the object keys of the job's own receipt CSV
+	// and summary JSON, in its history folder (History) while retained, set
+	// once the job is finished and has a submitter (quarantined uploads
+	// have nobody to send a receipt to). A job finished before receipts had
+	// a history names the latest keys of its name instead.
 	Receipt string `json:"receipt,omitempty"`
 	Summary string `json:"summary,omitempty"`
+	History string `json:"history,omitempty"`
+	// HistoryRemoved says the retention sweep removed the job's receipts.
+	HistoryRemoved bool `json:"history_removed,omitempty"`
 }
 
 // ModeLabel names a job's mode as the job page shows it: "changes",
@@ -129,7 +133,13 @@ func NewJobView(j lessee.Job, now time.Time) JobView {
 			f := j.Finished.UTC()
 			v.Finished, end = &f, f
 		}
-		if j.Submitter != "" {
+		switch {
+		case j.Submitter == "" || j.HistoryRemoved:
+			v.HistoryRemoved = j.HistoryRemoved
+		case j.History != "":
+			rk := objectkey.HistoryFor(j.Submitter, j.ID, j.Name, j.DryRun)
+			v.Receipt, v.Summary, v.History = ident.MaskText(rk.CSV), ident.MaskText(rk.Summary), ident.MaskText(j.History)
+		case j.PublishedAttempt == 0:
 			rk := objectkey.ReceiptsFor(j.Submitter, j.Name, j.DryRun)
 			v.Receipt, v.Summary = ident.MaskText(rk.CSV), ident.MaskText(rk.Summary)
 		}
@@ -192,10 +202,22 @@ func (s *Server) apiReceipt(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, errorBody{Error: "the job has no receipt yet"})
 		return
 	}
+	if j.HistoryRemoved {
+		writeJSON(w, http.StatusNotFound, errorBody{Error: "the receipt was removed after the retention time"})
+		return
+	}
+	if j.History == "" && j.PublishedAttempt > 0 {
+		writeJSON(w, http.StatusNotFound, errorBody{Error: "the receipt is being published; try again in a moment"})
+		return
+	}
 	rk := objectkey.ReceiptsFor(j.Submitter, j.Name, j.DryRun)
+	if j.History != "" {
+		rk = objectkey.HistoryFor(j.Submitter, j.ID, j.Name, j.DryRun)
+	}
 	key, summaryKey := rk.CSV, rk.Summary
-	// A later upload with the same name replaces the receipt: serve it only
-	// if the summary beside it is this job's.
+	// A job finished before receipts had a history has only the latest
+	// keys, which a later upload with the same name replaces: serve them
+	// only if the summary beside them is this job's.
 	var summary bytes.Buffer
 	if _, err := s.objects.Download(r.Context(), summaryKey, "", &summary); err == nil {
 		var sm struct {

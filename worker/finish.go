@@ -69,13 +69,11 @@ func (h *Handler) complete(ctx context.Context, job lessee.Job, src upload) erro
 			}
 		}
 	}
-	if err := h.publisher().Publish(ctx, stored, userHeader, lines); err != nil {
+	stored.Attempt = job.Attempt
+	if won, err := h.stageAndFinish(ctx, stored, userHeader, lines); err != nil || !won {
 		return err
 	}
 	receiptTime := time.Since(start)
-	if err := h.store.FinishJob(ctx, job.ID, lessee.JobCompleted, "", ""); err != nil {
-		return fmt.Errorf("finish job: %w", err)
-	}
 	stored.State = lessee.JobCompleted
 	stored.Finished = h.Now()
 	h.dropScratch(ctx, stored)
@@ -130,7 +128,7 @@ func (h *Handler) refuseWith(ctx context.Context, job lessee.Job, r *lessee.Erro
 			return fmt.Errorf("update job: %w", err)
 		}
 	}
-	if err := h.publisher().Publish(ctx, job, nil, func(w *receipt.Lines) error {
+	won, err := h.stageAndFinish(ctx, job, nil, func(w *receipt.Lines) error {
 		if before != nil {
 			if err := before(w); err != nil {
 				return err
@@ -145,17 +143,87 @@ func (h *Handler) refuseWith(ctx context.Context, job lessee.Job, r *lessee.Erro
 			}
 		}
 		return nil
-	}); err != nil {
+	})
+	if err != nil || !won {
 		return err
-	}
-	if err := h.store.FinishJob(ctx, job.ID, lessee.JobRefused, job.Code, job.Message); err != nil {
-		return fmt.Errorf("finish job: %w", err)
 	}
 	job.Finished = h.Now()
 	h.dropScratch(ctx, job)
 	h.finished(job)
 	h.log.Warn("file refused", "job_id", job.ID, "key", job.Key, "submitter", job.Submitter, "code", r.Code, "reason", job.Message)
 	return h.moveSource(ctx, job)
+}
+
+// stageAndFinish writes the job's receipts, with the lines lines writes,
+// to the staging folder of its attempt; finishes the job in job.State for
+// that attempt; and then publishes them (publishFinished). Of two attempts
+// racing to the end, the one that finishes the job publishes; the other
+// finds itself fenced, removes what it staged and returns false. Until the
+// job is finished nothing of an attempt's is visible to the submitter, so
+// a stale attempt can never show its receipt over a newer one's.
+func (h *Handler) stageAndFinish(ctx context.Context, job lessee.Job, userHeader []string, lines func(*receipt.Lines) error) (bool, error) {
+	staging := objectkey.StagingOf(job.ID, job.Attempt)
+	p := h.publisher()
+	if err := p.Stage(ctx, job, staging, userHeader, lines); err != nil {
+		return false, err
+	}
+	err := h.store.FinishAttempt(ctx, job.ID, job.Attempt, job.State, job.Code, job.Message)
+	if lessee.ErrorCode(err) == lessee.ECONFLICT {
+		h.log.Warn("another attempt took over the job; leaving the receipt to it",
+			"job_id", job.ID, "key", job.Key, "attempt", job.Attempt)
+		if err := p.Remove(ctx, job, staging); err != nil {
+			h.log.Warn("could not remove a fenced attempt's receipts", "job_id", job.ID, "err", err)
+		}
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("finish job: %w", err)
+	}
+	job.PublishedAttempt = job.Attempt
+	return true, h.publishFinished(ctx, job)
+}
+
+// publishFinished makes a finished job's receipts visible: the staged
+// receipts of the attempt that finished it are copied to the job's history
+// folder and, when it is the newest upload under its name, to the latest
+// keys; then the staging folder is removed. Every step may run again.
+func (h *Handler) publishFinished(ctx context.Context, job lessee.Job) error {
+	if job.History != "" || job.PublishedAttempt == 0 {
+		return nil // done, or finished before receipts had a history
+	}
+	p := h.publisher()
+	staging := objectkey.StagingOf(job.ID, job.PublishedAttempt)
+	if err := p.Promote(ctx, job, staging); err != nil {
+		return fmt.Errorf("publish receipt: %w", err)
+	}
+	folder := objectkey.HistoryOf(job.Submitter, job.ID)
+	if err := h.store.SetHistory(ctx, job.ID, folder); err != nil {
+		return err
+	}
+	job.History = folder
+	if err := h.showNewest(ctx, job); err != nil {
+		return err
+	}
+	if err := p.Remove(ctx, job, staging); err != nil {
+		return fmt.Errorf("publish receipt: %w", err)
+	}
+	return nil
+}
+
+// showNewest shows, under the latest receipt keys of job's name, the
+// receipts of the newest upload under that name that has them. Every job
+// of the name calls it after its own are in history: whichever calls it
+// last copies the newest, so the latest keys end with the newest upload's
+// receipt whatever order the jobs finish in.
+func (h *Handler) showNewest(ctx context.Context, job lessee.Job) error {
+	newest, err := h.store.NewestPublished(ctx, job.Submitter, job.Name, job.DryRun)
+	if err != nil {
+		return fmt.Errorf("newest receipt of %s: %w", job.Name, err)
+	}
+	if err := h.publisher().ShowLatest(ctx, newest); err != nil {
+		return fmt.Errorf("publish receipt: %w", err)
+	}
+	return nil
 }
 
 // originalCells steps t to the record of result o and returns its cells as
@@ -197,6 +265,9 @@ func (h *Handler) moveSource(ctx context.Context, job lessee.Job) error {
 	if job.State == lessee.JobRefused {
 		dst, folder = objectkey.FailedFrom(source, job.Submitter, job.Name), "failed"
 	}
+	if job.PinnedETag != "" {
+		return h.archivePinned(ctx, job, dst)
+	}
 	// The inbox may hold a newer upload under the same name by now (a retry
 	// of this move, or an upload between the steps): leave it for its own
 	// job. S3 offers no conditional delete, so a small window remains
@@ -225,6 +296,39 @@ func (h *Handler) moveSource(ctx context.Context, job lessee.Job) error {
 		return fmt.Errorf("delete %s: %w", job.Key, err)
 	}
 	return nil
+}
+
+// archivePinned moves the job's pinned copy, the bytes it processed, to
+// dst, and then removes the upload from the inbox unless a newer upload
+// replaced it meanwhile.
+func (h *Handler) archivePinned(ctx context.Context, job lessee.Job, dst string) error {
+	pinned := objectkey.PinnedKey(job.ID)
+	if err := h.objects.Copy(ctx, pinned, dst); err != nil && lessee.ErrorCode(err) != lessee.ENOTFOUND {
+		return fmt.Errorf("archive %s to %s: %w", job.Key, dst, err)
+	} // not found: an earlier attempt archived it
+	o, err := h.objects.Head(ctx, job.Key)
+	switch {
+	case lessee.ErrorCode(err) == lessee.ENOTFOUND:
+		// Moved by an earlier attempt, or deleted by the submitter.
+	case err != nil:
+		return fmt.Errorf("move %s: %w", job.Key, err)
+	case versionMatches(job.Version, o.ETag) || o.ETag == job.PinnedETag:
+		if err := h.objects.Delete(ctx, job.Key); err != nil && lessee.ErrorCode(err) != lessee.ENOTFOUND {
+			return fmt.Errorf("delete %s: %w", job.Key, err)
+		}
+	default:
+		h.log.Warn("a newer upload replaced the file; leaving it for its own job", "job_id", job.ID, "key", job.Key)
+	}
+	if err := h.objects.Delete(ctx, pinned); err != nil && lessee.ErrorCode(err) != lessee.ENOTFOUND {
+		return fmt.Errorf("delete %s: %w", pinned, err)
+	}
+	return nil
+}
+
+// versionMatches reports whether etag is the ETag of the upload version.
+func versionMatches(version, etag string) bool {
+	v, ok := intake.VersionETag(version)
+	return ok && v == etag
 }
 
 // quarantine moves an object whose key names no valid submitter out of the
@@ -264,7 +368,11 @@ func (h *Handler) giveUp(ctx context.Context, p lessee.Upload, cause error) erro
 	}
 	if finished(job.State) {
 		h.dropScratch(ctx, job)
-		return nil
+		return h.publishFinished(ctx, job)
+	}
+	// Giving up takes over from any attempt still running.
+	if job.Attempt, err = h.store.ClaimAttempt(ctx, job.ID); err != nil {
+		return fmt.Errorf("claim attempt: %w", err)
 	}
 	if job.RowsTotal > 0 && job.RowsDone == job.RowsTotal {
 		// Every row has its result; only publishing failed. Publish the

@@ -27,6 +27,10 @@ type objectStore interface {
 	Download(ctx context.Context, key, ifMatchETag string, w io.Writer) (lessee.Object, error)
 	Put(ctx context.Context, key string, body io.ReadSeeker, size int64, contentType string) error
 	Copy(ctx context.Context, srcKey, dstKey string) error
+	// CopyIfMatch copies srcKey if its ETag is etag and returns the
+	// copy's ETag; lessee.ENOTFOUND when gone, lessee.ECONFLICT when
+	// replaced.
+	CopyIfMatch(ctx context.Context, srcKey, dstKey, etag string) (string, error)
 	Delete(ctx context.Context, key string) error
 }
 
@@ -36,6 +40,16 @@ type jobLog interface {
 	Job(ctx context.Context, id string) (lessee.Job, error)
 	UpdateJobInfo(ctx context.Context, j lessee.Job) error
 	FinishJob(ctx context.Context, id string, state lessee.JobState, code lessee.Code, message string) error
+	// ClaimAttempt starts an attempt and returns its fencing token;
+	// FinishAttempt finishes the job for the attempt holding the latest,
+	// and fails with lessee.ECONFLICT for any other.
+	ClaimAttempt(ctx context.Context, id string) (int, error)
+	FinishAttempt(ctx context.Context, id string, attempt int, state lessee.JobState, code lessee.Code, message string) error
+	SetPinned(ctx context.Context, id, etag string) error
+	SetHistory(ctx context.Context, id, folder string) error
+	// NewestPublished is the newest upload's job under a receipt name
+	// whose receipts are in its history folder (lessee.ENOTFOUND: none).
+	NewestPublished(ctx context.Context, submitter, name string, dryRun bool) (lessee.Job, error)
 }
 
 // registry applies chunks of rows and gives back their stored results.
@@ -163,13 +177,34 @@ func (h *Handler) process(ctx context.Context, u lessee.Upload, progress progres
 	}
 	log := h.log.With("job_id", job.ID, "key", u.Key, "submitter", job.Submitter)
 	if finished(job.State) {
-		// An earlier attempt published the receipt; only the cleaning up
-		// and the move may be left.
+		// An earlier attempt finished the job; showing its receipts, the
+		// cleaning up and the move may be left.
 		h.dropScratch(ctx, job)
+		if err := h.publishFinished(ctx, job); err != nil {
+			return err
+		}
 		return h.moveSource(ctx, job)
+	}
+	// From here on an earlier attempt still running can no longer finish
+	// the job: this one holds the latest token.
+	if job.Attempt, err = h.store.ClaimAttempt(ctx, job.ID); err != nil {
+		return fmt.Errorf("claim attempt: %w", err)
 	}
 	if pk.Verdict == objectkey.BadName {
 		return h.refuse(ctx, job, lessee.Refusef(lessee.CodeInvalidKey, 0, "invalid object key: %s", pk.Reason))
+	}
+	if limit := h.cfg.Limits.MaxBytes; limit > 0 && u.Size > limit {
+		return h.refuse(ctx, job, tooLarge(limit))
+	}
+	pinned, err := h.pin(ctx, &job, u)
+	if code := lessee.ErrorCode(err); code == lessee.ENOTFOUND || code == lessee.ECONFLICT {
+		// Deleted or replaced before any attempt could take its copy: a
+		// newer upload has its own job and receipt.
+		log.Warn("upload gone before its first attempt could copy it", "err", err)
+		return h.refuse(ctx, job, lessee.Refusef(lessee.CodeProcessingFailed, 0,
+			"the file was deleted or replaced before it could be read, so nothing was applied; a newer upload under the same name has a receipt of its own"))
+	} else if err != nil {
+		return err
 	}
 
 	spool, err := os.CreateTemp(h.cfg.TempDir, spoolPrefix+"upload-*")
@@ -179,19 +214,10 @@ func (h *Handler) process(ctx context.Context, u lessee.Upload, progress progres
 	defer os.Remove(spool.Name())
 	defer func() { _ = spool.Close() }() // a spool: read back by name, then removed
 
-	size, sum, err := h.download(ctx, u, spool)
-	switch code := lessee.ErrorCode(err); {
+	size, sum, err := h.download(ctx, pinned, spool)
+	switch {
 	case errors.Is(err, errTooLarge):
-		return h.refuse(ctx, job, lessee.Refusef(lessee.CodeFileTooLarge, 0,
-			"the file is larger than the limit of %d bytes; split it into smaller files", h.cfg.Limits.MaxBytes))
-	case code == lessee.ENOTFOUND, code == lessee.ECONFLICT:
-		// Deleted or replaced before we read it: a newer upload has its own
-		// job and receipt, so this one must not write at the same key.
-		log.Warn("upload gone before processing", "err", err)
-		if ferr := h.store.FinishJob(ctx, job.ID, lessee.JobRefused, lessee.CodeProcessingFailed, "superseded: the object was deleted or replaced before it was processed"); ferr != nil {
-			return ferr
-		}
-		return nil
+		return h.refuse(ctx, job, tooLarge(h.cfg.Limits.MaxBytes))
 	case err != nil:
 		return err
 	}
@@ -257,6 +283,37 @@ func (h *Handler) process(ctx context.Context, u lessee.Upload, progress progres
 	return h.complete(ctx, job, src)
 }
 
+// tooLarge is the refusal of a file over the size limit.
+func tooLarge(limit int64) *lessee.Error {
+	return lessee.Refusef(lessee.CodeFileTooLarge, 0,
+		"the file is larger than the limit of %d bytes; split it into smaller files", limit)
+}
+
+// pin returns the private copy of the upload that every attempt of job
+// reads, taking it on the first attempt: a server-side copy made only if
+// the upload is still the version the job is for. Replacing or deleting
+// the upload afterwards changes nothing for the job.
+func (h *Handler) pin(ctx context.Context, job *lessee.Job, u lessee.Upload) (lessee.Upload, error) {
+	pinned := lessee.Upload{Bucket: u.Bucket, Key: objectkey.PinnedKey(job.ID), Version: u.Version, Size: u.Size}
+	if job.PinnedETag != "" {
+		pinned.ETag = job.PinnedETag
+		return pinned, nil
+	}
+	etag, ok := intake.VersionETag(job.Version)
+	if !ok {
+		etag = u.ETag
+	}
+	copied, err := h.objects.CopyIfMatch(ctx, u.Key, pinned.Key, etag)
+	if err != nil {
+		return pinned, fmt.Errorf("pin %s: %w", u.Key, err)
+	}
+	if err := h.store.SetPinned(ctx, job.ID, copied); err != nil {
+		return pinned, err
+	}
+	job.PinnedETag, pinned.ETag = copied, copied
+	return pinned, nil
+}
+
 // beginJob records the job of an upload with a valid submitter, or returns
 // the stored one.
 func (h *Handler) beginJob(ctx context.Context, u lessee.Upload, pk objectkey.Parsed) (lessee.Job, error) {
@@ -266,10 +323,11 @@ func (h *Handler) beginJob(ctx context.Context, u lessee.Upload, pk objectkey.Pa
 		// the job id keeps the receipt and failed/ copy apart.
 		name = objectkey.SafeName(id + "-" + pk.Name)
 	}
+	uploaded, _ := intake.VersionTime(u.Version)
 	job, err := h.store.BeginJob(ctx, lessee.Job{
 		ID: id, Bucket: u.Bucket, Key: u.Key, Version: u.Version,
 		Submitter: pk.Submitter, Name: name, Size: u.Size, State: lessee.JobRunning,
-		Mode: pk.Source.Mode(), DryRun: pk.Source.DryRun(),
+		Mode: pk.Source.Mode(), DryRun: pk.Source.DryRun(), Uploaded: uploaded,
 	})
 	if err != nil {
 		return job, fmt.Errorf("begin job: %w", err)

@@ -95,6 +95,21 @@ func (m *memObjects) Copy(ctx context.Context, src, dst string) error {
 	return nil
 }
 
+func (m *memObjects) CopyIfMatch(ctx context.Context, src, dst, etag string) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, ok := m.objects[src]
+	if !ok {
+		return "", fmt.Errorf("copy: %w", s3store.ErrNotFound)
+	}
+	if etag != "" && etag != etagOf(b) {
+		return "", fmt.Errorf("copy: %w", s3store.ErrPreconditionFailed)
+	}
+	m.objects[dst] = bytes.Clone(b)
+	m.writes = append(m.writes, dst)
+	return etagOf(b), nil
+}
+
 func (m *memObjects) Delete(ctx context.Context, key string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -203,12 +218,16 @@ func TestHandlerAdversarialKeysStayInPrefix(t *testing.T) {
 				t.Fatalf("Process again: %v", err)
 			}
 
+			jobID := intake.JobID(p.Bucket, p.Key, p.Version)
+			// A job's private folders: its pinned copy, and the receipts
+			// its first attempt staged.
+			private := []string{objectkey.Pinned, objectkey.StagingOf(jobID, 1)}
 			var allowed []string
 			switch tc.verdict {
 			case objectkey.OK:
-				allowed = []string{"receipts/" + pk.Submitter + "/", "archive/" + pk.Submitter + "/"}
+				allowed = append([]string{"receipts/" + pk.Submitter + "/", objectkey.HistoryOf(pk.Submitter, jobID), "archive/" + pk.Submitter + "/"}, private...)
 			case objectkey.BadName:
-				allowed = []string{"receipts/" + pk.Submitter + "/", "failed/" + pk.Submitter + "/"}
+				allowed = append([]string{"receipts/" + pk.Submitter + "/", objectkey.HistoryOf(pk.Submitter, jobID), "failed/" + pk.Submitter + "/"}, private...)
 			case objectkey.NoSubmitter:
 				allowed = []string{"quarantine/"}
 			}
@@ -221,8 +240,10 @@ func TestHandlerAdversarialKeysStayInPrefix(t *testing.T) {
 				// Besides the upload, only a stale summary in the
 				// submitter's own receipts may go (publish replaces it).
 				ownSummary := pk.Submitter != "" && strings.HasPrefix(d, "receipts/"+pk.Submitter+"/") &&
-					strings.HasSuffix(d, ".summary.json") && objectkeytest.UnsafeDerivedKey(d, []string{"receipts/" + pk.Submitter + "/"}) == ""
-				if d != tc.key && !ownSummary {
+					strings.HasSuffix(d, ".summary.json") &&
+					objectkeytest.UnsafeDerivedKey(d, []string{"receipts/" + pk.Submitter + "/", objectkey.HistoryOf(pk.Submitter, jobID)}) == ""
+				ownPrivate := d == objectkey.PinnedKey(jobID) || objectkeytest.UnsafeDerivedKey(d, []string{objectkey.StagingOf(jobID, 1)}) == ""
+				if d != tc.key && !ownSummary && !ownPrivate {
 					t.Errorf("deleted %q, which is neither the upload nor its own summary", d)
 				}
 			}
@@ -311,6 +332,7 @@ func TestHandlerAdversarialKeysEmbeddedS3(t *testing.T) {
 	if err := b.objects.Put(ctx, "inbox/912345602/x\t\n.csv", strings.NewReader(hostileCSV), int64(len(hostileCSV)), "text/csv"); err == nil {
 		t.Error("the embedded S3 endpoint stored a key with control characters")
 	}
+	var histories []string // each job's own receipts folder
 	for _, key := range keys {
 		if err := b.objects.Put(ctx, key, strings.NewReader(hostileCSV), int64(len(hostileCSV)), "text/csv"); err != nil {
 			t.Fatalf("put %q: %v", key, err)
@@ -323,6 +345,7 @@ func TestHandlerAdversarialKeysEmbeddedS3(t *testing.T) {
 		if err := b.handler.Process(ctx, p); err != nil {
 			t.Fatalf("process %q: %v", key, err)
 		}
+		histories = append(histories, objectkey.HistoryOf(advSubmitter, intake.JobID(p.Bucket, p.Key, p.Version)))
 	}
 	var listed []string
 	if err := b.objects.List(ctx, "", func(o lessee.Object) error { listed = append(listed, o.Key); return nil }); err != nil {
@@ -332,7 +355,7 @@ func TestHandlerAdversarialKeysEmbeddedS3(t *testing.T) {
 		if _, ok := competitor[k]; ok {
 			continue
 		}
-		if msg := objectkeytest.UnsafeDerivedKey(k, []string{"receipts/" + advSubmitter + "/", "failed/" + advSubmitter + "/", "archive/" + advSubmitter + "/"}); msg != "" {
+		if msg := objectkeytest.UnsafeDerivedKey(k, append([]string{"receipts/" + advSubmitter + "/", "failed/" + advSubmitter + "/", "archive/" + advSubmitter + "/"}, histories...)); msg != "" {
 			if msg2 := objectkeytest.UnsafeDerivedKey(k, []string{"quarantine/"}); msg2 != "" {
 				t.Errorf("bucket holds %q, which %s", k, msg)
 			}

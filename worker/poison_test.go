@@ -15,13 +15,14 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/fleetreg/lessee"
+	"github.com/fleetreg/lessee/objectkey"
 	"github.com/fleetreg/lessee/storage/sqlstore/sqlstoretest"
 )
 
 // poisonObjects is the bucket as the handler sees it, with two faults
 // injected at their keys: one object is deleted just before it is read
-// (by another client, between listing and reading), one object's GET
-// always fails.
+// (by another client, between listing and reading), one object's reads
+// (GET, and the copy a job pins it with) always fail.
 type poisonObjects struct {
 	objectStore
 	vanishing, failing string
@@ -37,6 +38,18 @@ func (p poisonObjects) Download(ctx context.Context, key, ifMatch string, w io.W
 		return lessee.Object{}, errors.New("connection reset by peer")
 	}
 	return p.objectStore.Download(ctx, key, ifMatch, w)
+}
+
+func (p poisonObjects) CopyIfMatch(ctx context.Context, src, dst, etag string) (string, error) {
+	switch src {
+	case p.vanishing:
+		if err := p.objectStore.Delete(ctx, src); err != nil {
+			return "", err
+		}
+	case p.failing:
+		return "", errors.New("connection reset by peer")
+	}
+	return p.objectStore.CopyIfMatch(ctx, src, dst, etag)
 }
 
 // TestPoisonFilesDelayNoOne: among ten good files from three companies,
@@ -126,8 +139,12 @@ func testPoisonFiles(t *testing.T, b *testBundle, xmlIllegalKey bool) {
 		t.Errorf("failing file's summary = %s", s)
 	}
 	t.Logf("the failing file given up %s after the uploads", time.Since(start).Round(time.Millisecond))
-	if j := jobOf(t, b, vanishing); j.State != lessee.JobRefused || !strings.Contains(j.Message, "superseded") {
-		t.Errorf("vanished file's job = %s %s %q, want refused as superseded", j.State, j.Code, j.Message)
+	// The vanished file's job ends with a receipt of its own, in its
+	// history folder, saying nothing was applied.
+	if j := jobOf(t, b, vanishing); j.State != lessee.JobRefused || j.Code != lessee.CodeProcessingFailed || j.History == "" {
+		t.Errorf("vanished file's job = %s %s %q, history %q; want refused, PROCESSING_FAILED, with a receipt", j.State, j.Code, j.Message, j.History)
+	} else if s := string(b.get(t, objectkey.HistoryFor(j.Submitter, j.ID, j.Name, false).Summary)); !strings.Contains(s, `"code": "PROCESSING_FAILED"`) {
+		t.Errorf("vanished file's summary = %s", s)
 	}
 	if xmlIllegalKey {
 		if j := jobOf(t, b, illegal); j.State != lessee.JobRefused || j.Code != lessee.CodeInvalidKey {

@@ -262,6 +262,9 @@ func (s *service) start(parent context.Context) error {
 		})
 		s.group.Go(func() error { uploads.Run(ctx, cfg.ScanInterval); return nil })
 	}
+	// Every process sweeps receipts past their retention, hourly.
+	sweeper := &worker.HistorySweeper{Store: store, Objects: objects, Retention: cfg.ReceiptRetention, Log: s.log, Now: time.Now}
+	s.group.Go(func() error { sweeper.Run(ctx, time.Hour); return nil })
 
 	// HTTP.
 	ln, err := net.Listen("tcp", cfg.Listen)

@@ -3,6 +3,8 @@ package main
 import (
 	"flag"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/fleetreg/lessee/apiauth"
@@ -49,6 +51,8 @@ type serveConfig struct {
 	Migrate       bool
 	StartTimeout  time.Duration
 	ResumeAfter   time.Duration
+	// ReceiptRetention is how long every job's own receipts are kept.
+	ReceiptRetention time.Duration
 	// SnapshotMaxRemovals is the percent of a fleet's vehicles with a
 	// lessee that a snapshot may remove by leaving them out.
 	SnapshotMaxRemovals float64
@@ -112,6 +116,9 @@ func (c *serveConfig) validate() error {
 	if c.ResumeAfter < minResumeAfter {
 		return fmt.Errorf("--resume-after must be at least %s: workers renew their claim on a file every 5 s, and a shorter wait would hand a live worker's file to a second one", minResumeAfter)
 	}
+	if c.ReceiptRetention < time.Hour {
+		return fmt.Errorf("--receipt-retention must be at least 1h (e.g. 90d or 2160h)")
+	}
 	if c.APIRate < 0 {
 		return fmt.Errorf("--api-rate must not be negative")
 	}
@@ -156,6 +163,8 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.StartTimeout, "start-timeout", 30*time.Second, "how long to retry reaching the database, Redis and S3 at start before exiting")
 	fs.Float64Var(&c.SnapshotMaxRemovals, "snapshot-max-removals", worker.DefaultSnapshotMaxRemovals,
 		"refuse a snapshot (TOO_MANY_REMOVALS) that would remove the lessees of more than this percent of its fleet's vehicles with a lessee by leaving them out")
+	c.ReceiptRetention = worker.DefaultReceiptRetention
+	fs.Var((*daysDuration)(&c.ReceiptRetention), "receipt-retention", "how long every job's own receipts are kept under receipts/<orgnr>/history/<job id>/, in days (90d) or as a Go duration (2160h)")
 	fs.DurationVar(&c.ResumeAfter, "resume-after", 30*time.Second, "how long a worker may go without a heartbeat before another worker resumes its file (at least 10s; the file then resumes within a few seconds more)")
 	fs.StringVar(&c.APIListen, "api-listen", "127.0.0.1:8081", "address of the single-change API (/api/v1/...); empty disables it")
 	fs.Float64Var(&c.APIRate, "api-rate", 50, "API requests per second one organisation may make (bursts of as many); 0 means no limit")
@@ -182,4 +191,35 @@ func defaultServeConfig() serveConfig {
 	var cfg serveConfig
 	cfg.flags(flag.NewFlagSet("serve", flag.ContinueOnError))
 	return cfg
+}
+
+// daysDuration is a flag value that takes a number of days ("90d") or a Go
+// duration ("2160h").
+type daysDuration time.Duration
+
+func (d *daysDuration) String() string {
+	if d == nil {
+		return ""
+	}
+	if t := time.Duration(*d); t%(24*time.Hour) == 0 && t > 0 {
+		return fmt.Sprintf("%dd", t/(24*time.Hour))
+	}
+	return time.Duration(*d).String()
+}
+
+func (d *daysDuration) Set(s string) error {
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil || days < 0 {
+			return fmt.Errorf("%q: want a number of days (90d) or a duration (2160h)", s)
+		}
+		*d = daysDuration(time.Duration(days) * 24 * time.Hour)
+		return nil
+	}
+	t, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("%q: want a number of days (90d) or a duration (2160h)", s)
+	}
+	*d = daysDuration(t)
+	return nil
 }

@@ -5,7 +5,6 @@ package objectkeytest
 import (
 	"fmt"
 	"path"
-	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -14,12 +13,19 @@ import (
 // "": it must lie directly inside one of the allowed folders, as a clean
 // path of valid UTF-8 without backslashes or control characters.
 func UnsafeDerivedKey(k string, allowed []string) string {
+	// The folder k is in: the longest of allowed it begins with.
+	folder := ""
+	for _, p := range allowed {
+		if strings.HasPrefix(k, p) && len(p) > len(folder) {
+			folder = p
+		}
+	}
 	switch {
-	case !slices.ContainsFunc(allowed, func(p string) bool { return strings.HasPrefix(k, p) }):
+	case folder == "":
 		return fmt.Sprintf("is outside %q", allowed)
 	case path.Clean(k) != k:
 		return "is not a clean path (\".\" or \"..\" segments, empty segments)"
-	case strings.Count(k, "/") != strings.Count(allowed[0], "/"):
+	case strings.Count(k, "/") != strings.Count(folder, "/"):
 		return "is not directly inside its folder"
 	case strings.ContainsRune(k, '\\'):
 		return "holds a backslash"

@@ -117,6 +117,20 @@ func conformance(t *testing.T, c *Client, realS3 bool) {
 			if _, err := c.Download(ctx, key, "0123456789abcdef0123456789abcdef", &bytes.Buffer{}); lessee.ErrorCode(err) != lessee.ECONFLICT {
 				t.Fatalf("get %q with a stale ETag: %v, want a conflict", key, err)
 			}
+			pinned := "pinned/" + strings.TrimPrefix(key, "inbox/")
+			if _, err := c.CopyIfMatch(ctx, key, pinned, "0123456789abcdef0123456789abcdef"); lessee.ErrorCode(err) != lessee.ECONFLICT {
+				t.Fatalf("copy %q if-match a stale ETag: %v, want a conflict", key, err)
+			}
+			if _, err := c.Head(ctx, pinned); lessee.ErrorCode(err) != lessee.ENOTFOUND {
+				t.Fatalf("a copy refused by its condition left %q: %v", pinned, err)
+			}
+			if etag, err := c.CopyIfMatch(ctx, key, pinned, head.ETag); err != nil || etag == "" {
+				t.Fatalf("copy %q if-match: %q, %v", key, etag, err)
+			}
+			var pin bytes.Buffer
+			if _, err := c.Download(ctx, pinned, "", &pin); err != nil || pin.String() != buf.String() {
+				t.Fatalf("pinned copy of %q: %q, %v", key, pin.String(), err)
+			}
 			dst := "archive/" + strings.TrimPrefix(key, "inbox/")
 			if err := c.Copy(ctx, key, dst); err != nil {
 				t.Fatalf("copy %q: %v", key, err)
@@ -134,6 +148,10 @@ func conformance(t *testing.T, c *Client, realS3 bool) {
 		}
 		if err := c.Copy(ctx, dir+"gone.csv", "archive/gone.csv"); lessee.ErrorCode(err) != lessee.ENOTFOUND {
 			t.Fatalf("copy of a missing object: %v, want not found", err)
+		}
+		if _, err := c.CopyIfMatch(ctx, dir+"gone.csv", "pinned/gone.csv", "0123456789abcdef0123456789abcdef"); lessee.ErrorCode(err) != lessee.ENOTFOUND &&
+			lessee.ErrorCode(err) != lessee.ECONFLICT {
+			t.Fatalf("copy if-match of a missing object: %v, want not found or a conflict", err)
 		}
 		if _, err := c.Download(ctx, dir+"gone.csv", "", &bytes.Buffer{}); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("get of a missing object: %v, want ErrNotFound", err)

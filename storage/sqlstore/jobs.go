@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 
@@ -14,7 +15,8 @@ import (
 
 const jobColumns = `id, bucket, object_key, object_version, submitter, name, format, size, sha256,
 	state, code, message, rows_total, rows_done, applied, unchanged, rejected, codes,
-	ignored_columns, processing_date, started, finished, updated_at, mode, dry_run, operations, file_rows`
+	ignored_columns, processing_date, started, finished, updated_at, mode, dry_run, operations, file_rows,
+	attempt, published_attempt, pinned_etag, history, history_removed, uploaded`
 
 // jobRow is a jobs row as stored.
 type jobRow struct {
@@ -45,6 +47,12 @@ type jobRow struct {
 	DryRun         bool           `db:"dry_run"`
 	Operations     string         `db:"operations"`
 	FileRows       int            `db:"file_rows"`
+	Attempt        int            `db:"attempt"`
+	Published      int            `db:"published_attempt"`
+	PinnedETag     string         `db:"pinned_etag"`
+	History        string         `db:"history"`
+	HistoryRemoved sql.NullString `db:"history_removed"`
+	Uploaded       string         `db:"uploaded"`
 }
 
 func (r jobRow) job() (lessee.Job, error) {
@@ -72,6 +80,18 @@ func (r jobRow) job() (lessee.Job, error) {
 		DryRun:         r.DryRun,
 		Operations:     map[lessee.Operation]int{},
 		FileRows:       r.FileRows,
+		Attempt:        r.Attempt,
+		PinnedETag:     r.PinnedETag,
+		History:        r.History,
+		HistoryRemoved: r.HistoryRemoved.Valid,
+	}
+	j.PublishedAttempt = r.Published
+	if r.Uploaded != "" {
+		t, err := parseTime(r.Uploaded)
+		if err != nil {
+			return lessee.Job{}, fmt.Errorf("job %s: %w", r.ID, err)
+		}
+		j.Uploaded = t
 	}
 	if err := json.Unmarshal([]byte(r.Operations), &j.Operations); err != nil {
 		return lessee.Job{}, fmt.Errorf("job %s: decode operations: %w", r.ID, err)
@@ -149,6 +169,10 @@ func (s *Store) BeginJob(ctx context.Context, j lessee.Job) (lessee.Job, error) 
 	if err != nil {
 		return lessee.Job{}, fmt.Errorf("begin job: %w", err)
 	}
+	var uploaded string
+	if !j.Uploaded.IsZero() {
+		uploaded = formatTime(j.Uploaded)
+	}
 	var finished sql.NullString
 	if !j.Finished.IsZero() {
 		finished = sql.NullString{String: formatTime(j.Finished), Valid: true}
@@ -160,12 +184,13 @@ func (s *Store) BeginJob(ctx context.Context, j lessee.Job) (lessee.Job, error) 
 	}
 	defer func() { _ = tx.Rollback() }()
 	_, err = tx.ExecContext(ctx, tx.Rebind(`INSERT INTO jobs (`+jobColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO NOTHING`),
 		j.ID, j.Bucket, j.Key, j.Version, j.Submitter, j.Name, string(j.Format), j.Size, j.SHA256,
 		string(j.State), string(j.Code), j.Message, j.RowsTotal, j.RowsDone, j.Applied, j.Unchanged, j.Rejected,
 		codesJSON, ignored, string(j.ProcessingDate), formatTime(j.Started), finished, formatTime(now),
-		string(j.Mode), j.DryRun, opsJSON, j.FileRows)
+		string(j.Mode), j.DryRun, opsJSON, j.FileRows,
+		j.Attempt, j.PublishedAttempt, j.PinnedETag, j.History, nil, uploaded)
 	if err != nil {
 		return lessee.Job{}, fmt.Errorf("begin job: insert: %w", err)
 	}
@@ -246,6 +271,109 @@ func (s *Store) FinishJob(ctx context.Context, id string, state lessee.JobState,
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("finish job: commit: %w", err)
+	}
+	return nil
+}
+
+// ErrFenced is returned to an attempt of a job that a later attempt has
+// taken over, or that is finished: it must not publish or finish anything.
+// Its code is lessee.ECONFLICT.
+var ErrFenced = &lessee.Error{Code: lessee.ECONFLICT, Message: "a later attempt took over the job, or it is finished"}
+
+// ClaimAttempt starts a new attempt of job id and returns its fencing
+// token: from now on only this attempt may finish the job (FinishAttempt).
+func (s *Store) ClaimAttempt(ctx context.Context, id string) (int, error) {
+	var attempt int
+	err := s.db.GetContext(ctx, &attempt, s.db.Rebind(`UPDATE jobs SET attempt = attempt + 1, updated_at = ?
+		WHERE id = ? RETURNING attempt`), formatTime(s.now()), id)
+	if errIsNotFound(err) {
+		return 0, fmt.Errorf("claim attempt: job %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("claim attempt: %w", err)
+	}
+	return attempt, nil
+}
+
+// FinishAttempt finishes job id with state, code and message on behalf of
+// attempt, and records it as the attempt whose receipts are the job's. It
+// fails with ErrFenced unless attempt is the job's latest and the job is
+// not finished yet: of two attempts racing to the end, one finishes.
+func (s *Store) FinishAttempt(ctx context.Context, id string, attempt int, state lessee.JobState, code lessee.Code, message string) error {
+	if state != lessee.JobCompleted && state != lessee.JobRefused {
+		return fmt.Errorf("finish job: state %q is not final", state)
+	}
+	now := formatTime(s.now())
+	res, err := s.db.ExecContext(ctx, s.db.Rebind(`UPDATE jobs
+		SET state = ?, code = ?, message = ?, finished = ?, updated_at = ?, published_attempt = ?
+		WHERE id = ? AND attempt = ? AND finished IS NULL`),
+		string(state), string(code), message, now, now, attempt, id, attempt)
+	if err != nil {
+		return fmt.Errorf("finish job: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("finish job: %w", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("finish job %s as attempt %d: %w", id, attempt, ErrFenced)
+	}
+	return nil
+}
+
+// SetPinned records the ETag of the job's pinned copy of its upload.
+func (s *Store) SetPinned(ctx context.Context, id, etag string) error {
+	res, err := s.db.ExecContext(ctx, s.db.Rebind(`UPDATE jobs SET pinned_etag = ?, updated_at = ? WHERE id = ?`),
+		etag, formatTime(s.now()), id)
+	if err != nil {
+		return fmt.Errorf("set pinned: %w", err)
+	}
+	return mustAffect(res, "set pinned", id)
+}
+
+// SetHistory records that the job's receipts are in folder.
+func (s *Store) SetHistory(ctx context.Context, id, folder string) error {
+	res, err := s.db.ExecContext(ctx, s.db.Rebind(`UPDATE jobs SET history = ?, updated_at = ? WHERE id = ?`),
+		folder, formatTime(s.now()), id)
+	if err != nil {
+		return fmt.Errorf("set history: %w", err)
+	}
+	return mustAffect(res, "set history", id)
+}
+
+// NewestPublished returns the newest job (by upload, then start) of
+// submitter whose receipts are under name (dry runs apart) and in its
+// history folder, or an error wrapping ErrNotFound.
+func (s *Store) NewestPublished(ctx context.Context, submitter, name string, dryRun bool) (lessee.Job, error) {
+	var r jobRow
+	err := s.db.GetContext(ctx, &r, s.db.Rebind(`SELECT `+jobColumns+` FROM jobs
+		WHERE submitter = ? AND name = ? AND dry_run = ? AND history <> ''
+		ORDER BY uploaded DESC, started DESC, id DESC LIMIT 1`), submitter, name, dryRun)
+	if errIsNotFound(err) {
+		return lessee.Job{}, fmt.Errorf("newest published %s: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return lessee.Job{}, fmt.Errorf("newest published: %w", err)
+	}
+	return r.job()
+}
+
+// ExpiredHistories returns up to limit jobs whose receipts are in their
+// history folder and that finished before cutoff, oldest first.
+func (s *Store) ExpiredHistories(ctx context.Context, cutoff time.Time, limit int) ([]lessee.Job, error) {
+	return s.listJobs(ctx, "expired histories", `SELECT `+jobColumns+` FROM jobs
+		WHERE history <> '' AND history_removed IS NULL AND finished < ?
+		ORDER BY finished, id LIMIT ?`, formatTime(cutoff), limit)
+}
+
+// HistoryRemoved records that the retention sweep removed the job's
+// history folder.
+func (s *Store) HistoryRemoved(ctx context.Context, id string) error {
+	now := formatTime(s.now())
+	_, err := s.db.ExecContext(ctx, s.db.Rebind(`UPDATE jobs SET history_removed = ?, updated_at = ?
+		WHERE id = ? AND history_removed IS NULL`), now, now, id)
+	if err != nil {
+		return fmt.Errorf("history removed: %w", err)
 	}
 	return nil
 }
