@@ -54,6 +54,18 @@ func (f *fileObjects) Put(_ context.Context, key string, body io.ReadSeeker, _ i
 func (f *fileObjects) Copy(context.Context, string, string) error { return nil }
 func (f *fileObjects) Delete(context.Context, string) error       { return nil }
 
+// CopyIfMatch pins the upload: the copy reads the same local file.
+func (f *fileObjects) CopyIfMatch(_ context.Context, src, dst, _ string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p, ok := f.path[src]
+	if !ok {
+		return "", s3store.ErrNotFound
+	}
+	f.path[dst] = p
+	return "pinned", nil
+}
+
 // BenchmarkWorkerPath runs the worker handler in process on a generated
 // file of LESSEE_BENCH_ROWS rows (default 20,000) against PostgreSQL, for
 // `go test -cpuprofile`. It is the real path minus Asynq and HTTP S3.

@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -237,5 +238,59 @@ func TestReceiptAPIDryRun(t *testing.T) {
 		if cd := rec.Header().Get("Content-Disposition"); !strings.Contains(cd, `filename=`+tc.filename) {
 			t.Errorf("%s: Content-Disposition %q, want filename %s", tc.prefix, cd, tc.filename)
 		}
+	}
+}
+
+// TestReceiptAPIServesEachJobsHistory: two jobs under one name, each with
+// its receipts in its history folder; the latest keys hold the second's.
+// Each job's link serves its own receipt (never a 404 while retained), the
+// job list names its history keys, and a job whose history the retention
+// sweep removed answers 404 saying so.
+func TestReceiptAPIServesEachJobsHistory(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := sqlstoretest.SQLite(t)
+	base := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	ids := []string{"cccccccccccccccccccccccc", "dddddddddddddddddddddddd"}
+	objects := memObjects{}
+	for i, id := range ids {
+		j := lessee.Job{ID: id, Bucket: testBucket, Key: "inbox/912345602/lessees.csv", Version: fmt.Sprintf("v%d", i),
+			Submitter: "912345602", Name: "lessees.csv", Started: base.Add(time.Duration(i) * time.Minute)}
+		if _, err := store.BeginJob(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+		attempt, err := store.ClaimAttempt(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := store.FinishAttempt(ctx, id, attempt, lessee.JobCompleted, "", ""); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.SetHistory(ctx, id, "receipts/912345602/history/"+id+"/"); err != nil {
+			t.Fatal(err)
+		}
+		objects["receipts/912345602/history/"+id+"/lessees.csv.receipt.csv"] = []byte("receipt of " + id)
+		objects["receipts/912345602/history/"+id+"/lessees.csv.summary.json"] = []byte(`{"job_id":"` + id + `"}`)
+	}
+	objects["receipts/912345602/lessees.csv.receipt.csv"] = []byte("receipt of " + ids[1])
+	objects["receipts/912345602/lessees.csv.summary.json"] = []byte(`{"job_id":"` + ids[1] + `"}`)
+	mux := http.NewServeMux()
+	New(Config{Bucket: testBucket}, store, objects, nil, nil, nil).Routes(mux)
+	for _, id := range ids {
+		rec := serve(t, mux, http.MethodGet, "/api/jobs/"+id+"/receipt", "", nil)
+		if rec.Code != http.StatusOK || rec.Body.String() != "receipt of "+id {
+			t.Errorf("job %s: %d %q", id, rec.Code, rec.Body)
+		}
+		rec = serve(t, mux, http.MethodGet, "/api/jobs/"+id, "", nil)
+		if want := `"receipt":"receipts/912345602/history/` + id + `/lessees.csv.receipt.csv"`; !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("job %s view lacks %s: %s", id, want, rec.Body)
+		}
+	}
+	if err := store.HistoryRemoved(ctx, ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	rec := serve(t, mux, http.MethodGet, "/api/jobs/"+ids[0]+"/receipt", "", nil)
+	if rec.Code != http.StatusNotFound || !strings.Contains(rec.Body.String(), "retention") {
+		t.Errorf("removed history: %d %s", rec.Code, rec.Body)
 	}
 }
