@@ -263,7 +263,10 @@ func TestReceiptAPIServesEachJobsHistory(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := store.FinishAttempt(ctx, id, attempt, lessee.JobCompleted, "", ""); err != nil {
+		if err := store.FenceAttempt(ctx, id, attempt, "", ""); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.FinishJob(ctx, id, lessee.JobCompleted, "", ""); err != nil {
 			t.Fatal(err)
 		}
 		if err := store.SetHistory(ctx, id, "receipts/912345602/history/"+id+"/"); err != nil {

@@ -77,7 +77,6 @@ func (h *Handler) complete(ctx context.Context, job lessee.Job, src upload) erro
 	stored.State = lessee.JobCompleted
 	stored.Finished = h.Now()
 	h.dropScratch(ctx, stored)
-	h.finished(stored)
 	h.log.Info("file processed", "job_id", job.ID, "key", job.Key, "submitter", job.Submitter,
 		"applied", stored.Applied, "unchanged", stored.Unchanged, "rejected", stored.Rejected,
 		"receipt_ms", receiptTime.Milliseconds())
@@ -149,25 +148,26 @@ func (h *Handler) refuseWith(ctx context.Context, job lessee.Job, r *lessee.Erro
 	}
 	job.Finished = h.Now()
 	h.dropScratch(ctx, job)
-	h.finished(job)
 	h.log.Warn("file refused", "job_id", job.ID, "key", job.Key, "submitter", job.Submitter, "code", r.Code, "reason", job.Message)
 	return h.moveSource(ctx, job)
 }
 
 // stageAndFinish writes the job's receipts, with the lines lines writes,
-// to the staging folder of its attempt; finishes the job in job.State for
-// that attempt; and then publishes them (publishFinished). Of two attempts
-// racing to the end, the one that finishes the job publishes; the other
-// finds itself fenced, removes what it staged and returns false. Until the
-// job is finished nothing of an attempt's is visible to the submitter, so
-// a stale attempt can never show its receipt over a newer one's.
+// to the staging folder of its attempt; fences the job's end in for that
+// attempt (refusal code and message, which receipts are the job's); and
+// then carries it out: publishes the receipts and finishes the job. Of two
+// attempts racing to the end, the one fenced in first publishes; the other
+// removes what it staged and returns false. Nothing an attempt stages is
+// visible to the submitter before it is fenced in, so a stale attempt can
+// never show its receipt over a newer one's; and a job is finished only
+// once its receipts are published.
 func (h *Handler) stageAndFinish(ctx context.Context, job lessee.Job, userHeader []string, lines func(*receipt.Lines) error) (bool, error) {
 	staging := objectkey.StagingOf(job.ID, job.Attempt)
 	p := h.publisher()
 	if err := p.Stage(ctx, job, staging, userHeader, lines); err != nil {
 		return false, err
 	}
-	err := h.store.FinishAttempt(ctx, job.ID, job.Attempt, job.State, job.Code, job.Message)
+	err := h.store.FenceAttempt(ctx, job.ID, job.Attempt, job.Code, job.Message)
 	if lessee.ErrorCode(err) == lessee.ECONFLICT {
 		h.log.Warn("another attempt took over the job; leaving the receipt to it",
 			"job_id", job.ID, "key", job.Key, "attempt", job.Attempt)
@@ -180,13 +180,58 @@ func (h *Handler) stageAndFinish(ctx context.Context, job lessee.Job, userHeader
 		return false, fmt.Errorf("finish job: %w", err)
 	}
 	job.PublishedAttempt = job.Attempt
-	return true, h.publishFinished(ctx, job)
+	if err := h.publishFinished(ctx, job); err != nil {
+		return false, err
+	}
+	if err := h.finishJob(ctx, job); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
-// publishFinished makes a finished job's receipts visible: the staged
-// receipts of the attempt that finished it are copied to the job's history
-// folder and, when it is the newest upload under its name, to the latest
-// keys; then the staging folder is removed. Every step may run again.
+// finishJob marks a job whose receipts are published finished: refused
+// when it ends with a refusal code, completed otherwise; and tells
+// OnFinished.
+func (h *Handler) finishJob(ctx context.Context, job lessee.Job) error {
+	job.State = lessee.JobCompleted
+	if job.Code != "" {
+		job.State = lessee.JobRefused
+	}
+	if err := h.store.FinishJob(ctx, job.ID, job.State, job.Code, job.Message); err != nil {
+		return fmt.Errorf("finish job: %w", err)
+	}
+	if job.Finished.IsZero() {
+		job.Finished = h.Now()
+	}
+	h.finished(job)
+	return nil
+}
+
+// carryOut completes the end an earlier attempt decided for job: publishes
+// the receipts it staged, finishes the job, cleans up and moves the source.
+// Every step may have been done before.
+func (h *Handler) carryOut(ctx context.Context, job lessee.Job) error {
+	if err := h.publishFinished(ctx, job); err != nil {
+		return err
+	}
+	if !finished(job.State) {
+		if err := h.finishJob(ctx, job); err != nil {
+			return err
+		}
+		if job.Code != "" {
+			job.State = lessee.JobRefused
+		} else {
+			job.State = lessee.JobCompleted
+		}
+	}
+	h.dropScratch(ctx, job)
+	return h.moveSource(ctx, job)
+}
+
+// publishFinished makes a decided job's receipts visible: the staged
+// receipts of the attempt fenced in are copied to the job's history folder
+// and, when it is the newest upload under its name, to the latest keys;
+// then the staging folder is removed. Every step may run again.
 func (h *Handler) publishFinished(ctx context.Context, job lessee.Job) error {
 	if job.History != "" || job.PublishedAttempt == 0 {
 		return nil // done, or finished before receipts had a history
@@ -366,9 +411,8 @@ func (h *Handler) giveUp(ctx context.Context, p lessee.Upload, cause error) erro
 	if err != nil {
 		return err
 	}
-	if finished(job.State) {
-		h.dropScratch(ctx, job)
-		return h.publishFinished(ctx, job)
+	if finished(job.State) || job.PublishedAttempt > 0 {
+		return h.carryOut(ctx, job)
 	}
 	// Giving up takes over from any attempt still running.
 	if job.Attempt, err = h.store.ClaimAttempt(ctx, job.ID); err != nil {

@@ -41,10 +41,11 @@ type jobLog interface {
 	UpdateJobInfo(ctx context.Context, j lessee.Job) error
 	FinishJob(ctx context.Context, id string, state lessee.JobState, code lessee.Code, message string) error
 	// ClaimAttempt starts an attempt and returns its fencing token;
-	// FinishAttempt finishes the job for the attempt holding the latest,
-	// and fails with lessee.ECONFLICT for any other.
+	// FenceAttempt decides the job's end (its receipts those the attempt
+	// staged, its refusal code and message) for the attempt holding the
+	// latest, and fails with lessee.ECONFLICT for any other.
 	ClaimAttempt(ctx context.Context, id string) (int, error)
-	FinishAttempt(ctx context.Context, id string, attempt int, state lessee.JobState, code lessee.Code, message string) error
+	FenceAttempt(ctx context.Context, id string, attempt int, code lessee.Code, message string) error
 	SetPinned(ctx context.Context, id, etag string) error
 	SetHistory(ctx context.Context, id, folder string) error
 	// NewestPublished is the newest upload's job under a receipt name
@@ -176,14 +177,10 @@ func (h *Handler) process(ctx context.Context, u lessee.Upload, progress progres
 		return err
 	}
 	log := h.log.With("job_id", job.ID, "key", u.Key, "submitter", job.Submitter)
-	if finished(job.State) {
-		// An earlier attempt finished the job; showing its receipts, the
-		// cleaning up and the move may be left.
-		h.dropScratch(ctx, job)
-		if err := h.publishFinished(ctx, job); err != nil {
-			return err
-		}
-		return h.moveSource(ctx, job)
+	if finished(job.State) || job.PublishedAttempt > 0 {
+		// An earlier attempt decided the job's end; publishing its
+		// receipts, finishing, the cleaning up and the move may be left.
+		return h.carryOut(ctx, job)
 	}
 	// From here on an earlier attempt still running can no longer finish
 	// the job: this one holds the latest token.

@@ -182,19 +182,19 @@ func TestPinnedBytesSurviveTheSource(t *testing.T) {
 	}
 }
 
-// fencedStore holds attempt 1 of a job at its finish until released, so
+// fencedStore holds attempt 1 of a job at its fence until released, so
 // that a second attempt can take over and finish first.
 type fencedStore struct {
 	Store
 	arrived, release chan struct{}
 }
 
-func (f *fencedStore) FinishAttempt(ctx context.Context, id string, attempt int, state lessee.JobState, code lessee.Code, message string) error {
+func (f *fencedStore) FenceAttempt(ctx context.Context, id string, attempt int, code lessee.Code, message string) error {
 	if attempt == 1 {
 		close(f.arrived)
 		<-f.release
 	}
-	return f.Store.FinishAttempt(ctx, id, attempt, state, code, message)
+	return f.Store.FenceAttempt(ctx, id, attempt, code, message)
 }
 
 // TestConcurrentAttemptsPublishOneResult: two attempts of one task run at
@@ -334,5 +334,55 @@ func TestHistorySweepRemovesOnlyExpired(t *testing.T) {
 	// The latest receipts are not the sweep's to remove.
 	if !b.has(t, "receipts/912345602/fa.csv.receipt.csv") {
 		t.Error("the sweep removed a latest receipt")
+	}
+}
+
+// failFinishOnce fails the first FinishJob, as a process killed between
+// publishing a job's receipts and marking it finished would.
+type failFinishOnce struct {
+	Store
+	failed bool
+}
+
+func (f *failFinishOnce) FinishJob(ctx context.Context, id string, state lessee.JobState, code lessee.Code, message string) error {
+	if !f.failed {
+		f.failed = true
+		return context.DeadlineExceeded
+	}
+	return f.Store.FinishJob(ctx, id, state, code, message)
+}
+
+// TestDecidedJobIsCarriedOut: an attempt fenced in and published, then
+// killed before the job was marked finished; the next attempt claims
+// nothing new, stages nothing, and finishes the job with the receipts
+// already published.
+func TestDecidedJobIsCarriedOut(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := sqlstoretest.SQLite(t)
+	b := setup(t, store)
+	p := b.put(t, "inbox/912345602/lessees.csv", "changes/missing-column.csv")
+	b.handler.store = &failFinishOnce{Store: store}
+	if err := b.handler.Process(ctx, p); err == nil {
+		t.Fatal("expected the injected failure")
+	}
+	j := b.jobFor(t, p)
+	if j.State != lessee.JobRunning || j.PublishedAttempt != 1 || j.History == "" {
+		t.Fatalf("after the failure: %s, published %d, history %q", j.State, j.PublishedAttempt, j.History)
+	}
+	published := b.get(t, "receipts/912345602/lessees.csv.summary.json")
+	b.handler.store = store
+	if err := b.handler.Process(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	j = b.jobFor(t, p)
+	if j.State != lessee.JobRefused || j.Code != lessee.CodeMissingColumn || j.Attempt != 1 {
+		t.Errorf("job %s %s, attempt %d; want refused MISSING_COLUMN by attempt 1", j.State, j.Code, j.Attempt)
+	}
+	if !bytes.Equal(b.get(t, "receipts/912345602/lessees.csv.summary.json"), published) {
+		t.Error("the summary was published again")
+	}
+	if b.has(t, "inbox/912345602/lessees.csv") || !b.has(t, "failed/912345602/lessees.csv") {
+		t.Error("the refused upload was not moved to failed/")
 	}
 }

@@ -286,15 +286,20 @@ func runEndToEnd(t *testing.T, e *e2e) {
 		if len(after) != len(before) {
 			t.Errorf("audit entries: %d before re-upload, %d after", len(before), len(after))
 		}
-		// The first upload's receipt was replaced; its job must not serve
-		// the new one.
+		// The latest receipt is the re-upload's; the first upload's job
+		// still serves its own, from its history folder: the rows it
+		// applied.
 		resp, err := http.Get("http://" + e.svc.httpAddr + "/api/jobs/" + firstJob + "/receipt")
 		if err != nil {
 			t.Fatal(err)
 		}
+		first, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if firstJob != "" && resp.StatusCode != http.StatusNotFound {
-			t.Errorf("the replaced job's receipt link answers %d, want 404", resp.StatusCode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if firstJob == "" || resp.StatusCode != http.StatusOK || !strings.Contains(string(first), ",applied,") {
+			t.Errorf("the first job's receipt link answers %d (job %q): %.200s", resp.StatusCode, firstJob, first)
 		}
 	})
 

@@ -295,28 +295,26 @@ func (s *Store) ClaimAttempt(ctx context.Context, id string) (int, error) {
 	return attempt, nil
 }
 
-// FinishAttempt finishes job id with state, code and message on behalf of
-// attempt, and records it as the attempt whose receipts are the job's. It
-// fails with ErrFenced unless attempt is the job's latest and the job is
-// not finished yet: of two attempts racing to the end, one finishes.
-func (s *Store) FinishAttempt(ctx context.Context, id string, attempt int, state lessee.JobState, code lessee.Code, message string) error {
-	if state != lessee.JobCompleted && state != lessee.JobRefused {
-		return fmt.Errorf("finish job: state %q is not final", state)
-	}
-	now := formatTime(s.now())
+// FenceAttempt makes attempt the one whose staged receipts become job
+// id's, with the refusal code and message it ends with ("" for a completed
+// job): from here on the job's end is decided, and any attempt may carry it
+// out (publish the receipts, then FinishJob). It fails with ErrFenced
+// unless attempt is the job's latest and no attempt was fenced in before:
+// of two attempts racing to the end, one wins.
+func (s *Store) FenceAttempt(ctx context.Context, id string, attempt int, code lessee.Code, message string) error {
 	res, err := s.db.ExecContext(ctx, s.db.Rebind(`UPDATE jobs
-		SET state = ?, code = ?, message = ?, finished = ?, updated_at = ?, published_attempt = ?
-		WHERE id = ? AND attempt = ? AND finished IS NULL`),
-		string(state), string(code), message, now, now, attempt, id, attempt)
+		SET published_attempt = ?, code = ?, message = ?, updated_at = ?
+		WHERE id = ? AND attempt = ? AND published_attempt = 0 AND finished IS NULL`),
+		attempt, string(code), message, formatTime(s.now()), id, attempt)
 	if err != nil {
-		return fmt.Errorf("finish job: %w", err)
+		return fmt.Errorf("fence attempt: %w", err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return fmt.Errorf("finish job: %w", err)
+		return fmt.Errorf("fence attempt: %w", err)
 	}
 	if n == 0 {
-		return fmt.Errorf("finish job %s as attempt %d: %w", id, attempt, ErrFenced)
+		return fmt.Errorf("fence job %s as attempt %d: %w", id, attempt, ErrFenced)
 	}
 	return nil
 }
