@@ -154,8 +154,11 @@ was refused or on error, 2 on a usage error.`)
 
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	summaryKey := objectkey.ReceiptsFor(o.As, o.Name, o.DryRun).Summary
-	summary, err := waitForSummary(ctx, &o, objects, summaryKey, version, jobID, o.Poll, stderr)
+	// The job's own summary in its history folder, or the latest one when
+	// it is this version's: by the time this job ends the latest keys may
+	// show a newer upload under the same name.
+	summaryKeys := []string{objectkey.HistoryFor(o.As, jobID, o.Name, o.DryRun).Summary, objectkey.ReceiptsFor(o.As, o.Name, o.DryRun).Summary}
+	summary, err := waitForSummary(ctx, &o, objects, summaryKeys, version, jobID, o.Poll, stderr)
 	if err != nil {
 		return err
 	}
@@ -166,10 +169,10 @@ was refused or on error, 2 on a usage error.`)
 	return nil
 }
 
-// waitForSummary polls summaryKey for the summary of this upload's
+// waitForSummary polls summaryKeys for the summary of this upload's
 // version, showing the job's progress from the service's API while it
 // runs.
-func waitForSummary(ctx context.Context, c *submitOptions, objects *s3store.Client, summaryKey, version, jobID string,
+func waitForSummary(ctx context.Context, c *submitOptions, objects *s3store.Client, summaryKeys []string, version, jobID string,
 	poll time.Duration, stderr io.Writer) (receipt.Summary, error) {
 	bar := progressbar.NewOptions(-1,
 		progressbar.OptionSetWriter(stderr),
@@ -183,16 +186,18 @@ func waitForSummary(ctx context.Context, c *submitOptions, objects *s3store.Clie
 	tick := time.NewTicker(poll)
 	defer tick.Stop()
 	for {
-		var buf bytes.Buffer
-		if _, err := objects.Download(ctx, summaryKey, "", &buf); err == nil {
-			var s receipt.Summary
-			// A summary of an earlier upload with the same name may be
-			// there; only this version's counts.
-			if json.Unmarshal(buf.Bytes(), &s) == nil && s.Version == version {
-				return s, nil
+		for _, summaryKey := range summaryKeys {
+			var buf bytes.Buffer
+			if _, err := objects.Download(ctx, summaryKey, "", &buf); err == nil {
+				var s receipt.Summary
+				// A summary of another upload with the same name may be
+				// there; only this version's counts.
+				if json.Unmarshal(buf.Bytes(), &s) == nil && s.Version == version {
+					return s, nil
+				}
+			} else if lessee.ErrorCode(err) != lessee.ENOTFOUND && ctx.Err() == nil {
+				fmt.Fprintf(stderr, "\rwaiting: %v\n", err)
 			}
-		} else if lessee.ErrorCode(err) != lessee.ENOTFOUND && ctx.Err() == nil {
-			fmt.Fprintf(stderr, "\rwaiting: %v\n", err)
 		}
 		if p, err := fetchProgress(ctx, c, jobID); err == nil {
 			if p.RowsTotal > 0 && p.RowsTotal != total {
