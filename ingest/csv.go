@@ -23,12 +23,14 @@ import (
 // csvTable reads a CSV file through this pipeline, each stage a streaming
 // io.Reader: file -> BOM skipped -> decoded to UTF-8 -> line endings made LF
 // -> guard (bounds a record's size before encoding/csv buffers it) ->
-// encoding/csv.
+// encoding/csv. Each record then gets back the line breaks inside its
+// quoted fields as the file had them (restoreBreaks).
 type csvTable struct {
 	ctx    context.Context
 	file   *os.File
 	cr     *csv.Reader
 	guard  *guard
+	breaks *breakLog // what each line break was before it was made LF
 	limits Limits
 	head   *header
 	nl     int      // newlines inside quoted fields of the records read so far
@@ -69,7 +71,8 @@ func newCSVTable(ctx context.Context, f *os.File, limits Limits) (*csvTable, Inf
 	}
 	// The delimiter is sniffed from the header line, so the normalised text
 	// is buffered enough to see a long header whole.
-	lines := bufio.NewReaderSize(&lfReader{r: text}, 256<<10)
+	breaks := &breakLog{}
+	lines := bufio.NewReaderSize(&lfReader{r: text, breaks: breaks}, 256<<10)
 	peek, err := lines.Peek(256 << 10)
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
 		var r *lessee.Error
@@ -86,7 +89,7 @@ func newCSVTable(ctx context.Context, f *os.File, limits Limits) (*csvTable, Inf
 	cr.FieldsPerRecord = -1 // counts are checked here, against the header
 	cr.ReuseRecord = true   // safe: csv allocates each record's strings anew
 	cr.LazyQuotes = true    // the guard refuses the ambiguous cases first
-	t := &csvTable{ctx: ctx, file: f, cr: cr, guard: g, limits: limits}
+	t := &csvTable{ctx: ctx, file: f, cr: cr, guard: g, breaks: breaks, limits: limits}
 
 	for {
 		fields, line, err := t.read()
@@ -170,7 +173,45 @@ func (t *csvTable) read() ([]string, int, error) {
 	for _, f := range fields {
 		t.nl += strings.Count(f, "\n")
 	}
+	t.restoreBreaks(fields, start)
 	return fields, line, nil
+}
+
+// restoreBreaks puts back, in the fields of the record that starts on
+// encoding/csv's line start, the line breaks the file had inside quoted
+// fields: lfReader made each LF, and encoding/csv would have turned a CRLF
+// into LF anyway. A cell is thus read as the file holds it, decoded to
+// UTF-8: "a<CR><LF>b" stays so, and a receipt echoes a multi-line
+// reference exactly as it was sent.
+//
+// Every LF in the LF-only text is a line break of the file, numbered in
+// order from 0, and encoding/csv's line n starts after break n-2; LFs inside
+// a record's fields come only from its quoted fields (outside quotes an LF
+// ends the record). So the j-th LF in the fields, counted from 0, is break
+// start-1+j.
+func (t *csvTable) restoreBreaks(fields []string, start int) {
+	n := start - 1 // number of the record's first break
+	t.breaks.forget(n)
+	for i, f := range fields {
+		k := strings.Count(f, "\n")
+		if k == 0 {
+			continue
+		}
+		var b strings.Builder
+		b.Grow(len(f) + k)
+		for {
+			j := strings.IndexByte(f, '\n')
+			if j < 0 {
+				break
+			}
+			b.WriteString(f[:j])
+			b.WriteString(t.breaks.kind(n).String())
+			n++
+			f = f[j+1:]
+		}
+		b.WriteString(f)
+		fields[i] = b.String()
+	}
 }
 
 func (t *csvTable) readError(err error) error {

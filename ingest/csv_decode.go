@@ -12,8 +12,8 @@ import (
 )
 
 // This file turns CSV bytes into LF-terminated UTF-8 text: the delimiter
-// sniffed from the header line, lone CR and CRLF made LF, and a strict
-// UTF-16 decoder.
+// sniffed from the header line, lone CR and CRLF made LF (each recorded, so
+// that quoted cells can have theirs back), and a strict UTF-16 decoder.
 
 // sniffDelimiter picks ';', ',' or tab by counting each outside quotes in the
 // first non-blank line. Ties go to ';' (Norwegian Excel's choice, since ','
@@ -70,9 +70,15 @@ func sniffDelimiter(text []byte) rune {
 // lfReader turns CRLF and lone CR into LF. encoding/csv handles CRLF itself
 // but not a lone CR (old Mac line ends), which would glue the whole file into
 // one record.
+//
+// Every line break it passes on becomes LF, so encoding/csv, the guard and
+// the row numbering see one kind; breaks, when set, remembers what each was
+// in the file, so that the table can give a quoted cell back with the line
+// breaks it was sent with (see csvTable.restoreBreaks).
 type lfReader struct {
 	r      io.Reader
-	prevCR bool
+	prevCR bool // the last byte read was CR, its break not yet recorded
+	breaks *breakLog
 }
 
 func (l *lfReader) Read(p []byte) (int, error) {
@@ -80,21 +86,105 @@ func (l *lfReader) Read(p []byte) (int, error) {
 		n, err := l.r.Read(p)
 		j := 0
 		for _, c := range p[:n] {
-			if c == '\n' && l.prevCR {
+			if l.prevCR {
 				l.prevCR = false
-				continue
+				if c == '\n' {
+					l.record(breakCRLF)
+					continue
+				}
+				l.record(breakCR)
 			}
-			l.prevCR = c == '\r'
-			if c == '\r' {
+			switch c {
+			case '\r':
+				// Which break this is shows only with the next byte,
+				// which may come with the next read; the LF goes out now.
+				l.prevCR = true
 				c = '\n'
+			case '\n':
+				l.record(breakLF)
 			}
 			p[j] = c
 			j++
+		}
+		if err != nil && l.prevCR {
+			// A CR last in the file (or before a read error) was a lone CR.
+			l.prevCR = false
+			l.record(breakCR)
 		}
 		if j > 0 || err != nil || n == 0 {
 			return j, err
 		}
 	}
+}
+
+func (l *lfReader) record(k breakKind) {
+	if l.breaks != nil {
+		l.breaks.add(k)
+	}
+}
+
+// breakKind is what a line break was in the file before lfReader made it LF.
+type breakKind uint8
+
+const (
+	breakLF breakKind = iota
+	breakCRLF
+	breakCR
+)
+
+func (k breakKind) String() string {
+	switch k {
+	case breakCRLF:
+		return "\r\n"
+	case breakCR:
+		return "\r"
+	}
+	return "\n"
+}
+
+// breakLog is the kinds of the line breaks lfReader has passed on, in order,
+// numbered from 0, in runs of one kind: a file with one kind of line end
+// is a single run. The table forgets the breaks before each record it
+// reads, so the log holds only what lies between encoding/csv and the read
+// ahead of the buffers before it, however long the file.
+type breakLog struct {
+	runs  []breakRun
+	first int // the number of runs[0]'s first break
+}
+
+type breakRun struct {
+	kind breakKind
+	n    int
+}
+
+func (l *breakLog) add(k breakKind) {
+	if n := len(l.runs); n > 0 && l.runs[n-1].kind == k {
+		l.runs[n-1].n++
+		return
+	}
+	l.runs = append(l.runs, breakRun{kind: k, n: 1})
+}
+
+// forget drops the breaks numbered below i.
+func (l *breakLog) forget(i int) {
+	for len(l.runs) > 0 && l.first+l.runs[0].n <= i {
+		l.first += l.runs[0].n
+		l.runs = l.runs[1:]
+	}
+	if len(l.runs) == 0 {
+		l.runs = nil // let the backing array go
+	}
+}
+
+// kind returns the kind of break i, forgetting those before it. A break
+// not recorded (never the case for a break inside a quoted field, which
+// lfReader has recorded before encoding/csv can finish the field) is LF.
+func (l *breakLog) kind(i int) breakKind {
+	l.forget(i)
+	if len(l.runs) == 0 || i < l.first {
+		return breakLF
+	}
+	return l.runs[0].kind
 }
 
 // utf16Reader decodes UTF-16 to UTF-8 and refuses unpaired surrogates and an

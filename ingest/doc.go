@@ -33,9 +33,13 @@
 // The delimiter (';', ',' or tab) is sniffed from the header line, line ends
 // may be CRLF, LF or a lone CR, and quoted fields may hold delimiters, quotes
 // and line breaks. A quote inside a field that does not start with one is
-// text (17" wheels), as Excel and LibreOffice read it; a line break inside a
-// quoted field is read as LF. Line numbers are those a spreadsheet shows: the header is
-// row 1, a blank line is a row, and a line break inside a quoted cell is not.
+// text (17" wheels), as Excel and LibreOffice read it. A cell is read as the
+// file holds it, decoded to UTF-8: a line break inside a quoted field stays
+// the LF, CRLF or lone CR it was (encoding/csv alone would make a CRLF LF),
+// so that a receipt echoes a multi-line reference byte for byte; cell values
+// are then trimmed (see Rows). Line numbers are those a spreadsheet shows:
+// the header is row 1, a blank line is a row, and a line break inside a
+// quoted cell is not.
 //
 // XLSX is read with excelize's streaming row iterator from the sheet named
 // "lessees" (any case) or else the first sheet. Row numbers are the sheet's.

@@ -177,7 +177,8 @@ func TestCSV(t *testing.T) {
 			name: "LoneCR", file: "lone_cr.csv", delim: ';', enc: encUTF8,
 			rows: []rowWant{
 				{line: 2, cells: cellWant{lessee.ColReference: "r1"}},
-				{line: 4, cells: cellWant{lessee.ColReference: "two\nlines"}},
+				// The break inside quotes is read as the file has it.
+				{line: 4, cells: cellWant{lessee.ColReference: "two\rlines"}},
 				{line: 5, cells: cellWant{lessee.ColReference: "r3"}},
 			},
 		},

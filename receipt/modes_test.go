@@ -81,10 +81,11 @@ func TestXLSXWriterEmptyRowForLineZero(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, rows := openReceipt(t, buf.Bytes())
+	f, rows := openReceipt(t, buf.Bytes())
 	if len(rows) != 4 || rows[1][0] != "2" || rows[3][0] != "" || rows[3][2] != "remove" || rows[3][3] != "EL10003" {
 		t.Fatalf("rows = %q; want the absent-vehicle removal last with an empty row cell", rows)
 	}
+	checkTextCells(t, f, rows) // the empty row cell is an empty string, not a blank
 }
 
 func TestSummaryModes(t *testing.T) {

@@ -1,17 +1,23 @@
 // Package receipt writes what a submitter gets back for a file: the receipt
 // CSV with one line per input row, in input order, and the summary JSON.
 //
-// Receipts are opened by people in Excel, so the CSV starts with a UTF-8 BOM
-// and every cell that a spreadsheet would read as a formula is neutralised.
+// Receipts are opened by people in Excel, so the CSV starts with a UTF-8 BOM,
+// ends its records with CRLF, and every cell that a spreadsheet would read
+// as a formula is neutralised. Scripts join receipts to their own records
+// on the echoed cells, so apart from that neutralisation those go out byte
+// for byte as ingest read them, line breaks inside a cell included.
 package receipt
 
 import (
-	"encoding/csv"
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/fleetreg/lessee"
 )
@@ -31,10 +37,20 @@ const StatusRefused = "refused"
 
 const utf8BOM = "\ufeff"
 
-// CSVWriter writes a receipt CSV.
+// CSVWriter writes a receipt CSV: comma-separated, records ended by CRLF
+// (what Excel on Windows writes and expects), a field quoted when it holds a
+// comma, a quote or a line break, or begins with a space.
+//
+// Every cell goes out byte for byte as the writer is given it, line breaks
+// inside a quoted field included. encoding/csv's Writer cannot do both: with
+// UseCRLF it turns an LF inside a field into CRLF and drops a lone CR, so a
+// reference sent as "a<LF>b" came back as "a<CR><LF>b" and an integration
+// joining receipts on its reference missed the row. Hence this small writer,
+// which quotes exactly as encoding/csv does and differs only there.
 type CSVWriter struct {
-	w      *csv.Writer
+	w      *bufio.Writer
 	record []string
+	line   []byte // the encoded record, reused
 }
 
 // NewCSVWriter writes the BOM and the header to w and returns a writer for
@@ -43,12 +59,59 @@ func NewCSVWriter(w io.Writer) (*CSVWriter, error) {
 	if _, err := io.WriteString(w, utf8BOM); err != nil {
 		return nil, fmt.Errorf("write receipt bom: %w", err)
 	}
-	cw := csv.NewWriter(w)
-	cw.UseCRLF = true // what Excel on Windows writes and expects
-	if err := cw.Write(header); err != nil {
+	c := &CSVWriter{w: bufio.NewWriter(w), record: make([]string, len(header))}
+	if err := c.put(header); err != nil {
 		return nil, fmt.Errorf("write receipt header: %w", err)
 	}
-	return &CSVWriter{w: cw, record: make([]string, len(header))}, nil
+	return c, nil
+}
+
+// put writes one record.
+func (c *CSVWriter) put(record []string) error {
+	c.line = appendRecord(c.line[:0], record)
+	_, err := c.w.Write(c.line)
+	return err
+}
+
+// appendRecord appends record, encoded, and its CRLF to b.
+func appendRecord(b []byte, record []string) []byte {
+	for i, f := range record {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if !fieldNeedsQuotes(f) {
+			b = append(b, f...)
+			continue
+		}
+		b = append(b, '"')
+		for {
+			j := strings.IndexByte(f, '"')
+			if j < 0 {
+				break
+			}
+			b = append(b, f[:j+1]...)
+			b = append(b, '"')
+			f = f[j+1:]
+		}
+		b = append(b, f...)
+		b = append(b, '"')
+	}
+	return append(b, '\r', '\n')
+}
+
+// fieldNeedsQuotes is encoding/csv's rule for a comma-separated field, so
+// that every cell without a line break is written as before: quoted when it
+// holds a comma, a quote, CR or LF, begins with a space, or is \. (which
+// PostgreSQL's COPY would read as the end of data).
+func fieldNeedsQuotes(f string) bool {
+	if f == "" {
+		return false
+	}
+	if f == `\.` || strings.ContainsAny(f, ",\"\r\n") {
+		return true
+	}
+	r, _ := utf8.DecodeRuneInString(f)
+	return unicode.IsSpace(r)
 }
 
 // Write appends the line of one row outcome.
@@ -64,7 +127,7 @@ func (c *CSVWriter) Write(o lessee.Result) error {
 	r[7] = string(o.Code)
 	r[8] = Neutralise(o.Message)
 	r[9] = o.ChangeID
-	if err := c.w.Write(r); err != nil {
+	if err := c.put(r); err != nil {
 		return fmt.Errorf("write receipt row %d: %w", o.Line, err)
 	}
 	return nil
@@ -81,7 +144,7 @@ func (c *CSVWriter) WriteRefusal(line int, code lessee.Code, message string) err
 	r[6] = StatusRefused
 	r[7] = string(code)
 	r[8] = Neutralise(message)
-	if err := c.w.Write(r); err != nil {
+	if err := c.put(r); err != nil {
 		return fmt.Errorf("write receipt refusal: %w", err)
 	}
 	return nil
@@ -100,8 +163,7 @@ func rowCell(line int) string {
 
 // Flush writes buffered lines and reports any write error.
 func (c *CSVWriter) Flush() error {
-	c.w.Flush()
-	if err := c.w.Error(); err != nil {
+	if err := c.w.Flush(); err != nil {
 		return fmt.Errorf("flush receipt: %w", err)
 	}
 	return nil

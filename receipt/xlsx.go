@@ -42,9 +42,10 @@ type XLSXOptions struct {
 
 // XLSXWriter streams a receipt workbook with excelize's StreamWriter: rows
 // go to a temporary file past a fixed buffer, never a whole sheet in
-// memory. Every cell a user's data reaches is an inline string cell with the
-// text number format, never a formula, and neutralised as in the CSV
-// receipt. Rejected and refused lines are filled red.
+// memory. Every cell, the row number included, is an inline string cell
+// with the text number format, never a number or a formula; user data is
+// neutralised as in the CSV receipt. Rejected and refused lines are filled
+// red.
 //
 // Two layouts share the writer. NewXLSXWriter gives the standard receipt
 // columns (Header); NewXLSXOriginalWriter gives the row number, the user's
@@ -159,19 +160,19 @@ func (w *XLSXWriter) put() error {
 	return nil
 }
 
-// line fills w.vals for one receipt line: the row number (a number, so that
-// the sheet sorts by it), middle cells as text, then status, code, message
-// and change_id.
+// line fills w.vals for one receipt line: the row number, middle cells,
+// then status, code, message and change_id, every one a string cell.
+//
+// The row number is text too, as the README promises of every cell: a
+// script reading the workbook gets "12" as the receipt CSV has it, not the
+// float 12 a number cell reads as, and the text format keeps it text when
+// the user edits it.
 func (w *XLSXWriter) line(row int, middle []string, user bool, o lessee.Result) error {
 	style := w.text
 	if o.Status == lessee.StatusRejected || string(o.Status) == StatusRefused {
 		style = w.bad
 	}
-	var rowVal any = ""
-	if row > 0 {
-		rowVal = row
-	}
-	w.vals[0] = excelize.Cell{StyleID: style, Value: rowVal}
+	w.vals[0] = excelize.Cell{StyleID: style, Value: rowCell(row)}
 	i := 1
 	for ; i-1 < len(middle) && i < w.width-4; i++ {
 		v := Neutralise(middle[i-1])

@@ -52,8 +52,9 @@ func fillOf(t *testing.T, f *excelize.File, cell string) string {
 	return c
 }
 
-// checkTextCells asserts every cell from column 2 on is a string cell with no
-// formula, in every row.
+// checkTextCells asserts every cell of every line, the row number and empty
+// cells included, is a string cell with no formula. It reads the cell type,
+// since GetRows gives a number cell's value as text too.
 func checkTextCells(t *testing.T, f *excelize.File, rows [][]string) {
 	t.Helper()
 	for r, row := range rows {
@@ -63,14 +64,11 @@ func checkTextCells(t *testing.T, f *excelize.File, rows [][]string) {
 			if err != nil || formula != "" {
 				t.Errorf("%s has formula %q (%v)", name, formula, err)
 			}
-			if c == 0 && r > 0 {
-				continue // the row number is ours and numeric
-			}
 			typ, err := f.GetCellType(SheetName, name)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if row[c] != "" && typ != excelize.CellTypeInlineString && typ != excelize.CellTypeSharedString {
+			if typ != excelize.CellTypeInlineString && typ != excelize.CellTypeSharedString {
 				t.Errorf("%s = %q has type %v, want a string cell", name, row[c], typ)
 			}
 		}
@@ -115,8 +113,10 @@ func TestXLSXWriter(t *testing.T) {
 		}
 	}
 	checkTextCells(t, f, rows)
-	if typ, _ := f.GetCellType(SheetName, "A2"); typ != excelize.CellTypeUnset && typ != excelize.CellTypeNumber {
-		t.Errorf("row number cell type = %v, want a number", typ)
+	for _, cell := range []string{"A2", "A3", "A4"} {
+		if typ, _ := f.GetCellType(SheetName, cell); typ != excelize.CellTypeInlineString {
+			t.Errorf("row number %s has cell type %v, want an inline string", cell, typ)
+		}
 	}
 	for cell, fill := range map[string]string{"A2": "", "I2": "", "A3": rejectedFill, "G3": rejectedFill, "J3": rejectedFill, "B4": ""} {
 		if got := fillOf(t, f, cell); got != fill {
@@ -214,6 +214,7 @@ func TestXLSXRefusal(t *testing.T) {
 			if fillOf(t, f, "A2") != rejectedFill {
 				t.Error("refusal line not marked")
 			}
+			checkTextCells(t, f, rows)
 		})
 	}
 }

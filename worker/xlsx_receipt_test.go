@@ -168,13 +168,14 @@ func TestHandlerXLSXReceiptRepeatsUserRows(t *testing.T) {
 		if fill := fillOf(t, x, "A2"); fill != rejectedFill {
 			t.Errorf("refusal line fill = %q, want %s", fill, rejectedFill)
 		}
+		checkAllText(t, x, rows, len(receipt.Header()))
 	})
 }
 
 // checkOriginalReceipt checks the XLSX receipt of the leietakere workbook
 // uploaded as name: the user's header and cells per row, in order, then the
 // same status, code, message and change id as the receipt CSV; rejected
-// lines filled red across the row; no formulas; user cells all text.
+// lines filled red across the row; no formulas; every cell text.
 func checkOriginalReceipt(t *testing.T, b *testBundle, name string) {
 	t.Helper()
 	x, rows := openXLSXReceipt(t, b.get(t, "receipts/912345602/"+name+".receipt.xlsx"))
@@ -216,20 +217,31 @@ func checkOriginalReceipt(t *testing.T, b *testBundle, name string) {
 		}
 	}
 	for r, row := range rows {
-		for c, v := range row {
+		for c := range row {
 			cell, _ := excelize.CoordinatesToCellName(c+1, r+1)
 			if formula, err := x.GetCellFormula(receipt.SheetName, cell); err != nil || formula != "" {
 				t.Errorf("%s has formula %q (%v)", cell, formula, err)
 			}
-			if v == "" || c == 0 && r > 0 {
-				continue // the row number is a number on purpose
-			}
+		}
+	}
+	// Every cell is text, the row number and empty cells included.
+	checkAllText(t, x, rows, width)
+}
+
+// checkAllText asserts that every cell of the receipt sheet, width cells a
+// line (GetRows leaves out trailing empty ones), is a string cell: the
+// type, not only the value, which GetRows gives as text for a number too.
+func checkAllText(t *testing.T, x *excelize.File, rows [][]string, width int) {
+	t.Helper()
+	for r := range rows {
+		for c := range width {
+			cell, _ := excelize.CoordinatesToCellName(c+1, r+1)
 			typ, err := x.GetCellType(receipt.SheetName, cell)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if typ != excelize.CellTypeInlineString && typ != excelize.CellTypeSharedString {
-				t.Errorf("%s = %q is a %v cell, want text", cell, v, typ)
+				t.Errorf("%s is a %v cell, want a string", cell, typ)
 			}
 		}
 	}

@@ -358,7 +358,8 @@ func equalInfo(a, b ingest.Info) bool {
 // checkXLSXReceipt writes the XLSX receipt an XLSX input gets, as the
 // worker does: each of the input's records as uploaded, read again in step
 // with its outcome. It checks the user's cells against the input, masked and
-// neutralised, and the row number and outcome against the CSV receipt.
+// neutralised, the row number and outcome against the CSV receipt, and that
+// every cell is a string cell.
 func checkXLSXReceipt(t *testing.T, path string, csvReceipt []byte, outcomes []lessee.Result) {
 	t.Helper()
 	table, info, err := ingest.Open(context.Background(), path, corpusLimits())
@@ -425,6 +426,18 @@ func checkXLSXReceipt(t *testing.T, path string, csvReceipt []byte, outcomes []l
 		}
 		if !slices.Equal(g, w) {
 			t.Errorf("XLSX receipt row %d = %q, want %q", i+1, g, w)
+		}
+		// Every cell is text, the row number included: its type, not only
+		// its value, which GetRows gives as text for a number too.
+		for c := range width {
+			cell, _ := excelize.CoordinatesToCellName(c+1, i+1)
+			typ, err := f.GetCellType(receipt.SheetName, cell)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if typ != excelize.CellTypeInlineString && typ != excelize.CellTypeSharedString {
+				t.Errorf("XLSX receipt %s = %q is a %v cell, want a string", cell, g[c], typ)
+			}
 		}
 	}
 }
