@@ -387,33 +387,15 @@ func ifMatch(b *backend, next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		bucket, object, ok := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
-		if !ok || object == "" {
-			next.ServeHTTP(w, r)
-			return
-		}
-		obj, err := b.MultiBucketBackend.HeadObject(bucket, object)
-		if err != nil {
-			next.ServeHTTP(w, r) // let gofakes3 answer NoSuchKey / NoSuchBucket
-			return
-		}
-		etag := hex.EncodeToString(obj.Hash)
-		for _, tok := range strings.Split(want, ",") {
-			tok = strings.Trim(strings.TrimSpace(tok), `"`)
-			if tok == "*" || tok == etag {
-				next.ServeHTTP(w, r)
-				return
-			}
-		}
-		writeS3Error(w, r, http.StatusPreconditionFailed, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
+		bucket, object, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+		precondition(b, bucket, object, want, next).ServeHTTP(w, r)
 	})
 }
 
 // copySourceIfMatch answers a copy (PUT with X-Amz-Copy-Source) whose
 // X-Amz-Copy-Source-If-Match names another ETag than the source's with 412
 // PreconditionFailed; gofakes3 ignores the header. As for ifMatch, check
-// and copy are not one atomic step; Client.CopyIfMatch compares the copy's
-// ETag with the one asked for.
+// and copy are not one atomic step.
 func copySourceIfMatch(b *backend, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		want, src := r.Header.Get("X-Amz-Copy-Source-If-Match"), r.Header.Get("X-Amz-Copy-Source")
@@ -427,14 +409,23 @@ func copySourceIfMatch(b *backend, next http.Handler) http.Handler {
 			return
 		}
 		src, _, _ = strings.Cut(src, "?versionId=")
-		bucket, object, ok := strings.Cut(src, "/")
-		if !ok || object == "" {
+		bucket, object, _ := strings.Cut(src, "/")
+		precondition(b, bucket, object, want, next).ServeHTTP(w, r)
+	})
+}
+
+// precondition passes the request on when the object's ETag is one of
+// want's (or want is "*"), or when there is no such object (gofakes3 then
+// answers NoSuchKey or NoSuchBucket), and answers 412 otherwise.
+func precondition(b *backend, bucket, object, want string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if object == "" {
 			next.ServeHTTP(w, r)
 			return
 		}
 		obj, err := b.MultiBucketBackend.HeadObject(bucket, object)
 		if err != nil {
-			next.ServeHTTP(w, r) // let gofakes3 answer NoSuchKey / NoSuchBucket
+			next.ServeHTTP(w, r)
 			return
 		}
 		etag := hex.EncodeToString(obj.Hash)
