@@ -24,6 +24,10 @@ type Error struct {
 	Message string
 	Line    int   // spreadsheet row (header = 1) or text line; 0 if none
 	Err     error // the underlying cause, if any; not shown to users
+	// Text is Message before it was put into a language, so that the
+	// receipt can give it in the submitter's (see package message); zero
+	// when Message is all there is.
+	Text Text
 }
 
 // Error returns the code and the message.
