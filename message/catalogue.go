@@ -315,7 +315,7 @@ var catalogue = map[Key]entry{
 		"delegeringen fra flåteeier %s gjelder ennå ikke på virkningsdatoen %s; den gjelder fra %s"},
 	DelegationExpired: {lessee.CodeDelegationExpired,
 		"the delegation from fleet owner %s has expired: it ended on %s, before the effective date %s",
-		"delegeringen fra flåteeier %s er utløpt: den gjaldt til %s, før virkningsdatoen %s"},
+		"delegeringen fra flåteeier %s er utløpt: den gjaldt til og med %s, før virkningsdatoen %s"},
 
 	// The vehicle.
 	VehicleNotFoundBoth: {lessee.CodeVehicleNotFound,

@@ -15,6 +15,7 @@ import (
 	"github.com/fleetreg/lessee"
 	"github.com/fleetreg/lessee/ingest"
 	"github.com/fleetreg/lessee/intake"
+	"github.com/fleetreg/lessee/message"
 	"github.com/fleetreg/lessee/objectkey"
 	"github.com/fleetreg/lessee/validate"
 )
@@ -65,6 +66,10 @@ type Config struct {
 	// with a lessee; past it the file is refused with TOO_MANY_REMOVALS.
 	// Zero or less means DefaultSnapshotMaxRemovals.
 	SnapshotMaxRemovals float64
+	// DefaultLanguage is what receipts are written in for a submitter
+	// whose enterprise names no language, or whom the registry does not
+	// know; zero means lessee.Norwegian.
+	DefaultLanguage lessee.Language
 }
 
 // DefaultSnapshotMaxRemovals is the default of Config.SnapshotMaxRemovals.
@@ -72,7 +77,8 @@ const DefaultSnapshotMaxRemovals = 10
 
 // DefaultConfig returns production defaults.
 func DefaultConfig() Config {
-	return Config{Limits: ingest.DefaultLimits(), ChunkSize: 1000, SnapshotMaxRemovals: DefaultSnapshotMaxRemovals}
+	return Config{Limits: ingest.DefaultLimits(), ChunkSize: 1000, SnapshotMaxRemovals: DefaultSnapshotMaxRemovals,
+		DefaultLanguage: lessee.Norwegian}
 }
 
 // Handler processes TypeIngestFile tasks: the task boundary and the
@@ -101,6 +107,7 @@ func NewHandler(objects objectStore, store Store, cfg Config, log *slog.Logger) 
 	if cfg.SnapshotMaxRemovals <= 0 {
 		cfg.SnapshotMaxRemovals = DefaultSnapshotMaxRemovals
 	}
+	cfg.DefaultLanguage = cfg.DefaultLanguage.Or(lessee.Norwegian)
 	return &Handler{objects: objects, store: store, cfg: cfg, log: log, Now: time.Now}
 }
 
@@ -169,7 +176,7 @@ func (h *Handler) process(ctx context.Context, u lessee.Upload, progress progres
 		return h.moveSource(ctx, job)
 	}
 	if pk.Verdict == objectkey.BadName {
-		return h.refuse(ctx, job, lessee.Refusef(lessee.CodeInvalidKey, 0, "invalid object key: %s", pk.Reason))
+		return h.refuse(ctx, job, message.Refuse(lessee.CodeInvalidKey, 0, message.InvalidKey, pk.Reason))
 	}
 
 	spool, err := os.CreateTemp(h.cfg.TempDir, spoolPrefix+"upload-*")
@@ -182,8 +189,7 @@ func (h *Handler) process(ctx context.Context, u lessee.Upload, progress progres
 	size, sum, err := h.download(ctx, u, spool)
 	switch code := lessee.ErrorCode(err); {
 	case errors.Is(err, errTooLarge):
-		return h.refuse(ctx, job, lessee.Refusef(lessee.CodeFileTooLarge, 0,
-			"the file is larger than the limit of %d bytes; split it into smaller files", h.cfg.Limits.MaxBytes))
+		return h.refuse(ctx, job, message.Refuse(lessee.CodeFileTooLarge, 0, message.FileLargerThanLimit, h.cfg.Limits.MaxBytes))
 	case code == lessee.ENOTFOUND, code == lessee.ECONFLICT:
 		// Deleted or replaced before we read it: a newer upload has its own
 		// job and receipt, so this one must not write at the same key.
@@ -204,6 +210,7 @@ func (h *Handler) process(ctx context.Context, u lessee.Upload, progress progres
 	if err != nil {
 		return fmt.Errorf("check terms: %w", err)
 	}
+	job.Language = message.Choose(submitter, h.cfg.DefaultLanguage)
 	if r := validate.CheckSubmitter(submitter, job.Submitter, job.Started); r != nil {
 		return h.refuse(ctx, job, r)
 	}
