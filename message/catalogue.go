@@ -165,7 +165,9 @@ const (
 	RateLimited          Key = "api.rate_limited"
 	TokenKeysUnavailable Key = "api.token_keys_unavailable"
 	Unauthenticated      Key = "api.unauthenticated"
+	UnauthenticatedWhy   Key = "api.unauthenticated_why"
 	Forbidden            Key = "api.forbidden"
+	ForbiddenWhy         Key = "api.forbidden_why"
 	TechnicalFault       Key = "api.technical_fault"
 	VehicleNotVisible    Key = "api.vehicle_not_visible"
 )
@@ -616,12 +618,19 @@ var catalogue = map[Key]entry{
 	TokenKeysUnavailable: {"",
 		"the token issuer's keys cannot be fetched now; try again shortly",
 		"nøklene til den som utsteder tokenet, kan ikke hentes nå; prøv igjen om litt"},
+	// The token's fault as the authenticator words it (in English).
 	Unauthenticated: {"",
+		"unauthenticated",
+		"ikke autentisert: tokenet mangler, er ugyldig eller er utløpt"},
+	UnauthenticatedWhy: {"",
 		"unauthenticated: %s",
-		"ikke autentisert: %s"},
+		"ikke autentisert (tokenet ble avvist: %s)"},
 	Forbidden: {"",
+		"forbidden",
+		"ingen tilgang: tokenet mangler scopet som kreves"},
+	ForbiddenWhy: {"",
 		"forbidden: %s",
-		"ingen tilgang: %s"},
+		"ingen tilgang (%s)"},
 	TechnicalFault: {"",
 		"a technical fault; try again",
 		"en teknisk feil; prøv igjen"},

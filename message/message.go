@@ -157,6 +157,11 @@ func (e *textError) Error() string { return Render(lessee.English, e.text) }
 // gives back to be written in the reader's language.
 func Errorf(key Key, args ...any) error { return &textError{text: New(key, args...)} }
 
+// FieldErrorf is Errorf about column col (see Field).
+func FieldErrorf(col lessee.Column, key Key, args ...any) error {
+	return &textError{text: Field(col, key, args...)}
+}
+
 // TextOf returns the Text of err: that of an error from Errorf, or of an
 // error of package ident, first in err's chain. ok is false when err has
 // none, and its own text is all there is.
