@@ -47,10 +47,7 @@ func TestLanguage(t *testing.T) {
 				org, other string
 				lang       lessee.Language
 			}{{owner, "FJ20001", lessee.English}, {competitor, "EL10004", lessee.Norwegian}} {
-				body := tc.body
-				if strings.Contains(body, "%s") {
-					body = strings.Replace(body, "%s", who.other, 1)
-				}
+				body := strings.Replace(tc.body, "%s", who.other, 1)
 				r := do(t, srv, tc.method, tc.path, who.org, body)
 				msg := answerField(t, r.body, "message")
 				want, other := tc.en, tc.nb
