@@ -46,7 +46,9 @@ func Errorf(code Code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// Refusef returns a file-level refusal concerning line (0: the file).
+// Refusef returns a file-level refusal concerning line (0: the file). Its
+// message is written as given, in every submitter's language alike:
+// message.Refuse builds one that the receipt gives in the submitter's.
 func Refusef(code Code, line int, format string, args ...any) *Error {
 	return &Error{Code: code, Line: line, Message: fmt.Sprintf(format, args...)}
 }

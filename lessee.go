@@ -221,9 +221,6 @@ const (
 	English   Language = "en"
 )
 
-// Languages lists the languages, in the order the README names them.
-func Languages() []Language { return []Language{Norwegian, English} }
-
 // ParseLanguage reads a language as enterprises.csv and --default-language
 // write it: "nb" or "en", in any case; "" is the zero Language (the
 // default). ok is false for anything else.

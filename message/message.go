@@ -106,7 +106,7 @@ func Render(lang lessee.Language, t lessee.Text) string {
 		}
 		msg = fmt.Sprintf(format, args...)
 	} else {
-		msg = t.Key + fmt.Sprint(args...)
+		msg = fmt.Sprintf("%s %v", t.Key, args)
 	}
 	if t.Field != "" {
 		msg = t.Field + ": " + msg

@@ -19,6 +19,7 @@
 // and the time the decision is made, so retries decide alike. Messages go into
 // receipts and may reach logs: they name the field by its canonical column
 // name, say what to do, and never carry an unmasked national identity number.
+// They come from the catalogue of package message, written in Job.Language.
 package validate
 
 import (
