@@ -56,8 +56,11 @@ func TestImport(t *testing.T) {
 		if e := st.Enterprises[fleetOwner]; e == nil || !e.FleetOwner || e.Name != "Fleet AS" {
 			t.Errorf("fleet owner = %+v", e)
 		}
-		if e := st.Enterprises[thirdParty]; e == nil || e.FleetOwner {
+		if e := st.Enterprises[thirdParty]; e == nil || e.FleetOwner || e.Language != lessee.Norwegian {
 			t.Errorf("third party = %+v", e)
+		}
+		if e := st.Enterprises[fleetOwner]; e.Language != lessee.English {
+			t.Errorf("fleet owner language = %q, want en", e.Language)
 		}
 		wantAt := time.Date(2024, 1, 1, 23, 0, 0, 0, time.UTC) // 2024-01-02 00:00 in Oslo
 		if e := st.Enterprises[thirdParty]; len(e.Terms) != 1 || !e.Terms[0].AcceptedAt.Equal(wantAt) ||
@@ -330,7 +333,7 @@ func TestEnterprise(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := &lessee.Enterprise{OrgNr: fleetOwner, Name: "Fleet AS", FleetOwner: true, Terms: []lessee.Acceptance{{
+			want := &lessee.Enterprise{OrgNr: fleetOwner, Name: "Fleet AS", FleetOwner: true, Language: lessee.English, Terms: []lessee.Acceptance{{
 				OrgNr: fleetOwner, Agreement: lessee.AgreementLesseeAPI, Version: "1.0",
 				AcceptedAt: time.Date(2024, 1, 1, 10, 0, 0, 0, time.UTC),
 			}}}
