@@ -24,6 +24,10 @@ type Error struct {
 	Message string
 	Line    int   // spreadsheet row (header = 1) or text line; 0 if none
 	Err     error // the underlying cause, if any; not shown to users
+	// Text is Message before it was put into a language, so that the
+	// receipt can give it in the submitter's (see package message); zero
+	// when Message is all there is.
+	Text Text
 }
 
 // Error returns the code and the message.
@@ -42,7 +46,9 @@ func Errorf(code Code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// Refusef returns a file-level refusal concerning line (0: the file).
+// Refusef returns a file-level refusal concerning line (0: the file). Its
+// message is written as given, in every submitter's language alike:
+// message.Refuse builds one that the receipt gives in the submitter's.
 func Refusef(code Code, line int, format string, args ...any) *Error {
 	return &Error{Code: code, Line: line, Message: fmt.Sprintf(format, args...)}
 }

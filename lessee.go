@@ -7,6 +7,7 @@ package lessee
 import (
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -97,6 +98,25 @@ const (
 	CodeMixedFleetOwners Code = "MIXED_FLEET_OWNERS" // a snapshot names two fleet owners
 )
 
+// Codes lists every code a receipt or an API answer may carry: the row
+// codes and the file-level refusal codes, in the order declared above.
+// (The application error codes of error.go classify Go errors and are
+// never shown.)
+func Codes() []Code {
+	return []Code{
+		CodeMissingField, CodeInvalidOperation, CodeInvalidRegNumber, CodeInvalidVIN,
+		CodeInvalidLesseeID, CodeInvalidOnBehalfOf, CodeInvalidDate, CodeEndBeforeStart,
+		CodeRaggedRow, CodeFieldTooLong, CodeTermsNotAccepted, CodeNotFleetOwner,
+		CodeNoDelegation, CodeDelegationExpired, CodeVehicleNotFound, CodeRegVINMismatch,
+		CodeNotOwner, CodeLesseeConflict, CodeNoActiveLessee, CodeLesseeMismatch,
+		CodeDuplicateVehicle,
+		CodeUnsupportedFormat, CodeEncodingError, CodeMissingHeader, CodeMissingColumn,
+		CodeDuplicateColumn, CodeFileTooLarge, CodeTooManyRows, CodeTooManyColumns,
+		CodeCellTooLarge, CodeExpandsTooLarge, CodeEncryptedWorkbook, CodeInvalidKey,
+		CodeProcessingFailed, CodeTooManyRemovals, CodeMixedFleetOwners,
+	}
+}
+
 // Agreement names a terms agreement an enterprise can accept.
 type Agreement string
 
@@ -185,7 +205,59 @@ type RawRow struct {
 type Problem struct {
 	Code    Code
 	Message string // begins with the canonical column name it concerns
+	// Text is Message before it was put into a language, so that it can be
+	// written again in the submitter's (see package message); zero when
+	// Message is all there is.
+	Text Text
 }
+
+// Language is the language the messages to a submitter are written in.
+// Codes, column names and statuses are never translated.
+type Language string
+
+// The languages messages are written in.
+const (
+	Norwegian Language = "nb" // bokmål
+	English   Language = "en"
+)
+
+// ParseLanguage reads a language as enterprises.csv and --default-language
+// write it: "nb" or "en", in any case; "" is the zero Language (the
+// default). ok is false for anything else.
+func ParseLanguage(s string) (l Language, ok bool) {
+	switch Language(strings.ToLower(strings.TrimSpace(s))) {
+	case "":
+		return "", true
+	case Norwegian:
+		return Norwegian, true
+	case English:
+		return English, true
+	}
+	return "", false
+}
+
+// Or returns l, or def when l is the zero Language.
+func (l Language) Or(def Language) Language {
+	if l == "" {
+		return def
+	}
+	return l
+}
+
+// Text is a message of the catalogue (package message) not yet put into
+// a language: the key of its entry and its arguments. An argument is
+// written as fmt's %v writes it, except a Text, which is written in the
+// same language as the message around it.
+type Text struct {
+	Key  string
+	Args []any
+	// Field is the canonical column name the message concerns, written
+	// before it ("vin: …"); "" for none.
+	Field string
+}
+
+// IsZero reports whether t names no message.
+func (t Text) IsZero() bool { return t.Key == "" }
 
 // Change is a syntactically valid row: identifiers checked and normalised,
 // dates parsed.
@@ -234,7 +306,10 @@ type Enterprise struct {
 	OrgNr      string
 	Name       string
 	FleetOwner bool
-	Terms      []Acceptance
+	// Language is what its receipts and API answers are written in; the
+	// zero Language means the service's default.
+	Language Language
+	Terms    []Acceptance
 }
 
 // Accepted reports whether the enterprise accepted any version of agreement a
@@ -512,8 +587,12 @@ type Job struct {
 	FileRows       int
 	IgnoredColumns []string
 	ProcessingDate Date // fixed at first start so retries decide alike
-	Started        time.Time
-	Finished       time.Time
+	// Language is what the job's messages are written in: the submitter's,
+	// or the default. It is not stored: each attempt reads it from the
+	// registry (zero until then).
+	Language Language
+	Started  time.Time
+	Finished time.Time
 	// Attempt is the fencing token of the attempt that last started, and
 	// PublishedAttempt the attempt whose receipts became the job's.
 	Attempt          int

@@ -20,6 +20,7 @@ import (
 
 	"github.com/fleetreg/lessee"
 	"github.com/fleetreg/lessee/ident"
+	"github.com/fleetreg/lessee/message"
 	"github.com/fleetreg/lessee/validate"
 )
 
@@ -50,6 +51,9 @@ type Store interface {
 	AuthorityState(ctx context.Context, orgnrs []string) (*lessee.State, error)
 	// MarkFleetChanged counts a change to the fleet for its export.
 	MarkFleetChanged(ctx context.Context, orgnr string) error
+	// Enterprise returns an enterprise (for its language); lessee.ENOTFOUND
+	// when the registry knows nothing of it.
+	Enterprise(ctx context.Context, orgnr string) (*lessee.Enterprise, error)
 }
 
 // Config tunes the API.
@@ -65,6 +69,23 @@ type Config struct {
 	JWKS []byte
 	// Metrics, when set, count and time every request.
 	Metrics *Metrics
+	// DefaultLanguage is what answers are written in for an organisation
+	// whose enterprise names no language, or that the registry does not
+	// know, and before a token names the organisation; zero means
+	// lessee.Norwegian.
+	DefaultLanguage lessee.Language
+}
+
+// languageTTL is how long an organisation's language is kept for the
+// answers that are not a change's outcome (which read it with the
+// change's state): a language changed in the registry reaches them
+// within it.
+const languageTTL = time.Minute
+
+// keptLanguage is an organisation's language as read at a time.
+type keptLanguage struct {
+	lang lessee.Language
+	at   time.Time
 }
 
 // Server is the single-change API.
@@ -76,9 +97,10 @@ type Server struct {
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 
-	mu       sync.Mutex
-	limiters map[string]*rate.Limiter
-	changed  map[string]bool // fleets changed since the last FlushMarks
+	mu        sync.Mutex
+	limiters  map[string]*rate.Limiter
+	changed   map[string]bool         // fleets changed since the last FlushMarks
+	languages map[string]keptLanguage // by organisation; see languageTTL
 }
 
 // New returns the API over store, authenticating with auth.
@@ -86,8 +108,9 @@ func New(store Store, auth Authenticator, cfg Config, log *slog.Logger) *Server 
 	if cfg.Location == nil {
 		cfg.Location = time.UTC
 	}
+	cfg.DefaultLanguage = cfg.DefaultLanguage.Or(lessee.Norwegian)
 	return &Server{store: store, auth: auth, cfg: cfg, log: log, Now: time.Now,
-		limiters: map[string]*rate.Limiter{}, changed: map[string]bool{}}
+		limiters: map[string]*rate.Limiter{}, changed: map[string]bool{}, languages: map[string]keptLanguage{}}
 }
 
 // Routes registers the API's routes on mux.
@@ -146,34 +169,81 @@ func writeBody(w http.ResponseWriter, status int, b []byte) {
 	_, _ = w.Write(b)
 }
 
-func writeError(w http.ResponseWriter, status int, code, message string) {
-	writeJSON(w, status, errorBody{Code: code, Message: ident.MaskText(message)})
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, errorBody{Code: code, Message: ident.MaskText(msg)})
+}
+
+// language returns what org's answers are written in: its enterprise's
+// language, or the default. It is kept for languageTTL; a failed lookup
+// answers in the default language rather than fail the request.
+func (s *Server) language(ctx context.Context, org string) lessee.Language {
+	now := s.Now()
+	s.mu.Lock()
+	k, ok := s.languages[org]
+	s.mu.Unlock()
+	if ok && now.Sub(k.at) < languageTTL {
+		return k.lang
+	}
+	e, err := s.store.Enterprise(ctx, org)
+	if err != nil && lessee.ErrorCode(err) != lessee.ENOTFOUND {
+		s.log.Warn("api: could not read the organisation's language; answering in the default", "submitter", org, "err", ident.MaskText(err.Error()))
+		return s.cfg.DefaultLanguage
+	}
+	return s.keepLanguage(org, e, now)
+}
+
+// keepLanguage keeps and returns the language of org, whose enterprise
+// (nil: unknown to the registry) was read at time at.
+func (s *Server) keepLanguage(org string, e *lessee.Enterprise, at time.Time) lessee.Language {
+	lang := message.Choose(e, s.cfg.DefaultLanguage)
+	s.mu.Lock()
+	s.languages[org] = keptLanguage{lang: lang, at: at}
+	s.mu.Unlock()
+	return lang
 }
 
 // authenticate answers 401 or 403 itself and returns false when the
 // request may not go on; then the organisation's rate.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (string, bool) {
 	org, err := s.auth.Authenticate(r.Context(), r.Header.Get("Authorization"))
+	// No organisation yet: the default language. The authenticator's
+	// reason is passed on as it words it.
+	lang := s.cfg.DefaultLanguage
 	switch {
 	case errors.Is(err, ErrForbidden):
-		writeError(w, http.StatusForbidden, CodeForbidden, err.Error())
+		writeError(w, http.StatusForbidden, CodeForbidden, authMessage(lang, err, ErrForbidden, message.Forbidden, message.ForbiddenWhy))
 		return "", false
 	case errors.Is(err, ErrUnavailable):
 		w.Header().Set("Retry-After", "5")
-		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "the token issuer's keys cannot be fetched now; try again shortly")
+		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, message.Format(lang, message.TokenKeysUnavailable))
 		return "", false
 	case err != nil:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="lessee", error="invalid_token"`)
-		writeError(w, http.StatusUnauthorized, CodeUnauthenticated, err.Error())
+		writeError(w, http.StatusUnauthorized, CodeUnauthenticated,
+			authMessage(lang, err, ErrUnauthenticated, message.Unauthenticated, message.UnauthenticatedWhy))
 		return "", false
 	}
 	if wait, ok := s.allow(org); !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 		writeError(w, http.StatusTooManyRequests, CodeRateLimited,
-			fmt.Sprintf("more than %g requests per second from organisation %s; try again later", s.cfg.Rate, org))
+			message.Format(s.language(r.Context(), org), message.RateLimited, strconv.FormatFloat(s.cfg.Rate, 'g', -1, 64), org))
 		return "", false
 	}
 	return org, true
+}
+
+// authMessage is the message of an authentication error err of kind: bare
+// when err says no more than its kind, else with the authenticator's
+// reason ("unauthenticated: token expired"), which is passed on as it is.
+func authMessage(lang lessee.Language, err, kind error, bare, why message.Key) string {
+	reason, ok := strings.CutPrefix(err.Error(), kind.Error()+": ")
+	if !ok {
+		if err.Error() == kind.Error() {
+			return message.Format(lang, bare)
+		}
+		reason = err.Error()
+	}
+	return message.Format(lang, why, reason)
 }
 
 // allow takes a token from org's bucket, or says how long to wait.
@@ -216,34 +286,41 @@ func (s *Server) postChange(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	lang := s.language(r.Context(), org)
 	key := r.Header.Get("Idempotency-Key")
 	if len(key) > maxIdempotencyKey {
-		writeError(w, http.StatusBadRequest, CodeBadRequest, fmt.Sprintf("Idempotency-Key is longer than %d bytes", maxIdempotencyKey))
+		writeError(w, http.StatusBadRequest, CodeBadRequest, message.Format(lang, message.IdempotencyKeyLong, maxIdempotencyKey))
 		return
 	}
 	body := http.MaxBytesReader(w, r.Body, MaxBodyBytes+1)
 	raw, err := DecodeChange(body)
 	if err != nil {
-		if errors.Is(err, errBadRequest) {
-			writeError(w, http.StatusBadRequest, CodeBadRequest, strings.TrimPrefix(err.Error(), errBadRequest.Error()+": "))
+		if t, ok := message.TextOf(err); ok && errors.Is(err, errBadRequest) {
+			writeError(w, http.StatusBadRequest, CodeBadRequest, message.Render(lang, t))
 			return
 		}
-		writeError(w, http.StatusBadRequest, CodeBadRequest, "the body could not be read")
+		writeError(w, http.StatusBadRequest, CodeBadRequest, message.Format(lang, message.BodyUnreadable))
 		return
 	}
 	rid, err := requestID()
 	if err != nil {
-		s.fail(w, r, "request id", err)
+		s.fail(w, r, lang, "request id", err)
 		return
 	}
 	now := s.Now()
 	call := lessee.APICall{RequestID: rid, Submitter: org, IdempotencyKey: key, RequestHash: requestHash(raw)}
-	vjob := validate.Job{ID: call.JobID(), Submitter: org, ProcessingDate: lessee.DateOf(now.In(s.cfg.Location)), Now: now}
+	vjob := validate.Job{ID: call.JobID(), Submitter: org, ProcessingDate: lessee.DateOf(now.In(s.cfg.Location)), Now: now,
+		Language: lang}
 	row := validate.ParseRow(s.cfg.Validate, vjob, raw)
 	rows := []lessee.Row{row}
 	var fleet string
 	ans, replayed, err := s.store.ApplyOne(r.Context(), call, validate.KeysFor(vjob, rows),
-		func(st *lessee.State) lessee.Decision { return validate.Decide(s.cfg.Validate, vjob, st, rows) },
+		func(st *lessee.State) lessee.Decision {
+			// The language as the change's own state has it, fresher
+			// than the one kept.
+			vjob.Language = s.keepLanguage(org, st.Enterprises[org], now)
+			return validate.Decide(s.cfg.Validate, vjob, st, rows)
+		},
 		func(o lessee.Outcome) (lessee.APIAnswer, error) {
 			if o.Status == lessee.StatusApplied {
 				fleet = o.OnBehalfOf
@@ -252,11 +329,10 @@ func (s *Server) postChange(w http.ResponseWriter, r *http.Request) {
 		})
 	switch {
 	case lessee.ErrorCode(err) == lessee.ECONFLICT:
-		writeError(w, http.StatusUnprocessableEntity, CodeIdempotencyKeyReused,
-			"Idempotency-Key was used within the last 24 hours for another request; use a new key for a new change")
+		writeError(w, http.StatusUnprocessableEntity, CodeIdempotencyKeyReused, message.Format(lang, message.IdempotencyKeyReused))
 		return
 	case err != nil:
-		s.fail(w, r, "apply change", err)
+		s.fail(w, r, lang, "apply change", err)
 		return
 	}
 	if fleet != "" && !replayed {
@@ -344,9 +420,9 @@ func requestHash(raw lessee.RawRow) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-func (s *Server) fail(w http.ResponseWriter, r *http.Request, what string, err error) {
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, lang lessee.Language, what string, err error) {
 	s.log.Error("api: "+what, "path", r.URL.Path, "err", ident.MaskText(err.Error()))
-	writeError(w, http.StatusInternalServerError, CodeInternal, "a technical fault; try again")
+	writeError(w, http.StatusInternalServerError, CodeInternal, message.Format(lang, message.TechnicalFault))
 }
 
 // PeriodView is a lessee period in the vehicle view.
@@ -372,10 +448,11 @@ func (s *Server) getVehicle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
+	lang := s.language(r.Context(), org)
 	notFound := func() {
 		// The same answer whether the vehicle does not exist or belongs
 		// to a fleet the caller may not act for.
-		writeError(w, http.StatusNotFound, CodeNotFound, "no vehicle with this registration number or vin that you may see")
+		writeError(w, http.StatusNotFound, CodeNotFound, message.Format(lang, message.VehicleNotVisible))
 	}
 	var v lessee.Vehicle
 	var err error
@@ -392,14 +469,14 @@ func (s *Server) getVehicle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		s.fail(w, r, "vehicle", err)
+		s.fail(w, r, lang, "vehicle", err)
 		return
 	}
 	now := s.Now()
 	today := lessee.DateOf(now.In(s.cfg.Location))
 	st, err := s.store.AuthorityState(r.Context(), []string{org, v.Owner})
 	if err != nil {
-		s.fail(w, r, "vehicle authority", err)
+		s.fail(w, r, lang, "vehicle authority", err)
 		return
 	}
 	vjob := validate.Job{Submitter: org, ProcessingDate: today, Now: now}

@@ -6,22 +6,30 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/fleetreg/lessee"
 	"github.com/fleetreg/lessee/ingest"
+	"github.com/fleetreg/lessee/message"
 )
 
 // MaxBodyBytes bounds a request body.
 const MaxBodyBytes = 64 << 10
 
 // errBadRequest marks a body that is not a change object; the message
-// says what is wrong and is safe to answer with.
+// (message.TextOf) says what is wrong and is safe to answer with.
 var errBadRequest = errors.New("bad request")
 
-// badRequestf returns an errBadRequest with a message for the client.
-func badRequestf(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", errBadRequest, fmt.Sprintf(format, args...))
+// badRequest returns an errBadRequest with the message of key for the
+// client.
+func badRequest(key message.Key, args ...any) error {
+	return fmt.Errorf("%w: %w", errBadRequest, message.Errorf(key, args...))
+}
+
+// badField is badRequest about column col.
+func badField(col lessee.Column, key message.Key, args ...any) error {
+	return fmt.Errorf("%w: %w", errBadRequest, message.FieldErrorf(col, key, args...))
 }
 
 // authorityKeys are the keys of the registry authority's own request
@@ -46,46 +54,46 @@ func DecodeChange(body io.Reader) (lessee.RawRow, error) {
 		return raw, fmt.Errorf("read body: %w", err)
 	}
 	if len(data) > MaxBodyBytes {
-		return raw, badRequestf("the body is larger than %d bytes", MaxBodyBytes)
+		return raw, badRequest(message.BodyTooLarge, MaxBodyBytes)
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	tok, err := dec.Token()
 	if err != nil {
-		return raw, badRequestf("the body is not JSON: %v", syntaxError(err))
+		return raw, badRequest(message.BodyNotJSON, syntaxError(err))
 	}
 	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return raw, badRequestf("the body must be a JSON object with the change's fields")
+		return raw, badRequest(message.BodyNotObject)
 	}
 	seen := map[lessee.Column]string{}
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return raw, badRequestf("the body is not JSON: %v", syntaxError(err))
+			return raw, badRequest(message.BodyNotJSON, syntaxError(err))
 		}
 		key, _ := tok.(string)
 		var value json.RawMessage
 		if err := dec.Decode(&value); err != nil {
-			return raw, badRequestf("the body is not JSON: %v", syntaxError(err))
+			return raw, badRequest(message.BodyNotJSON, syntaxError(err))
 		}
 		col, text, err := field(key, value)
 		if err != nil {
 			return raw, err
 		}
 		if prev, dup := seen[col]; dup {
-			return raw, badRequestf("%q and %q both give %s; give it once", prev, key, col)
+			return raw, badRequest(message.BodyFieldTwice, strconv.Quote(prev), strconv.Quote(key), col)
 		}
 		seen[col] = key
 		raw.Cells[col] = lessee.Cell{Value: text}
 	}
 	if _, err := dec.Token(); err != nil {
-		return raw, badRequestf("the body is not JSON: %v", syntaxError(err))
+		return raw, badRequest(message.BodyNotJSON, syntaxError(err))
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return raw, badRequestf("the body holds more than one JSON value")
+		return raw, badRequest(message.BodyMoreThanOne)
 	}
 	if len(seen) == 0 {
-		return raw, badRequestf("the object names no field of a change; give operation and registration_number or vin")
+		return raw, badRequest(message.BodyNoField)
 	}
 	return raw, nil
 }
@@ -98,11 +106,11 @@ func field(key string, value json.RawMessage) (lessee.Column, string, error) {
 	}
 	col, ok := ingest.ColumnNamed(key)
 	if !ok {
-		return 0, "", badRequestf("unknown field %q; the fields are those of a change file's columns", truncate(key))
+		return 0, "", badRequest(message.BodyUnknownField, strconv.Quote(truncate(key)))
 	}
 	var text *string
 	if err := json.Unmarshal(value, &text); err != nil {
-		return 0, "", badRequestf("%s: %q must be a string", col, truncate(key))
+		return 0, "", badField(col, message.BodyNotString, strconv.Quote(truncate(key)))
 	}
 	if text == nil {
 		return col, "", nil
@@ -115,7 +123,7 @@ func field(key string, value json.RawMessage) (lessee.Column, string, error) {
 func authorityLessee(key string, value json.RawMessage) (string, error) {
 	var obj map[string]*string
 	if err := json.Unmarshal(value, &obj); err != nil {
-		return "", badRequestf("lessee_id: %q must be an object of strings", truncate(key))
+		return "", badField(lessee.ColLesseeID, message.BodyLesseeNotObject, strconv.Quote(truncate(key)))
 	}
 	var id string
 	n := 0
@@ -123,7 +131,7 @@ func authorityLessee(key string, value json.RawMessage) (string, error) {
 		switch strings.ToLower(k) {
 		case "fodselsnummer", "fødselsnummer", "dnummer", "organisasjonsnummer":
 		default:
-			return "", badRequestf("lessee_id: %q holds unknown field %q; give fodselsnummer or organisasjonsnummer", truncate(key), truncate(k))
+			return "", badField(lessee.ColLesseeID, message.BodyLesseeUnknown, strconv.Quote(truncate(key)), strconv.Quote(truncate(k)))
 		}
 		if v != nil && *v != "" {
 			id = *v
@@ -131,7 +139,7 @@ func authorityLessee(key string, value json.RawMessage) (string, error) {
 		}
 	}
 	if n > 1 {
-		return "", badRequestf("lessee_id: %q gives more than one identifier; give one", truncate(key))
+		return "", badField(lessee.ColLesseeID, message.BodyLesseeTwoIDs, strconv.Quote(truncate(key)))
 	}
 	return id, nil
 }

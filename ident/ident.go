@@ -18,6 +18,7 @@ package ident
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -37,17 +38,73 @@ var (
 	ErrCharacter   = errors.New("character not allowed")
 )
 
-// ruleError is a human message that unwraps to one of the sentinels.
+// Reason names, more finely than the sentinels, which rule a value broke:
+// one Reason per message this package writes, so that a caller can write
+// the message in another language (package message does) instead of
+// passing the English text on. Explain gives an error's Reason and the
+// arguments of its message, in the order the English message uses them.
+type Reason string
+
+// The reasons, one per message.
+const (
+	ReasonEmpty             Reason = "empty"
+	ReasonScientific        Reason = "scientific"
+	ReasonNotDigits         Reason = "not_digits"       // the character (quoted), its position
+	ReasonNotDigitsSpace    Reason = "not_digits_space" // the position
+	ReasonOrgNrLength       Reason = "orgnr_length"     // the number of digits
+	ReasonOrgNrCheck        Reason = "orgnr_check"
+	ReasonLesseeLeadingZero Reason = "lessee_leading_zero" // the number of digits
+	ReasonLesseeLength      Reason = "lessee_length"       // the number of digits
+	ReasonPersonLeadingZero Reason = "person_leading_zero"
+	ReasonPersonLength      Reason = "person_length" // the number of digits
+	ReasonPersonCheck       Reason = "person_check"
+	ReasonSynthetic         Reason = "synthetic"
+	ReasonCentury           Reason = "century"
+	ReasonDate              Reason = "date"
+	ReasonRegCharacter      Reason = "reg_character" // the character (quoted), its position
+	ReasonRegLength         Reason = "reg_length"    // the number of letters and digits
+	ReasonVINLetter         Reason = "vin_letter"    // the letter, its position, the digit meant
+	ReasonVINCharacter      Reason = "vin_character" // the character (quoted), its position
+	ReasonVINLength         Reason = "vin_length"    // the number of characters
+)
+
+// Reasons lists every Reason.
+func Reasons() []Reason {
+	return []Reason{
+		ReasonEmpty, ReasonScientific, ReasonNotDigits, ReasonNotDigitsSpace,
+		ReasonOrgNrLength, ReasonOrgNrCheck, ReasonLesseeLeadingZero, ReasonLesseeLength,
+		ReasonPersonLeadingZero, ReasonPersonLength, ReasonPersonCheck, ReasonSynthetic,
+		ReasonCentury, ReasonDate, ReasonRegCharacter, ReasonRegLength,
+		ReasonVINLetter, ReasonVINCharacter, ReasonVINLength,
+	}
+}
+
+// Explain returns the Reason of an error this package returned and the
+// arguments of its message; ok is false for any other error.
+func Explain(err error) (r Reason, args []any, ok bool) {
+	var re *ruleError
+	if !errors.As(err, &re) {
+		return "", nil, false
+	}
+	return re.reason, re.args, true
+}
+
+// ruleError is a human message that unwraps to one of the sentinels and
+// names its Reason.
 type ruleError struct {
-	kind error
-	msg  string
+	kind   error
+	reason Reason
+	args   []any
+	msg    string
 }
 
 func (e *ruleError) Error() string { return e.msg }
 func (e *ruleError) Unwrap() error { return e.kind }
 
-func fail(kind error, format string, args ...any) error {
-	return &ruleError{kind: kind, msg: fmt.Sprintf(format, args...)}
+// fail returns a ruleError; args are the Reason's arguments, which the
+// English format writes with %s.
+func fail(kind error, reason Reason, format string, args ...any) error {
+	return &ruleError{kind: kind, reason: reason, args: args, msg: fmt.Sprintf(format, args...)}
 }
 
 // Kind is what an identity number identifies.
@@ -104,18 +161,17 @@ func NormaliseID(s string) string {
 func checkDigits(s string) (string, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
-		return "", fail(ErrEmpty, "is empty")
+		return "", fail(ErrEmpty, ReasonEmpty, "is empty")
 	}
 	if strings.Contains(strings.ToUpper(s), "E+") {
-		return "", fail(ErrScientific, msgScientific)
+		return "", fail(ErrScientific, ReasonScientific, msgScientific)
 	}
 	for i, r := range []rune(s) {
 		if r < '0' || r > '9' {
-			what := fmt.Sprintf("%q", r)
 			if unicode.IsSpace(r) {
-				what = "a space"
+				return "", fail(ErrNotDigits, ReasonNotDigitsSpace, "must contain digits only, found a space at position %s", strconv.Itoa(i+1))
 			}
-			return "", fail(ErrNotDigits, "must contain digits only, found %s at position %d", what, i+1)
+			return "", fail(ErrNotDigits, ReasonNotDigits, "must contain digits only, found %s at position %s", strconv.QuoteRune(r), strconv.Itoa(i+1))
 		}
 	}
 	return s, nil
@@ -196,10 +252,10 @@ func OrgNr(s string) error {
 	}
 	if len(d) != 9 {
 		// No leading-zero hint: organisation numbers never start with 0.
-		return fail(ErrLength, "must be 9 digits, got %d", len(d))
+		return fail(ErrLength, ReasonOrgNrLength, "must be 9 digits, got %s", strconv.Itoa(len(d)))
 	}
 	if c := mod11(d, orgWeights); c < 0 || int(d[8]-'0') != c {
-		return fail(ErrCheckDigit, "check digit does not match; check the organisation number for typing errors")
+		return fail(ErrCheckDigit, ReasonOrgNrCheck, "check digit does not match; check the organisation number for typing errors")
 	}
 	return nil
 }
@@ -222,10 +278,10 @@ func LesseeID(s string, allowSynthetic bool) (Kind, error) {
 	case 11:
 		return PersonID(d, allowSynthetic)
 	case 8, 10:
-		return KindUnknown, fail(ErrLeadingZero, "has %d digits; %s", len(d), msgLeadingZero)
+		return KindUnknown, fail(ErrLeadingZero, ReasonLesseeLeadingZero, "has %s digits; "+msgLeadingZero, strconv.Itoa(len(d)))
 	}
-	return KindUnknown, fail(ErrLength,
-		"must be 9 digits (organisation number) or 11 digits (national identity number or D-number), got %d", len(d))
+	return KindUnknown, fail(ErrLength, ReasonLesseeLength,
+		"must be 9 digits (organisation number) or 11 digits (national identity number or D-number), got %s", strconv.Itoa(len(d)))
 }
 
 // PersonID checks an 11-digit fødselsnummer (KindPerson) or D-number
@@ -243,13 +299,13 @@ func PersonID(s string, allowSynthetic bool) (Kind, error) {
 	}
 	if len(d) != 11 {
 		if len(d) == 10 {
-			return KindUnknown, fail(ErrLeadingZero, "must be 11 digits, got 10; %s", msgLeadingZero)
+			return KindUnknown, fail(ErrLeadingZero, ReasonPersonLeadingZero, "must be 11 digits, got 10; "+msgLeadingZero)
 		}
-		return KindUnknown, fail(ErrLength, "must be 11 digits, got %d", len(d))
+		return KindUnknown, fail(ErrLength, ReasonPersonLength, "must be 11 digits, got %s", strconv.Itoa(len(d)))
 	}
 	k1, k2 := mod11(d, k1Weights), mod11(d, k2Weights)
 	if k1 < 0 || int(d[9]-'0') != k1 || k2 < 0 || int(d[10]-'0') != k2 {
-		return KindUnknown, fail(ErrCheckDigit, "check digits do not match; check the national identity number for typing errors")
+		return KindUnknown, fail(ErrCheckDigit, ReasonPersonCheck, "check digits do not match; check the national identity number for typing errors")
 	}
 
 	day, month, yy := num2(d[0:2]), num2(d[2:4]), num2(d[4:6])
@@ -270,14 +326,14 @@ func PersonID(s string, allowSynthetic bool) (Kind, error) {
 		synthetic = true
 	}
 	if synthetic && !allowSynthetic {
-		return KindUnknown, fail(ErrSynthetic, "is a synthetic test number, which this registry does not accept")
+		return KindUnknown, fail(ErrSynthetic, ReasonSynthetic, "is a synthetic test number, which this registry does not accept")
 	}
 	year, ok := century(yy, individual)
 	if !ok {
-		return KindUnknown, fail(ErrDate, "individual number does not fit the birth year; check the number for typing errors")
+		return KindUnknown, fail(ErrDate, ReasonCentury, "individual number does not fit the birth year; check the number for typing errors")
 	}
 	if month < 1 || month > 12 || day < 1 || day > daysIn(year, month) {
-		return KindUnknown, fail(ErrDate, "the date part is not a real calendar date; check the number for typing errors")
+		return KindUnknown, fail(ErrDate, ReasonDate, "the date part is not a real calendar date; check the number for typing errors")
 	}
 	return kind, nil
 }
@@ -326,15 +382,15 @@ func NormaliseRegNumber(s string) (string, error) {
 	}
 	out := b.String()
 	if out == "" {
-		return "", fail(ErrEmpty, "is empty")
+		return "", fail(ErrEmpty, ReasonEmpty, "is empty")
 	}
 	for i, r := range []rune(out) {
 		if !(r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == 'Æ' || r == 'Ø' || r == 'Å') {
-			return "", fail(ErrCharacter, "character %q at position %d is not allowed; use letters A–Z, Æ, Ø, Å and digits", r, i+1)
+			return "", fail(ErrCharacter, ReasonRegCharacter, "character %s at position %s is not allowed; use letters A–Z, Æ, Ø, Å and digits", strconv.QuoteRune(r), strconv.Itoa(i+1))
 		}
 	}
 	if n := utf8.RuneCountInString(out); n < 2 || n > 7 {
-		return "", fail(ErrLength, "must be 2 to 7 letters and digits, got %d", n)
+		return "", fail(ErrLength, ReasonRegLength, "must be 2 to 7 letters and digits, got %s", strconv.Itoa(n))
 	}
 	return out, nil
 }
@@ -353,7 +409,7 @@ func isDash(r rune) bool {
 func VIN(s string) (string, error) {
 	v := strings.ToUpper(strings.TrimSpace(s))
 	if v == "" {
-		return "", fail(ErrEmpty, "is empty")
+		return "", fail(ErrEmpty, ReasonEmpty, "is empty")
 	}
 	for i, r := range []rune(v) {
 		switch {
@@ -362,14 +418,14 @@ func VIN(s string) (string, error) {
 			if r == 'I' {
 				hint = "1"
 			}
-			return "", fail(ErrCharacter, "letter %c at position %d is never used in a VIN (no I, O or Q); did you mean %s?", r, i+1, hint)
+			return "", fail(ErrCharacter, ReasonVINLetter, "letter %s at position %s is never used in a VIN (no I, O or Q); did you mean %s?", string(r), strconv.Itoa(i+1), hint)
 		case r >= 'A' && r <= 'Z' || r >= '0' && r <= '9':
 		default:
-			return "", fail(ErrCharacter, "character %q at position %d is not allowed in a VIN; use digits and letters A–Z", r, i+1)
+			return "", fail(ErrCharacter, ReasonVINCharacter, "character %s at position %s is not allowed in a VIN; use digits and letters A–Z", strconv.QuoteRune(r), strconv.Itoa(i+1))
 		}
 	}
 	if len(v) != 17 {
-		return "", fail(ErrLength, "must be 17 characters, got %d", len(v))
+		return "", fail(ErrLength, ReasonVINLength, "must be 17 characters, got %s", strconv.Itoa(len(v)))
 	}
 	return v, nil
 }

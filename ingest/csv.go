@@ -13,6 +13,7 @@ import (
 	"golang.org/x/text/encoding/charmap"
 
 	"github.com/fleetreg/lessee"
+	"github.com/fleetreg/lessee/message"
 )
 
 // This file is the CSV record reader: it builds the decoding pipeline,
@@ -95,7 +96,7 @@ func newCSVTable(ctx context.Context, f *os.File, limits Limits) (*csvTable, Inf
 		fields, line, err := t.read()
 		if errors.Is(err, io.EOF) {
 			return nil, Info{}, refuse(lessee.CodeMissingHeader, 0,
-				"the file has no header row; the first row must name the columns")
+				message.NoHeaderRow)
 		}
 		if err != nil {
 			return nil, Info{}, err
@@ -142,7 +143,7 @@ func (t *csvTable) next() (lessee.RawRow, error) {
 		}
 		if t.index >= t.limits.MaxRows {
 			return lessee.RawRow{}, refuse(lessee.CodeTooManyRows, line,
-				"the file has more than %d data rows; split it into smaller files", t.limits.MaxRows)
+				message.TooManyRowsFile, t.limits.MaxRows)
 		}
 		row, err := makeRow(t.head, cells, t.index, line, t.limits)
 		if err != nil {
@@ -229,16 +230,14 @@ func (t *csvTable) readError(err error) error {
 	var pe *csv.ParseError
 	if errors.As(err, &pe) {
 		line := pe.StartLine - t.nl
-		what := "the quoting is broken"
+		what := message.New(message.CSVQuotingBroken)
 		switch {
 		case errors.Is(pe.Err, csv.ErrBareQuote):
-			what = `a quote (") appears inside a field that does not start with one`
+			what = message.New(message.CSVBareQuote)
 		case errors.Is(pe.Err, csv.ErrQuote):
-			what = `a quoted field is not closed properly (a missing or extra ")`
+			what = message.New(message.CSVQuoteNotClosed)
 		}
-		return refuse(lessee.CodeUnsupportedFormat, line,
-			`row %d: the file cannot be read as CSV: %s; a field that holds the delimiter, a quote or a line break must be in quotes, with quotes inside doubled ("")`,
-			line, what)
+		return refuse(lessee.CodeUnsupportedFormat, line, message.CSVBroken, line, what)
 	}
 	return fmt.Errorf("read csv: %w", err)
 }

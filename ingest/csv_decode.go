@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/fleetreg/lessee"
+	"github.com/fleetreg/lessee/message"
 )
 
 // This file turns CSV bytes into LF-terminated UTF-8 text: the delimiter
@@ -206,7 +207,7 @@ func (u *utf16Reader) unit() (uint16, error) {
 	b, err := u.r.ReadByte()
 	if errors.Is(err, io.EOF) {
 		return 0, refuse(lessee.CodeEncodingError, u.line,
-			"line %d: the UTF-16 text ends in half a character; save the file again as CSV UTF-8", u.line)
+			message.UTF16HalfCharacter, u.line)
 	}
 	if err != nil {
 		return 0, err
@@ -226,7 +227,7 @@ func (u *utf16Reader) rune() (rune, error) {
 		return rune(c), nil
 	}
 	bad := refuse(lessee.CodeEncodingError, u.line,
-		"line %d: the UTF-16 text holds a broken character (unpaired surrogate); save the file again as CSV UTF-8", u.line)
+		message.UTF16Surrogate, u.line)
 	if c >= 0xDC00 {
 		return 0, bad // a low surrogate first
 	}

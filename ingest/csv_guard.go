@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/fleetreg/lessee"
+	"github.com/fleetreg/lessee/message"
 )
 
 // This file is the guard between the decoded text and encoding/csv: it
@@ -139,20 +140,17 @@ func (e *guardError) Error() string {
 func (e *guardError) refusal(h *header, limits Limits) *lessee.Error {
 	switch e.code {
 	case lessee.CodeTooManyColumns:
-		return refuse(e.code, e.row, "row %d has more columns than the limit of %d", e.row, limits.MaxColumns)
+		return refuse(e.code, e.row, message.RowMoreColumnsThan, e.row, limits.MaxColumns)
 	case lessee.CodeUnsupportedFormat:
-		what := `a quoted field has text after its closing quote (a missing or extra ")`
+		what := message.New(message.CSVTextAfterQuote)
 		if e.unclosed {
-			what = `a quoted field is never closed (a missing ")`
+			what = message.New(message.CSVQuoteNeverClosed)
 		}
-		return refuse(e.code, e.row,
-			`row %d, column %s: the file cannot be read as CSV: %s; a field that holds the delimiter, a quote or a line break must be in quotes, with quotes inside doubled ("")`,
-			e.row, h.columnName(e.field), what)
+		return refuse(e.code, e.row, message.CSVBrokenInColumn, e.row, h.columnName(e.field), what)
 	}
-	hint := ""
+	key := message.CellLongerThan
 	if e.inQuote {
-		hint = ` (is a quote (") left open?)`
+		key = message.CellLongerThanOpen
 	}
-	return refuse(e.code, e.row, "row %d, column %s: the cell is longer than the limit of %d bytes%s",
-		e.row, h.columnName(e.field), limits.MaxCellBytes, hint)
+	return refuse(e.code, e.row, key, e.row, h.columnName(e.field), limits.MaxCellBytes)
 }

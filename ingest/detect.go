@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/fleetreg/lessee"
+	"github.com/fleetreg/lessee/message"
 )
 
 type kind int
@@ -32,19 +33,19 @@ var (
 // text.
 var binaryMagics = []struct {
 	magic []byte
-	name  string
+	name  message.Key
 }{
-	{[]byte("%PDF-"), "a PDF document"},
-	{[]byte("\x89PNG\r\n\x1a\n"), "a PNG image"},
-	{[]byte{0xFF, 0xD8, 0xFF}, "a JPEG image"},
-	{[]byte("GIF87a"), "a GIF image"},
-	{[]byte("GIF89a"), "a GIF image"},
-	{[]byte{0x1F, 0x8B}, "a gzip archive"},
-	{[]byte("7z\xBC\xAF\x27\x1C"), "a 7-Zip archive"},
-	{[]byte("Rar!\x1A\x07"), "a RAR archive"},
-	{[]byte("PK\x05\x06"), "an empty ZIP archive"},
-	{[]byte("{\\rtf"), "an RTF document"},
-	{[]byte("<?xml"), "an XML document"},
+	{[]byte("%PDF-"), message.KindPDF},
+	{[]byte("\x89PNG\r\n\x1a\n"), message.KindPNG},
+	{[]byte{0xFF, 0xD8, 0xFF}, message.KindJPEG},
+	{[]byte("GIF87a"), message.KindGIF},
+	{[]byte("GIF89a"), message.KindGIF},
+	{[]byte{0x1F, 0x8B}, message.KindGzip},
+	{[]byte("7z\xBC\xAF\x27\x1C"), message.Kind7Zip},
+	{[]byte("Rar!\x1A\x07"), message.KindRAR},
+	{[]byte("PK\x05\x06"), message.KindEmptyZIP},
+	{[]byte("{\\rtf"), message.KindRTF},
+	{[]byte("<?xml"), message.KindXML},
 }
 
 const sniffLen = 8 << 10
@@ -67,8 +68,7 @@ func sniff(f *os.File) (kind, error) {
 	}
 	for _, m := range binaryMagics {
 		if bytes.HasPrefix(head, m.magic) {
-			return 0, refuse(lessee.CodeUnsupportedFormat, 0,
-				"the file is %s, not a table; upload .xlsx or CSV", m.name)
+			return 0, refuse(lessee.CodeUnsupportedFormat, 0, message.NotATable, message.New(m.name))
 		}
 	}
 	if bytes.IndexByte(head, 0) >= 0 {
@@ -78,8 +78,7 @@ func sniff(f *os.File) (kind, error) {
 }
 
 func refuseBinary() *lessee.Error {
-	return refuse(lessee.CodeUnsupportedFormat, 0,
-		"the file is not text (it holds NUL bytes) and not an .xlsx workbook; upload .xlsx or CSV")
+	return refuse(lessee.CodeUnsupportedFormat, 0, message.NotText)
 }
 
 // Directory entry names in an OLE2 compound file are UTF-16LE. Office puts an
@@ -108,8 +107,7 @@ func refuseOLE2(r io.Reader) error {
 		n, err := r.Read(buf[keep:])
 		window := buf[:keep+n]
 		if bytes.Contains(window, oleEncryptionInfo) || bytes.Contains(window, oleEncryptedPackage) {
-			return refuse(lessee.CodeEncryptedWorkbook, 0,
-				"the workbook is password protected; save it without a password")
+			return refuse(lessee.CodeEncryptedWorkbook, 0, message.PasswordProtected)
 		}
 		if errors.Is(err, io.EOF) {
 			break
@@ -120,7 +118,7 @@ func refuseOLE2(r io.Reader) error {
 		keep = min(overlap, len(window))
 		copy(buf, window[len(window)-keep:])
 	}
-	return refuse(lessee.CodeUnsupportedFormat, 0, "legacy .xls; save as .xlsx or CSV")
+	return refuse(lessee.CodeUnsupportedFormat, 0, message.LegacyXLS)
 }
 
 // Text encodings a CSV may arrive in.
@@ -163,11 +161,11 @@ func detectEncoding(r io.Reader) (enc string, skip int, err error) {
 	}
 	if skip > 0 || st.multibyte > 0 {
 		return "", 0, refuse(lessee.CodeEncodingError, st.invalidLine,
-			"line %d: the text is neither valid UTF-8 nor Windows-1252 (mixed encodings); save the file again as CSV UTF-8", st.invalidLine)
+			message.MixedEncodings, st.invalidLine)
 	}
 	if st.undefined1252Line > 0 {
 		return "", 0, refuse(lessee.CodeEncodingError, st.undefined1252Line,
-			"line %d: bytes that are neither UTF-8 nor Windows-1252; save the file again as CSV UTF-8", st.undefined1252Line)
+			message.UndefinedBytes, st.undefined1252Line)
 	}
 	return enc1252, 0, nil
 }

@@ -2,12 +2,14 @@ package ingest
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode"
 
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/fleetreg/lessee"
+	"github.com/fleetreg/lessee/message"
 )
 
 // aliases lists the accepted header names of each canonical column, canonical
@@ -88,7 +90,7 @@ type header struct {
 func mapHeader(cells []string, line int, limits Limits) (*header, error) {
 	if len(cells) > limits.MaxColumns {
 		return nil, refuse(lessee.CodeTooManyColumns, line,
-			"row %d: the header has %d columns; the limit is %d", line, len(cells), limits.MaxColumns)
+			message.HeaderColumns, line, len(cells), limits.MaxColumns)
 	}
 	h := &header{line: line, names: make([]string, len(cells)), col: make([]lessee.Column, len(cells))}
 	h.info.HeaderLine = line
@@ -118,8 +120,7 @@ func mapHeader(cells []string, line int, limits Limits) (*header, error) {
 		}
 		if prev := h.info.Columns[c]; prev != "" {
 			return nil, refuse(lessee.CodeDuplicateColumn, line,
-				"row %d: columns %q and %q both mean %s; keep one of them",
-				line, maskDigits(prev), maskDigits(name), c)
+				message.DuplicateColumn, line, strconv.Quote(maskDigits(prev)), strconv.Quote(maskDigits(name)), c)
 		}
 		h.info.Columns[c] = name
 		h.col[i] = c
@@ -127,32 +128,31 @@ func mapHeader(cells []string, line int, limits Limits) (*header, error) {
 	}
 	if found == 0 {
 		return nil, refuse(lessee.CodeMissingHeader, line,
-			"row %d is not a header: no column name is recognised; the first row must name the columns, for example %s",
-			line, strings.Join([]string{
+			message.NotAHeader, line, strings.Join([]string{
 				lessee.ColOperation.String(), lessee.ColRegistrationNumber.String(), lessee.ColVIN.String(),
 				lessee.ColLesseeID.String(), lessee.ColStartDate.String(),
 			}, ";"))
 	}
-	var missing []string
+	var missing message.List
+	quote := func(c lessee.Column) string { return strconv.Quote(c.String()) }
 	if h.info.Columns[lessee.ColOperation] == "" && !limits.Snapshot {
-		missing = append(missing, fmt.Sprintf("column %q (accepted names: %s)",
-			lessee.ColOperation, strings.Join(aliases[lessee.ColOperation], ", ")))
+		missing = append(missing, message.New(message.MissingOperationColumn,
+			quote(lessee.ColOperation), strings.Join(aliases[lessee.ColOperation], ", ")))
 	}
 	if h.info.Columns[lessee.ColRegistrationNumber] == "" && h.info.Columns[lessee.ColVIN] == "" {
-		missing = append(missing, fmt.Sprintf("column %q or %q (accepted names: %s; or %s)",
-			lessee.ColRegistrationNumber, lessee.ColVIN,
+		missing = append(missing, message.New(message.MissingVehicleColumn,
+			quote(lessee.ColRegistrationNumber), quote(lessee.ColVIN),
 			strings.Join(aliases[lessee.ColRegistrationNumber], ", "),
 			strings.Join(aliases[lessee.ColVIN], ", ")))
 	}
 	if limits.Snapshot && h.info.Columns[lessee.ColLesseeID] == "" {
 		// Without it every row would ask for no lessee: a snapshot that
 		// removes the fleet's lessees by mistake.
-		missing = append(missing, fmt.Sprintf("column %q (accepted names: %s), which a snapshot needs even where it is empty",
-			lessee.ColLesseeID, strings.Join(aliases[lessee.ColLesseeID], ", ")))
+		missing = append(missing, message.New(message.MissingLesseeIDColumn,
+			quote(lessee.ColLesseeID), strings.Join(aliases[lessee.ColLesseeID], ", ")))
 	}
 	if len(missing) > 0 {
-		return nil, refuse(lessee.CodeMissingColumn, line,
-			"row %d: the header lacks %s", line, strings.Join(missing, " and "))
+		return nil, refuse(lessee.CodeMissingColumn, line, message.HeaderLacks, line, missing)
 	}
 	return h, nil
 }
@@ -168,7 +168,7 @@ func (h *header) columnName(i int) string {
 
 func cellTooLarge(line int, col string, size int, limits Limits) *lessee.Error {
 	return refuse(lessee.CodeCellTooLarge, line,
-		"row %d, column %s: the cell has %d bytes; the limit is %d", line, col, size, limits.MaxCellBytes)
+		message.CellBytes, line, col, size, limits.MaxCellBytes)
 }
 
 // trimTrailing drops trailing cells that are empty after trimming spaces:

@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/fleetreg/lessee"
+	"github.com/fleetreg/lessee/message"
 )
 
 // Limits bound what one file may cost. A zero or negative field means the
@@ -76,8 +77,8 @@ func (l Limits) withDefaults() Limits {
 // and no row is applied. The message is written for the person who uploaded
 // the file; it never quotes a cell value, only header names (masked) and
 // positions.
-func refuse(code lessee.Code, line int, format string, args ...any) *lessee.Error {
-	return lessee.Refusef(code, line, format, args...)
+func refuse(code lessee.Code, line int, key message.Key, args ...any) *lessee.Error {
+	return message.Refuse(code, line, key, args...)
 }
 
 // Info is what the first pass learns about a file.
@@ -163,11 +164,11 @@ func Open(ctx context.Context, path string, limits Limits) (Table, Info, error) 
 	if st.Size() > limits.MaxBytes {
 		_ = f.Close()
 		return nil, Info{}, refuse(lessee.CodeFileTooLarge, 0,
-			"the file is %d bytes; the limit is %d bytes", st.Size(), limits.MaxBytes)
+			message.FileBytes, st.Size(), limits.MaxBytes)
 	}
 	if st.Size() == 0 {
 		_ = f.Close()
-		return nil, Info{}, refuse(lessee.CodeMissingHeader, 0, "the file is empty; the first row must be a header")
+		return nil, Info{}, refuse(lessee.CodeMissingHeader, 0, message.FileEmpty)
 	}
 	kind, err := sniff(f)
 	if err != nil {

@@ -1,10 +1,11 @@
 package ingest
 
 import (
-	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/fleetreg/lessee"
+	"github.com/fleetreg/lessee/message"
 )
 
 // This file holds what the CSV and XLSX readers share once they have a
@@ -29,7 +30,7 @@ func makeTypedRow(h *header, cells []string, kinds []lessee.CellKind, index, lin
 	}
 	if len(cells) > limits.MaxColumns {
 		return lessee.RawRow{}, refuse(lessee.CodeTooManyColumns, line,
-			"row %d has %d columns; the limit is %d", line, len(cells), limits.MaxColumns)
+			message.RowColumns, line, len(cells), limits.MaxColumns)
 	}
 	row := lessee.RawRow{Index: index, Line: line}
 	for i := 0; i < len(cells) && i < len(h.col); i++ {
@@ -44,10 +45,9 @@ func makeTypedRow(h *header, cells []string, kinds []lessee.CellKind, index, lin
 		row.Cells[c] = cell
 	}
 	if len(cells) > len(h.col) {
-		row.Problem = &lessee.Problem{
-			Code:    lessee.CodeRaggedRow,
-			Message: fmt.Sprintf("row has %d fields, header has %d", len(cells), len(h.col)),
-		}
+		// Arguments as text: the record spool keeps them so.
+		row.Problem = message.Problem(lessee.English, lessee.CodeRaggedRow,
+			message.New(message.RaggedRow, strconv.Itoa(len(cells)), strconv.Itoa(len(h.col))))
 	}
 	return row, nil
 }

@@ -13,6 +13,10 @@ import (
 	"github.com/fleetreg/lessee"
 )
 
+// maxProblemArgs bounds the arguments of a spooled Problem's Text, so that
+// a damaged spool cannot make the reader allocate without end.
+const maxProblemArgs = 16
+
 // A record spool holds the records of one scanned file, each with its cells
 // as written, so that later passes need not parse the file again: excelize
 // spends tens of microseconds on a row that the spool gives back in one. It
@@ -119,6 +123,15 @@ func (sw *spoolWriter) write(raw lessee.RawRow, orig []string) error {
 		b = append(b, 1)
 		b = appendString(b, string(p.Code))
 		b = appendString(b, p.Message)
+		// The Text, for the message in the submitter's language: its
+		// arguments as text, which a reader's Problem (numbers only)
+		// renders alike.
+		b = appendString(b, p.Text.Key)
+		b = appendString(b, p.Text.Field)
+		b = binary.AppendUvarint(b, uint64(len(p.Text.Args)))
+		for _, a := range p.Text.Args {
+			b = appendString(b, fmt.Sprint(a))
+		}
 	} else {
 		b = append(b, 0)
 	}
@@ -260,6 +273,25 @@ func (t *spoolTable) next() (lessee.RawRow, error) {
 			}
 		}
 		p.Code = lessee.Code(code)
+		for _, s := range []*string{&p.Text.Key, &p.Text.Field} {
+			if *s, err = t.string(); err != nil {
+				return lessee.RawRow{}, err
+			}
+		}
+		n, err := t.uvarint()
+		if err != nil {
+			return lessee.RawRow{}, err
+		}
+		if n > maxProblemArgs {
+			return lessee.RawRow{}, errors.New("record spool: a problem with too many arguments")
+		}
+		for range n {
+			a, err := t.string()
+			if err != nil {
+				return lessee.RawRow{}, err
+			}
+			p.Text.Args = append(p.Text.Args, a)
+		}
 		row.Problem = &p
 	}
 	for i := range row.Cells {

@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"strconv"
 	"strings"
 
 	"github.com/xuri/excelize/v2"
 	"golang.org/x/net/html/charset"
 
 	"github.com/fleetreg/lessee"
+	"github.com/fleetreg/lessee/message"
 )
 
 // This file opens a workbook: the zip-bomb check on the central directory,
@@ -55,13 +57,12 @@ func openXLSX(ctx context.Context, p string, limits Limits) (Table, Info, error)
 
 func notWorkbook() *lessee.Error {
 	return refuse(lessee.CodeUnsupportedFormat, 0,
-		"the file is a ZIP archive but not a readable .xlsx workbook; save it as .xlsx or CSV")
+		message.NotWorkbook)
 }
 
 func expandsTooLarge(limits Limits) *lessee.Error {
 	return refuse(lessee.CodeExpandsTooLarge, 0,
-		"the workbook expands to more than %d bytes when unzipped; remove unused sheets, images and formatting or split the file",
-		limits.MaxUnzipBytes)
+		message.ExpandsTooLarge, limits.MaxUnzipBytes)
 }
 
 func (t *xlsxTable) open(p string) (Info, error) {
@@ -94,7 +95,7 @@ func (t *xlsxTable) open(p string) (Info, error) {
 			return Info{}, expandsTooLarge(t.limits)
 		case errors.Is(err, excelize.ErrWorkbookPassword), errors.Is(err, excelize.ErrWorkbookFileFormat):
 			return Info{}, refuse(lessee.CodeEncryptedWorkbook, 0,
-				"the workbook is password protected; save it without a password")
+				message.PasswordProtected)
 		}
 		return Info{}, notWorkbook()
 	}
@@ -112,7 +113,7 @@ func (t *xlsxTable) open(p string) (Info, error) {
 		}
 	}
 	if sheet == "" {
-		return Info{}, refuse(lessee.CodeMissingHeader, 0, "the workbook has no sheets")
+		return Info{}, refuse(lessee.CodeMissingHeader, 0, message.NoSheets)
 	}
 	if props, err := f.GetWorkbookProps(); err == nil && props.Date1904 != nil {
 		t.date1904 = *props.Date1904
@@ -120,7 +121,7 @@ func (t *xlsxTable) open(p string) (Info, error) {
 	t.rows, err = f.Rows(sheet)
 	if err != nil {
 		return Info{}, refuse(lessee.CodeUnsupportedFormat, 0,
-			"sheet %q cannot be read as a table (is it a chart sheet?)", maskDigits(sheet))
+			message.SheetNotTable, strconv.Quote(maskDigits(sheet)))
 	}
 	part, err := sheetPart(&zr.Reader, f, sheet)
 	if err != nil {
@@ -134,7 +135,7 @@ func (t *xlsxTable) open(p string) (Info, error) {
 		cells, _, line, err := t.readRow()
 		if errors.Is(err, io.EOF) {
 			return Info{}, refuse(lessee.CodeMissingHeader, 0,
-				"sheet %q has no header row; the first row must name the columns", maskDigits(sheet))
+				message.SheetNoHeader, strconv.Quote(maskDigits(sheet)))
 		}
 		if err != nil {
 			return Info{}, err

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/net/html/charset"
 
 	"github.com/fleetreg/lessee"
+	"github.com/fleetreg/lessee/message"
 )
 
 // This file walks a worksheet's XML for each cell's t and s attributes, in
@@ -97,10 +98,10 @@ func (c *cellTypes) walk(w *typeWalker) {
 func damaged(row int) *lessee.Error {
 	if row <= 0 {
 		return refuse(lessee.CodeUnsupportedFormat, 0,
-			"the worksheet is damaged; open and save it again in Excel")
+			message.WorksheetDamaged)
 	}
 	return refuse(lessee.CodeUnsupportedFormat, row,
-		"the worksheet is damaged after row %d; open and save it again in Excel", row)
+		message.WorksheetDamagedAfter, row)
 }
 
 // row returns the types of sheet row n, or nil if the XML has no such row.

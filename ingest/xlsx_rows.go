@@ -6,6 +6,7 @@ import (
 	"github.com/xuri/excelize/v2"
 
 	"github.com/fleetreg/lessee"
+	"github.com/fleetreg/lessee/message"
 )
 
 // This file is the XLSX streaming row reader: Next, and readRow, which
@@ -34,7 +35,7 @@ func (t *xlsxTable) next() (lessee.RawRow, error) {
 		}
 		if t.index >= t.limits.MaxRows {
 			return lessee.RawRow{}, refuse(lessee.CodeTooManyRows, line,
-				"the sheet has more than %d data rows; split it into smaller files", t.limits.MaxRows)
+				message.TooManyRowsSheet, t.limits.MaxRows)
 		}
 		row, err := makeTypedRow(t.head, cells, kinds, t.index, line, t.limits)
 		if err != nil {
@@ -72,7 +73,7 @@ func (t *xlsxTable) readRow() ([]string, []lessee.CellKind, int, error) {
 	cols, err := t.rows.Columns(excelize.Options{RawCellValue: true})
 	if err != nil {
 		return nil, nil, 0, refuse(lessee.CodeUnsupportedFormat, t.rowNum,
-			"row %d cannot be read: %v", t.rowNum, err)
+			message.RowUnreadable, t.rowNum, err)
 	}
 	cols = trimTrailing(cols)
 	if len(cols) == 0 {

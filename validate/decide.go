@@ -1,11 +1,11 @@
 package validate
 
 import (
-	"fmt"
 	"slices"
 	"time"
 
 	"github.com/fleetreg/lessee"
+	"github.com/fleetreg/lessee/message"
 )
 
 // KeysFor names what Decide needs loaded for rows: the distinct VINs and
@@ -73,11 +73,13 @@ func earlier(since map[string]lessee.Date, key string, d lessee.Date) lessee.Dat
 // rows opened or closed, so storage only persists them.
 //
 // Messages never name another enterprise's vehicle owner or another lessee.
+// They are written in the job's language, those of rows rejected on their
+// own fields too (whatever language ParseRow wrote them in).
 func Decide(cfg Config, job Job, st *lessee.State, rows []lessee.Row) lessee.Decision {
 	if st == nil {
 		st = lessee.NewState()
 	}
-	return decideRows(st, rows, func(r lessee.Row, o *lessee.Outcome, w *lessee.WriteSet) {
+	return decideRows(job, st, rows, func(r lessee.Row, o *lessee.Outcome, w *lessee.WriteSet) {
 		decideRow(job, st, r, o, w)
 	}, nil)
 }
@@ -86,13 +88,13 @@ func Decide(cfg Config, job Job, st *lessee.State, rows []lessee.Row) lessee.Dec
 // row, in order, carrying the row's Index, Line and Echo; a row with a
 // Problem is rejected with it, and any other is left to decide, which
 // changes st and notes the periods it writes in w.
-func decideRows(st *lessee.State, rows []lessee.Row, decide func(r lessee.Row, o *lessee.Outcome, w *lessee.WriteSet), rejected func(r lessee.Row)) lessee.Decision {
+func decideRows(job Job, st *lessee.State, rows []lessee.Row, decide func(r lessee.Row, o *lessee.Outcome, w *lessee.WriteSet), rejected func(r lessee.Row)) lessee.Decision {
 	out := make([]lessee.Outcome, 0, len(rows))
 	var w lessee.WriteSet
 	for _, r := range rows {
 		o := lessee.Outcome{Result: lessee.Result{Index: r.Index, Line: r.Line, Echo: r.Echo}}
 		if r.Problem != nil {
-			o.Status, o.Code, o.Message = lessee.StatusRejected, r.Problem.Code, r.Problem.Message
+			o.Status, o.Code, o.Message = lessee.StatusRejected, r.Problem.Code, problemMessage(job.Language, r.Problem)
 			if rejected != nil {
 				rejected(r)
 			}
@@ -104,14 +106,30 @@ func decideRows(st *lessee.State, rows []lessee.Row, decide func(r lessee.Row, o
 	return lessee.Decision{Outcomes: out, Writes: w.Writes(st)}
 }
 
-// reject is a failed check: the code and the message for the receipt.
+// reject is a failed check: the code and the message for the receipt,
+// written in the job's language when the outcome is filled (see fail).
 type reject struct {
 	code lessee.Code
-	msg  string
+	text lessee.Text
 }
 
-func rejectf(code lessee.Code, format string, args ...any) *reject {
-	return &reject{code: code, msg: fmt.Sprintf(format, args...)}
+func rejectf(code lessee.Code, key message.Key, args ...any) *reject {
+	return &reject{code: code, text: message.New(key, args...)}
+}
+
+// rejectField is rejectf about column col.
+func rejectField(code lessee.Code, col lessee.Column, key message.Key, args ...any) *reject {
+	return &reject{code: code, text: message.Field(col, key, args...)}
+}
+
+// fail fills o for a row rejected with rej.
+func fail(job Job, o *lessee.Outcome, rej *reject) {
+	o.Status, o.Code, o.Message = lessee.StatusRejected, rej.code, message.Render(job.Language, rej.text)
+}
+
+// say sets o's message to key with args, in the job's language.
+func say(job Job, o *lessee.Outcome, key message.Key, args ...any) {
+	o.Message = message.Format(job.Language, key, args...)
 }
 
 func decideRow(job Job, st *lessee.State, r lessee.Row, o *lessee.Outcome, w *lessee.WriteSet) {
@@ -134,11 +152,11 @@ func decideRow(job Job, st *lessee.State, r lessee.Row, o *lessee.Outcome, w *le
 		case lessee.OpRemove:
 			rej = remove(job, v, r, f, o, w)
 		default:
-			rej = rejectf(lessee.CodeInvalidOperation, "operation: is not a known operation; write add or remove")
+			rej = rejectField(lessee.CodeInvalidOperation, lessee.ColOperation, message.OperationNotKnown)
 		}
 	}
 	if rej != nil {
-		o.Status, o.Code, o.Message = lessee.StatusRejected, rej.code, rej.msg
+		fail(job, o, rej)
 	}
 }
 
@@ -147,40 +165,35 @@ func authority(job Job, st *lessee.State, f string, d lessee.Date) *reject {
 	s := st.Enterprises[job.Submitter]
 	if f == job.Submitter {
 		if s == nil || !s.Accepted(lessee.AgreementLesseeAPI, job.Now) {
-			hint := "accept it before changing lessees of your own vehicles"
 			if s != nil && s.Accepted(lessee.AgreementThirdParty, job.Now) {
-				hint += ", or fill on_behalf_of to act for a fleet owner"
+				return rejectf(lessee.CodeTermsNotAccepted, message.TermsOwnOrThirdParty)
 			}
-			return rejectf(lessee.CodeTermsNotAccepted, "the submitter has not accepted the lessee API agreement; %s", hint)
+			return rejectf(lessee.CodeTermsNotAccepted, message.TermsOwn)
 		}
 		if !s.FleetOwner {
-			return rejectf(lessee.CodeNotFleetOwner,
-				"the submitter does not hold the fleet-owner role, which changing lessees needs; to act for a fleet owner, fill on_behalf_of")
+			return rejectf(lessee.CodeNotFleetOwner, message.NotFleetOwnerSelf)
 		}
 		return nil
 	}
 
 	if s == nil || !s.Accepted(lessee.AgreementThirdParty, job.Now) {
-		return rejectf(lessee.CodeTermsNotAccepted,
-			"on_behalf_of: the submitter has not accepted the third-party agreement, which acting for a fleet owner needs; accept it first")
+		return rejectField(lessee.CodeTermsNotAccepted, lessee.ColOnBehalfOf, message.TermsThirdParty)
 	}
 	fe := st.Enterprises[f]
 	if fe == nil || !fe.FleetOwner {
-		return rejectf(lessee.CodeNotFleetOwner,
-			"on_behalf_of: %s does not hold the fleet-owner role; check the organisation number", f)
+		return rejectField(lessee.CodeNotFleetOwner, lessee.ColOnBehalfOf, message.NotFleetOwner, f)
 	}
 	if !fe.Accepted(lessee.AgreementLesseeAPI, job.Now) {
-		return rejectf(lessee.CodeTermsNotAccepted,
-			"on_behalf_of: the fleet owner %s has not accepted the lessee API agreement; ask them to accept it", f)
+		return rejectField(lessee.CodeTermsNotAccepted, lessee.ColOnBehalfOf, message.FleetOwnerTerms, f)
 	}
 	dels := st.Delegations[[2]string{f, job.Submitter}]
 	if len(dels) == 0 {
-		return rejectf(lessee.CodeNoDelegation,
-			"on_behalf_of: the fleet owner %s has not delegated the lessee right to the submitter; ask them to delegate it", f)
+		return rejectField(lessee.CodeNoDelegation, lessee.ColOnBehalfOf, message.NoDelegation, f)
 	}
-	best, why := 0, ""
+	best := 0
+	var why *reject
 	for _, dl := range dels {
-		rank, w := delegationFault(dl, d, job)
+		rank, w := delegationFault(dl, d, f, job)
 		if rank == 0 {
 			return nil
 		}
@@ -188,30 +201,34 @@ func authority(job Job, st *lessee.State, f string, d lessee.Date) *reject {
 			best, why = rank, w
 		}
 	}
-	return rejectf(lessee.CodeDelegationExpired, "on_behalf_of: the delegation from fleet owner %s %s", f, why)
+	return why
 }
 
 // delegationFault says why dl does not cover date d, ranked so that the most
 // telling reason among several delegations is reported: a revocation explains
 // more than dates do, and "not yet valid" more than "expired", since waiting
-// fixes it. Rank 0 means dl covers d.
-func delegationFault(dl lessee.Delegation, d lessee.Date, job Job) (int, string) {
+// fixes it. Rank 0 means dl covers d. f is the fleet owner, named in the
+// rejection.
+func delegationFault(dl lessee.Delegation, d lessee.Date, f string, job Job) (int, *reject) {
+	expired := func(key message.Key, args ...any) *reject {
+		return rejectField(lessee.CodeDelegationExpired, lessee.ColOnBehalfOf, key, append([]any{f}, args...)...)
+	}
 	if dl.RevokedAt != nil {
 		rd := lessee.DateOf(*dl.RevokedAt)
 		if !dl.RevokedAt.After(job.Now) {
-			return 3, fmt.Sprintf("was revoked on %s; ask the fleet owner to delegate again", rd)
+			return 3, expired(message.DelegationRevoked, rd)
 		}
 		if !d.Before(rd) {
-			return 3, fmt.Sprintf("is revoked from %s, before the effective date %s", rd, d)
+			return 3, expired(message.DelegationRevokedFrom, rd, d)
 		}
 	}
 	if !dl.ValidFrom.IsZero() && d.Before(dl.ValidFrom) {
-		return 2, fmt.Sprintf("is not yet valid on the effective date %s; it starts on %s", d, dl.ValidFrom)
+		return 2, expired(message.DelegationNotYetValid, d, dl.ValidFrom)
 	}
 	if !dl.ValidTo.IsZero() && dl.ValidTo.Before(d) {
-		return 1, fmt.Sprintf("has expired: it ended on %s, before the effective date %s", dl.ValidTo, d)
+		return 1, expired(message.DelegationExpired, dl.ValidTo, d)
 	}
-	return 0, ""
+	return 0, nil
 }
 
 // vehicle finds the row's vehicle and checks that fleet owner f owns it on d.
@@ -242,23 +259,20 @@ func findVehicle(st *lessee.State, ch lessee.Change) (*lessee.Vehicle, *reject) 
 	switch {
 	case ch.RegistrationNumber != "" && ch.VIN != "":
 		if byReg == nil && byVIN == nil {
-			return nil, rejectf(lessee.CodeVehicleNotFound,
-				"vin: no vehicle with this vin or registration_number is registered; check both")
+			return nil, rejectField(lessee.CodeVehicleNotFound, lessee.ColVIN, message.VehicleNotFoundBoth)
 		}
 		if byReg != byVIN {
-			return nil, rejectf(lessee.CodeRegVINMismatch,
-				"registration_number: does not belong to the vehicle with this vin; check both, or leave one empty")
+			return nil, rejectField(lessee.CodeRegVINMismatch, lessee.ColRegistrationNumber, message.RegVINMismatch)
 		}
 		v = byVIN
 	case ch.VIN != "":
 		if byVIN == nil {
-			return nil, rejectf(lessee.CodeVehicleNotFound, "vin: no vehicle with this vin is registered; check it")
+			return nil, rejectField(lessee.CodeVehicleNotFound, lessee.ColVIN, message.VehicleNotFoundVIN)
 		}
 		v = byVIN
 	default:
 		if byReg == nil {
-			return nil, rejectf(lessee.CodeVehicleNotFound,
-				"registration_number: no vehicle with this registration number is registered; check it, or give the vin")
+			return nil, rejectField(lessee.CodeVehicleNotFound, lessee.ColRegistrationNumber, message.VehicleNotFoundReg)
 		}
 		v = byReg
 	}
@@ -269,11 +283,10 @@ func findVehicle(st *lessee.State, ch lessee.Change) (*lessee.Vehicle, *reject) 
 func owns(v *lessee.Vehicle, f string, d lessee.Date) *reject {
 	// Say nothing about who does own it: that is another enterprise's business.
 	if v.Owner != f {
-		return rejectf(lessee.CodeNotOwner, "the vehicle is not registered to fleet owner %s; check the vehicle and on_behalf_of", f)
+		return rejectf(lessee.CodeNotOwner, message.NotOwner, f)
 	}
 	if d.Before(v.OwnerSince) {
-		return rejectf(lessee.CodeNotOwner,
-			"fleet owner %s owns the vehicle only from %s, after the effective date %s", f, v.OwnerSince, d)
+		return rejectf(lessee.CodeNotOwner, message.NotOwnerYet, f, v.OwnerSince, d)
 	}
 	return nil
 }
@@ -317,30 +330,22 @@ func endedOn(v *lessee.Vehicle, d lessee.Date, lesseeID string) int {
 	return found
 }
 
-func until(end lessee.Date) string {
-	if end.IsZero() {
-		return "with no end date"
-	}
-	return "to " + string(end)
-}
-
 func add(job Job, v *lessee.Vehicle, r lessee.Row, f string, o *lessee.Outcome, w *lessee.WriteSet) *reject {
 	ch := r.Change
 	if i := openPeriod(v, ch.StartDate); i >= 0 {
 		p := v.Periods[i]
 		switch {
 		case p.LesseeID != ch.LesseeID:
-			return rejectf(lessee.CodeLesseeConflict,
-				"the vehicle has another lessee whose period is still open on %s; remove that lessee first (a remove row earlier in the file works)", ch.StartDate)
+			return rejectf(lessee.CodeLesseeConflict, message.ConflictOtherLessee, ch.StartDate)
 		case p.Start != ch.StartDate:
-			return rejectf(lessee.CodeLesseeConflict,
-				"start_date: this lessee is already registered on the vehicle from %s; to change the start, remove the lessee and add it again", p.Start)
+			return rejectField(lessee.CodeLesseeConflict, lessee.ColStartDate, message.ConflictStart, p.Start)
+		case !ch.EndDate.IsZero() && ch.EndDate != p.End && p.End.IsZero():
+			return rejectField(lessee.CodeLesseeConflict, lessee.ColEndDate, message.ConflictEndOpen, p.Start)
 		case !ch.EndDate.IsZero() && ch.EndDate != p.End:
-			return rejectf(lessee.CodeLesseeConflict,
-				"end_date: this lessee is registered from %s %s; to end the period, use remove", p.Start, until(p.End))
+			return rejectField(lessee.CodeLesseeConflict, lessee.ColEndDate, message.ConflictEndTo, p.Start, p.End)
 		}
 		o.Status = lessee.StatusUnchanged
-		o.Message = fmt.Sprintf("the registry already has this lessee from %s; nothing changed", p.Start)
+		say(job, o, message.AddUnchanged, p.Start)
 		return nil
 	}
 	p := lessee.Period{
@@ -353,7 +358,11 @@ func add(job Job, v *lessee.Vehicle, r lessee.Row, f string, o *lessee.Outcome, 
 	v.Periods = append(v.Periods, p)
 	w.Note(v.VIN, p.ID, true, r.Line)
 	applied(job, r, v, f, lessee.OpAdd, nil, p, o)
-	o.Message = fmt.Sprintf("lessee added from %s %s", p.Start, until(p.End))
+	if p.End.IsZero() {
+		say(job, o, message.AddedOpen, p.Start)
+	} else {
+		say(job, o, message.AddedTo, p.Start, p.End)
+	}
 	return nil
 }
 
@@ -371,20 +380,18 @@ func remove(job Job, v *lessee.Vehicle, r lessee.Row, f string, o *lessee.Outcom
 	}
 	if i := endedOn(v, d, ch.LesseeID); i >= 0 {
 		o.Status = lessee.StatusUnchanged
-		o.Message = fmt.Sprintf("the lessee period already ends on %s; nothing changed", d)
+		say(job, o, message.RemoveUnchanged, d)
 		return nil
 	}
 	switch {
 	case matches:
 		// d is on or before the start: closing would leave an empty or
 		// negative period, and a re-run of add-then-remove would add again.
-		return rejectf(lessee.CodeEndBeforeStart,
-			"end_date: %s is not after the start of the open lessee period (%s); correct end_date", d, v.Periods[open].Start)
+		return rejectField(lessee.CodeEndBeforeStart, lessee.ColEndDate, message.RemoveEndBeforeStart, d, v.Periods[open].Start)
 	case open >= 0:
-		return rejectf(lessee.CodeLesseeMismatch,
-			"lessee_id: does not match the vehicle's active lessee; give the active lessee's id, or leave lessee_id empty")
+		return rejectField(lessee.CodeLesseeMismatch, lessee.ColLesseeID, message.LesseeMismatch)
 	}
-	return rejectf(lessee.CodeNoActiveLessee, "the vehicle has no active lessee on %s; there is nothing to remove", d)
+	return rejectf(lessee.CodeNoActiveLessee, message.NoActiveLessee, d)
 }
 
 func closePeriod(job Job, v *lessee.Vehicle, i int, r lessee.Row, f string, o *lessee.Outcome, w *lessee.WriteSet) *reject {
@@ -392,7 +399,7 @@ func closePeriod(job Job, v *lessee.Vehicle, i int, r lessee.Row, f string, o *l
 	v.Periods[i].End = r.Change.EndDate
 	w.Note(v.VIN, before.ID, false, r.Line)
 	applied(job, r, v, f, lessee.OpRemove, &before, v.Periods[i], o)
-	o.Message = fmt.Sprintf("lessee removed with end date %s", r.Change.EndDate)
+	say(job, o, message.Removed, r.Change.EndDate)
 	return nil
 }
 
@@ -411,11 +418,11 @@ func applied(job Job, r lessee.Row, v *lessee.Vehicle, f string, op lessee.Opera
 // CheckSubmitter is the file-level authority check: a submitter that has
 // accepted no agreement at all by now (nil: unknown to the registry) has
 // its whole file refused with TERMS_NOT_ACCEPTED. Each row then meets the
-// check of the agreement it needs (see Decide).
+// check of the agreement it needs (see Decide). The refusal's Message is
+// English; its Text is for the receipt, in the submitter's language.
 func CheckSubmitter(e *lessee.Enterprise, orgnr string, now time.Time) *lessee.Error {
 	if e != nil && e.AcceptedAny(now) {
 		return nil
 	}
-	return lessee.Refusef(lessee.CodeTermsNotAccepted, 0,
-		"organisation %s has not accepted the lessee API agreement or the third-party agreement", orgnr)
+	return message.Refuse(lessee.CodeTermsNotAccepted, 0, message.SubmitterNoTerms, orgnr)
 }

@@ -19,10 +19,10 @@
 // and the time the decision is made, so retries decide alike. Messages go into
 // receipts and may reach logs: they name the field by its canonical column
 // name, say what to do, and never carry an unmasked national identity number.
+// They come from the catalogue of package message, written in Job.Language.
 package validate
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -30,6 +30,7 @@ import (
 
 	"github.com/fleetreg/lessee"
 	"github.com/fleetreg/lessee/ident"
+	"github.com/fleetreg/lessee/message"
 )
 
 // Config holds the registry-wide rules validation depends on.
@@ -45,6 +46,9 @@ type Job struct {
 	Submitter      string      // orgnr from the object key
 	ProcessingDate lessee.Date // default end_date of a remove
 	Now            time.Time   // when terms and revocations are judged
+	// Language is what messages are written in: the submitter's. The zero
+	// Language writes English; callers choose the default.
+	Language lessee.Language
 }
 
 // MaxTextLen is the most characters reference and lessee_name may hold.
@@ -61,9 +65,6 @@ func operation(s string) (lessee.Operation, bool) {
 	return "", false
 }
 
-// excelNumber is the message for an identifier that Excel stored as a number.
-const excelNumber = "Excel stored the value as a number, which loses leading zeros and long digits; format the column as text and enter the value again"
-
 // ParseRow checks one record's own fields. Cells are trimmed; the first failed
 // check, in column order operation, vehicle, lessee_id, on_behalf_of, dates,
 // lengths, names the Problem. A Problem the reader already found is kept. The
@@ -72,12 +73,12 @@ func ParseRow(cfg Config, job Job, raw lessee.RawRow) lessee.Row {
 	c := trimmed(raw)
 	row := lessee.Row{Index: raw.Index, Line: raw.Line, Echo: echo(c)}
 	if raw.Problem != nil {
-		row.Problem = readerProblem(raw.Problem)
+		row.Problem = readerProblem(job, raw.Problem)
 		return row
 	}
 	ch, p := parseChange(cfg, job, c)
 	if p != nil {
-		row.Problem = p
+		row.Problem = localize(job, p)
 		return row
 	}
 	row.Change = ch
@@ -112,12 +113,12 @@ func ParseSnapshotRow(cfg Config, job Job, raw lessee.RawRow) lessee.Row {
 	row := lessee.Row{Index: raw.Index, Line: raw.Line, Echo: echo(c)}
 	var p *lessee.Problem
 	if raw.Problem != nil {
-		p = readerProblem(raw.Problem)
+		p = readerProblem(job, raw.Problem)
 	} else {
 		row.Change, p = parseSnapshotChange(cfg, job, c)
 	}
 	if p != nil {
-		row.Problem = p
+		row.Problem = localize(job, p)
 		row.Change = lessee.Change{}
 		row.Change.RegistrationNumber, row.Change.VIN = validVehicleFields(c)
 		if obo, q := onBehalfOfField(c[lessee.ColOnBehalfOf]); q == nil {
@@ -158,10 +159,21 @@ func trimmed(raw lessee.RawRow) [lessee.NumColumns]lessee.Cell {
 }
 
 // readerProblem copies a Problem the reader found, masked.
-func readerProblem(p *lessee.Problem) *lessee.Problem {
+func readerProblem(job Job, p *lessee.Problem) *lessee.Problem {
 	q := *p
-	q.Message = ident.MaskText(q.Message)
-	return &q
+	return localize(job, &q)
+}
+
+// localize writes p's message in the job's language, masked: the checks
+// build their Problems in English, not knowing the job.
+func localize(job Job, p *lessee.Problem) *lessee.Problem {
+	p.Message = problemMessage(job.Language, p)
+	return p
+}
+
+// problemMessage is p's message in lang, masked.
+func problemMessage(lang lessee.Language, p *lessee.Problem) string {
+	return ident.MaskText(message.ProblemText(lang, p))
 }
 
 // echo fills what the receipt repeats. The lessee is masked unless it is an
@@ -184,18 +196,29 @@ func echo(c [lessee.NumColumns]lessee.Cell) lessee.Echo {
 	return e
 }
 
-func problem(code lessee.Code, col lessee.Column, format string, args ...any) *lessee.Problem {
-	msg := col.String() + ": " + fmt.Sprintf(format, args...)
-	return &lessee.Problem{Code: code, Message: ident.MaskText(msg)}
+// problem is a Problem about column col, in English until localize.
+func problem(code lessee.Code, col lessee.Column, key message.Key, args ...any) *lessee.Problem {
+	return message.Problem(lessee.English, code, message.Field(col, key, args...))
 }
 
 // invalid reports an identifier that failed its rule, blaming Excel when the
 // cell was numeric.
 func invalid(code lessee.Code, col lessee.Column, cell lessee.Cell, err error) *lessee.Problem {
 	if cell.Kind == lessee.CellNumber {
-		return problem(code, col, excelNumber)
+		return problem(code, col, message.ExcelNumber)
 	}
-	return problem(code, col, "%v", err)
+	return errProblem(code, col, err)
+}
+
+// errProblem is a Problem about column col saying err, which is written in
+// the job's language when it carries a Text (ident's and ParseDate's do).
+func errProblem(code lessee.Code, col lessee.Column, err error) *lessee.Problem {
+	t, ok := message.TextOf(err)
+	if !ok {
+		return &lessee.Problem{Code: code, Message: col.String() + ": " + err.Error()}
+	}
+	t.Field = col.String()
+	return message.Problem(lessee.English, code, t)
 }
 
 func parseChange(cfg Config, job Job, c [lessee.NumColumns]lessee.Cell) (lessee.Change, *lessee.Problem) {
@@ -203,12 +226,11 @@ func parseChange(cfg Config, job Job, c [lessee.NumColumns]lessee.Cell) (lessee.
 
 	op := c[lessee.ColOperation].Value
 	if op == "" {
-		return ch, problem(lessee.CodeMissingField, lessee.ColOperation, "is empty; write add or remove")
+		return ch, problem(lessee.CodeMissingField, lessee.ColOperation, message.OperationEmpty)
 	}
 	var ok bool
 	if ch.Operation, ok = operation(op); !ok {
-		return ch, problem(lessee.CodeInvalidOperation, lessee.ColOperation,
-			"is not a known operation; write add (legg_til, opprette) or remove (fjerne, avslutte)")
+		return ch, problem(lessee.CodeInvalidOperation, lessee.ColOperation, message.OperationUnknown)
 	}
 
 	var p *lessee.Problem
@@ -218,8 +240,7 @@ func parseChange(cfg Config, job Job, c [lessee.NumColumns]lessee.Cell) (lessee.
 
 	id := c[lessee.ColLesseeID]
 	if id.Value == "" && ch.Operation == lessee.OpAdd {
-		return ch, problem(lessee.CodeMissingField, lessee.ColLesseeID,
-			"is empty; add needs the lessee's national identity number, D-number or organisation number")
+		return ch, problem(lessee.CodeMissingField, lessee.ColLesseeID, message.LesseeIDEmpty)
 	}
 	if ch.LesseeID, p = lesseeIDField(cfg, id); p != nil {
 		return ch, p
@@ -230,7 +251,7 @@ func parseChange(cfg Config, job Job, c [lessee.NumColumns]lessee.Cell) (lessee.
 
 	start, end := c[lessee.ColStartDate], c[lessee.ColEndDate]
 	if start.Value == "" && ch.Operation == lessee.OpAdd {
-		return ch, problem(lessee.CodeMissingField, lessee.ColStartDate, "is empty; add needs the date the lease starts")
+		return ch, problem(lessee.CodeMissingField, lessee.ColStartDate, message.StartDateEmpty)
 	}
 	if ch.StartDate, p = dateCell(lessee.ColStartDate, start); p != nil {
 		return ch, p
@@ -245,8 +266,7 @@ func parseChange(cfg Config, job Job, c [lessee.NumColumns]lessee.Cell) (lessee.
 		}
 	case lessee.OpAdd:
 		if !ch.EndDate.IsZero() && ch.EndDate.Before(ch.StartDate) {
-			return ch, problem(lessee.CodeEndBeforeStart, lessee.ColEndDate,
-				"%s is before start_date %s; correct one of the dates", ch.EndDate, ch.StartDate)
+			return ch, problem(lessee.CodeEndBeforeStart, lessee.ColEndDate, message.EndBeforeStartDate, ch.EndDate, ch.StartDate)
 		}
 	}
 
@@ -262,8 +282,7 @@ func parseChange(cfg Config, job Job, c [lessee.NumColumns]lessee.Cell) (lessee.
 func vehicleFields(c [lessee.NumColumns]lessee.Cell) (reg, vin string, _ *lessee.Problem) {
 	rc, vc := c[lessee.ColRegistrationNumber], c[lessee.ColVIN]
 	if rc.Value == "" && vc.Value == "" {
-		return "", "", problem(lessee.CodeMissingField, lessee.ColVIN,
-			"both vin and registration_number are empty; give at least one to name the vehicle")
+		return "", "", problem(lessee.CodeMissingField, lessee.ColVIN, message.VehicleEmpty)
 	}
 	if rc.Value != "" {
 		r, err := ident.NormaliseRegNumber(rc.Value)
@@ -275,7 +294,7 @@ func vehicleFields(c [lessee.NumColumns]lessee.Cell) (reg, vin string, _ *lessee
 	if vc.Value != "" {
 		v, err := ident.VIN(vc.Value)
 		if err != nil {
-			return "", "", problem(lessee.CodeInvalidVIN, lessee.ColVIN, "%v", err)
+			return "", "", errProblem(lessee.CodeInvalidVIN, lessee.ColVIN, err)
 		}
 		vin = v
 	}
@@ -315,8 +334,14 @@ func onBehalfOfField(obo lessee.Cell) (string, *lessee.Problem) {
 	}
 	norm := ident.NormaliseID(obo.Value)
 	if err := ident.OrgNr(norm); err != nil {
-		return "", invalid(lessee.CodeInvalidOnBehalfOf, lessee.ColOnBehalfOf, obo,
-			fmt.Errorf("must be the fleet owner's organisation number: %w", err))
+		if obo.Kind == lessee.CellNumber {
+			return "", problem(lessee.CodeInvalidOnBehalfOf, lessee.ColOnBehalfOf, message.ExcelNumber)
+		}
+		inner, ok := message.TextOf(err)
+		if !ok {
+			return "", &lessee.Problem{Code: lessee.CodeInvalidOnBehalfOf, Message: lessee.ColOnBehalfOf.String() + ": " + err.Error()}
+		}
+		return "", problem(lessee.CodeInvalidOnBehalfOf, lessee.ColOnBehalfOf, message.OnBehalfOfNotOrgNr, inner)
 	}
 	return norm, nil
 }
@@ -326,7 +351,7 @@ func onBehalfOfField(obo lessee.Cell) (string, *lessee.Problem) {
 func textFields(c [lessee.NumColumns]lessee.Cell) (reference, lesseeName string, _ *lessee.Problem) {
 	for _, col := range []lessee.Column{lessee.ColReference, lessee.ColLesseeName} {
 		if n := utf8.RuneCountInString(c[col].Value); n > MaxTextLen {
-			return "", "", problem(lessee.CodeFieldTooLong, col, "has %d characters; shorten it to at most %d", n, MaxTextLen)
+			return "", "", problem(lessee.CodeFieldTooLong, col, message.FieldTooLong, n, MaxTextLen)
 		}
 	}
 	return c[lessee.ColReference].Value, c[lessee.ColLesseeName].Value, nil
@@ -340,10 +365,9 @@ func dateCell(col lessee.Column, cell lessee.Cell) (lessee.Date, *lessee.Problem
 	d, err := ParseDate(cell.Value)
 	if err != nil {
 		if cell.Kind == lessee.CellNumber {
-			return "", problem(lessee.CodeInvalidDate, col,
-				"Excel stored the date as a plain number; format the column as a date, or as text written YYYY-MM-DD")
+			return "", problem(lessee.CodeInvalidDate, col, message.ExcelDate)
 		}
-		return "", problem(lessee.CodeInvalidDate, col, "%v", err)
+		return "", errProblem(lessee.CodeInvalidDate, col, err)
 	}
 	return d, nil
 }
@@ -354,13 +378,15 @@ const (
 	maxYear = 2199
 )
 
-var errDateFormat = errors.New("is not a date; write YYYY-MM-DD (2026-01-31) or DD.MM.YYYY (31.01.2026)")
+// errDateFormat is ParseDate's error for what is no date at all.
+var errDateFormat = message.Errorf(message.DateFormat)
 
 // ParseDate parses a civil date written YYYY-MM-DD, DD.MM.YYYY or D.M.YYYY
 // (the day and month of the dotted form may have one or two digits), after
 // trimming spaces. The date must exist in the calendar and lie in the years
 // 1900–2199. Nothing else is guessed at: no two-digit years, no slashes, no
-// times, no Excel serial numbers.
+// times, no Excel serial numbers. An error's message is English; message.TextOf
+// gives it for writing in another language.
 func ParseDate(s string) (lessee.Date, error) {
 	s = strings.TrimSpace(s)
 	var ys, ms, ds string
@@ -383,13 +409,13 @@ func ParseDate(s string) (lessee.Date, error) {
 		return "", errDateFormat
 	}
 	if y < minYear || y > maxYear {
-		return "", fmt.Errorf("year %d is out of range; write a year from %d to %d", y, minYear, maxYear)
+		return "", message.Errorf(message.DateYear, y, minYear, maxYear)
 	}
 	if m < 1 || m > 12 {
-		return "", fmt.Errorf("month %d does not exist; months run from 1 to 12", m)
+		return "", message.Errorf(message.DateMonth, m)
 	}
 	if d < 1 || d > daysIn(y, m) {
-		return "", fmt.Errorf("day %d does not exist in %04d-%02d", d, y, m)
+		return "", message.Errorf(message.DateDay, d, fmt.Sprintf("%04d-%02d", y, m))
 	}
 	return lessee.Date(fmt.Sprintf("%04d-%02d-%02d", y, m, d)), nil
 }

@@ -1,9 +1,10 @@
 package validate
 
 import (
-	"fmt"
+	"strconv"
 
 	"github.com/fleetreg/lessee"
+	"github.com/fleetreg/lessee/message"
 )
 
 // DecideSnapshot judges the rows of a snapshot (see ParseSnapshotRow) in
@@ -61,7 +62,7 @@ func DecideSnapshot(cfg Config, job Job, st *lessee.State, rows []lessee.Row) le
 		st.Named = map[string]bool{}
 	}
 	var named []string
-	d := decideRows(st, rows, func(r lessee.Row, o *lessee.Outcome, w *lessee.WriteSet) {
+	d := decideRows(job, st, rows, func(r lessee.Row, o *lessee.Outcome, w *lessee.WriteSet) {
 		if vin := decideSnapshotRow(job, st, r, o, w); vin != "" {
 			named = append(named, vin)
 		}
@@ -116,8 +117,7 @@ func decideSnapshotRow(job Job, st *lessee.State, r lessee.Row, o *lessee.Outcom
 		if ch.VIN == "" {
 			field = lessee.ColRegistrationNumber
 		}
-		rej = rejectf(lessee.CodeDuplicateVehicle,
-			"%s: an earlier row of the file names this vehicle; a snapshot gives each vehicle once, so keep one of the rows", field)
+		rej = rejectField(lessee.CodeDuplicateVehicle, field, message.DuplicateVehicle)
 	} else if rej == nil {
 		st.Named[v.VIN] = true
 		named = v.VIN
@@ -138,7 +138,7 @@ func decideSnapshotRow(job Job, st *lessee.State, r lessee.Row, o *lessee.Outcom
 		}
 	}
 	if rej != nil {
-		o.Status, o.Code, o.Message = lessee.StatusRejected, rej.code, rej.msg
+		fail(job, o, rej)
 	}
 	return named
 }
@@ -176,23 +176,21 @@ func inForce(v *lessee.Vehicle, d lessee.Date) int {
 func applySnapshot(job Job, v *lessee.Vehicle, r lessee.Row, f string, op lessee.Operation, in int, o *lessee.Outcome, w *lessee.WriteSet) *reject {
 	ch, t := r.Change, job.ProcessingDate
 	if (op == lessee.OpAdd || op == lessee.OpReplace) && ch.StartDate.IsZero() {
-		return rejectf(lessee.CodeMissingField,
-			"start_date: is empty; a snapshot row needs the date the lease starts where its lessee is not the vehicle's lessee in the registry on %s", t)
+		return rejectField(lessee.CodeMissingField, lessee.ColStartDate, message.SnapshotStartEmpty, t)
 	}
 	open := lessee.Change{Operation: lessee.OpAdd, LesseeID: ch.LesseeID, LesseeName: ch.LesseeName, StartDate: ch.StartDate}
 	switch op {
 	case lessee.OpKeep:
 		o.Status = lessee.StatusUnchanged
 		if in < 0 {
-			o.Message = fmt.Sprintf("the vehicle has no lessee on %s, as the snapshot says; nothing changed", t)
+			say(job, o, message.KeepNoLessee, t)
 		} else {
-			o.Message = fmt.Sprintf("the registry already has this lessee, from %s; nothing changed", v.Periods[in].Start)
+			say(job, o, message.KeepLessee, v.Periods[in].Start)
 		}
 		return nil
 	case lessee.OpRemove:
 		if !v.Periods[in].Start.Before(t) {
-			return rejectf(lessee.CodeEndBeforeStart,
-				"lessee_id: is empty, but the vehicle's lessee period starts on %s, the processing date, and cannot end the day it starts; give that lessee, or end the period later with a change file", t)
+			return rejectField(lessee.CodeEndBeforeStart, lessee.ColLesseeID, message.SnapshotRemoveSameDay, t)
 		}
 		return remove(job, v, withChange(r, lessee.Change{Operation: lessee.OpRemove, EndDate: t}), f, o, w)
 	case lessee.OpAdd:
@@ -203,7 +201,7 @@ func applySnapshot(job Job, v *lessee.Vehicle, r lessee.Row, f string, op lessee
 	case lessee.OpReplace:
 		return replace(job, v, withChange(r, open), f, in, o, w)
 	}
-	return rejectf(lessee.CodeInvalidOperation, "operation: %q is not an operation a snapshot derives", op)
+	return rejectField(lessee.CodeInvalidOperation, lessee.ColOperation, message.SnapshotOperation, strconv.Quote(string(op)))
 }
 
 // withChange returns r with its Change replaced by ch.
@@ -221,8 +219,7 @@ func endedConflict(v *lessee.Vehicle, start, t lessee.Date) *reject {
 	if i < 0 || v.Periods[i].OpenOn(t) {
 		return nil
 	}
-	return rejectf(lessee.CodeLesseeConflict,
-		"start_date: the vehicle has a lessee period that runs past %s and ended on %s; give a start_date on or after %s",
+	return rejectField(lessee.CodeLesseeConflict, lessee.ColStartDate, message.SnapshotEndedConflict,
 		start, v.Periods[i].End, v.Periods[i].End)
 }
 
@@ -233,8 +230,7 @@ func replace(job Job, v *lessee.Vehicle, r lessee.Row, f string, in int, o *less
 	s := r.Change.StartDate
 	before := v.Periods[in]
 	if !before.Start.Before(s) {
-		return rejectf(lessee.CodeEndBeforeStart,
-			"start_date: %s is not after the start of the vehicle's current lessee period (%s); correct start_date", s, before.Start)
+		return rejectField(lessee.CodeEndBeforeStart, lessee.ColStartDate, message.ReplaceEndBeforeStart, s, before.Start)
 	}
 	// A period that already ends by s is left as it is: ending it at s
 	// would lengthen it.
@@ -248,8 +244,7 @@ func replace(job Job, v *lessee.Vehicle, r lessee.Row, f string, in int, o *less
 	if rej == nil && added.Status == lessee.StatusUnchanged && closes {
 		// The new period is on file already while the old one still runs
 		// past its start: the registry holds overlapping periods.
-		rej = rejectf(lessee.CodeLesseeConflict,
-			"start_date: the registry already has this lessee from %s while another lessee's period runs past that date; contact the registry to correct the periods", s)
+		rej = rejectField(lessee.CodeLesseeConflict, lessee.ColStartDate, message.ReplaceOverlap, s)
 	}
 	if rej != nil {
 		v.Periods[in] = before
@@ -264,6 +259,6 @@ func replace(job Job, v *lessee.Vehicle, r lessee.Row, f string, in int, o *less
 	}
 	w.Note(v.VIN, added.After.ID, true, r.Line)
 	applied(job, r, v, f, lessee.OpReplace, &before, *added.After, o)
-	o.Message = fmt.Sprintf("lessee replaced from %s: the previous lessee's period ends on %s and this lessee's begins, with no end date", s, s)
+	say(job, o, message.Replaced, s)
 	return nil
 }

@@ -214,7 +214,7 @@ func TestParseSnapshotRowMatchesParseRow(t *testing.T) {
 	} {
 		s := ParseSnapshotRow(Config{}, testJob(), raw(0, c))
 		p := ParseRow(Config{}, testJob(), raw(0, with(c, lessee.ColOperation, "add")))
-		if s.Problem == nil || p.Problem == nil || *s.Problem != *p.Problem {
+		if s.Problem == nil || p.Problem == nil || s.Problem.Code != p.Problem.Code || s.Problem.Message != p.Problem.Message {
 			t.Errorf("cells %v: snapshot problem %+v, change-file problem %+v", c, s.Problem, p.Problem)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/fleetreg/lessee"
 	"github.com/fleetreg/lessee/ingest"
 	"github.com/fleetreg/lessee/intake"
+	"github.com/fleetreg/lessee/message"
 	"github.com/fleetreg/lessee/objectkey"
 	"github.com/fleetreg/lessee/receipt"
 )
@@ -117,9 +118,14 @@ func (h *Handler) refuseSnapshot(ctx context.Context, job lessee.Job, r *lessee.
 // refuseWith is refuse with the receipt's lines before the refusal
 // (before) and after it (after), either of which may be nil.
 func (h *Handler) refuseWith(ctx context.Context, job lessee.Job, r *lessee.Error, before func(*receipt.Lines) error, after ...func(*receipt.Lines) error) error {
-	job.State, job.Code, job.Message = lessee.JobRefused, r.Code, r.Message
-	if prefix := fmt.Sprintf("row %d: ", r.Line); r.Line > 0 && !strings.HasPrefix(r.Message, prefix) {
-		job.Message = prefix + r.Message
+	lang, err := h.language(ctx, job)
+	if err != nil {
+		return err
+	}
+	msg := message.ErrorText(lang, r)
+	job.State, job.Code, job.Message = lessee.JobRefused, r.Code, msg
+	if prefix := message.Format(lang, message.RowPrefix, r.Line, ""); r.Line > 0 && !strings.HasPrefix(msg, prefix) {
+		job.Message = message.Format(lang, message.RowPrefix, r.Line, msg)
 	}
 	if job.Size > 0 || job.SHA256 != "" || job.Format != "" {
 		// Keep what is known of the file (size, hash, format) with the job.
@@ -133,7 +139,7 @@ func (h *Handler) refuseWith(ctx context.Context, job lessee.Job, r *lessee.Erro
 				return err
 			}
 		}
-		if err := w.WriteRefusal(r.Line, r.Code, r.Message); err != nil {
+		if err := w.WriteRefusal(r.Line, r.Code, msg); err != nil {
 			return err
 		}
 		for _, a := range after {
@@ -426,9 +432,8 @@ func (h *Handler) giveUp(ctx context.Context, p lessee.Upload, cause error) erro
 	if job.RowsDone > 0 {
 		// Rows with results are listed first: those marked applied are in
 		// the registry; a re-upload reports them unchanged.
-		return h.refuseAfter(ctx, job, lessee.Refusef(lessee.CodeProcessingFailed, 0,
-			"processing stopped after %d of %d rows because of a technical fault; the rows above were processed as shown; upload the file again to process the rest", job.RowsDone, job.RowsTotal), true)
+		return h.refuseAfter(ctx, job, message.Refuse(lessee.CodeProcessingFailed, 0,
+			message.ProcessingStopped, job.RowsDone, job.RowsTotal), true)
 	}
-	return h.refuse(ctx, job, lessee.Refusef(lessee.CodeProcessingFailed, 0,
-		"the file could not be processed because of a technical fault; upload it again"))
+	return h.refuse(ctx, job, message.Refuse(lessee.CodeProcessingFailed, 0, message.ProcessingFailed))
 }

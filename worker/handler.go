@@ -15,6 +15,7 @@ import (
 	"github.com/fleetreg/lessee"
 	"github.com/fleetreg/lessee/ingest"
 	"github.com/fleetreg/lessee/intake"
+	"github.com/fleetreg/lessee/message"
 	"github.com/fleetreg/lessee/objectkey"
 	"github.com/fleetreg/lessee/validate"
 )
@@ -80,6 +81,10 @@ type Config struct {
 	// with a lessee; past it the file is refused with TOO_MANY_REMOVALS.
 	// Zero or less means DefaultSnapshotMaxRemovals.
 	SnapshotMaxRemovals float64
+	// DefaultLanguage is what receipts are written in for a submitter
+	// whose enterprise names no language, or whom the registry does not
+	// know; zero means lessee.Norwegian.
+	DefaultLanguage lessee.Language
 }
 
 // DefaultSnapshotMaxRemovals is the default of Config.SnapshotMaxRemovals.
@@ -87,7 +92,8 @@ const DefaultSnapshotMaxRemovals = 10
 
 // DefaultConfig returns production defaults.
 func DefaultConfig() Config {
-	return Config{Limits: ingest.DefaultLimits(), ChunkSize: 1000, SnapshotMaxRemovals: DefaultSnapshotMaxRemovals}
+	return Config{Limits: ingest.DefaultLimits(), ChunkSize: 1000, SnapshotMaxRemovals: DefaultSnapshotMaxRemovals,
+		DefaultLanguage: lessee.Norwegian}
 }
 
 // Handler processes TypeIngestFile tasks: the task boundary and the
@@ -116,6 +122,7 @@ func NewHandler(objects objectStore, store Store, cfg Config, log *slog.Logger) 
 	if cfg.SnapshotMaxRemovals <= 0 {
 		cfg.SnapshotMaxRemovals = DefaultSnapshotMaxRemovals
 	}
+	cfg.DefaultLanguage = cfg.DefaultLanguage.Or(lessee.Norwegian)
 	return &Handler{objects: objects, store: store, cfg: cfg, log: log, Now: time.Now}
 }
 
@@ -188,7 +195,7 @@ func (h *Handler) process(ctx context.Context, u lessee.Upload, progress progres
 		return fmt.Errorf("claim attempt: %w", err)
 	}
 	if pk.Verdict == objectkey.BadName {
-		return h.refuse(ctx, job, lessee.Refusef(lessee.CodeInvalidKey, 0, "invalid object key: %s", pk.Reason))
+		return h.refuse(ctx, job, message.Refuse(lessee.CodeInvalidKey, 0, message.InvalidKey, pk.Reason))
 	}
 	if limit := h.cfg.Limits.MaxBytes; limit > 0 && u.Size > limit {
 		return h.refuse(ctx, job, tooLarge(limit))
@@ -198,8 +205,7 @@ func (h *Handler) process(ctx context.Context, u lessee.Upload, progress progres
 		// Deleted or replaced before any attempt could take its copy: a
 		// newer upload has its own job and receipt.
 		log.Warn("upload gone before its first attempt could copy it", "err", err)
-		return h.refuse(ctx, job, lessee.Refusef(lessee.CodeProcessingFailed, 0,
-			"the file was deleted or replaced before it could be read, so nothing was applied; a newer upload under the same name has a receipt of its own"))
+		return h.refuse(ctx, job, message.Refuse(lessee.CodeProcessingFailed, 0, message.SourceGone))
 	} else if err != nil {
 		return err
 	}
@@ -227,6 +233,7 @@ func (h *Handler) process(ctx context.Context, u lessee.Upload, progress progres
 	if err != nil {
 		return fmt.Errorf("check terms: %w", err)
 	}
+	job.Language = message.Choose(submitter, h.cfg.DefaultLanguage)
 	if r := validate.CheckSubmitter(submitter, job.Submitter, job.Started); r != nil {
 		return h.refuse(ctx, job, r)
 	}
@@ -282,8 +289,7 @@ func (h *Handler) process(ctx context.Context, u lessee.Upload, progress progres
 
 // tooLarge is the refusal of a file over the size limit.
 func tooLarge(limit int64) *lessee.Error {
-	return lessee.Refusef(lessee.CodeFileTooLarge, 0,
-		"the file is larger than the limit of %d bytes; split it into smaller files", limit)
+	return message.Refuse(lessee.CodeFileTooLarge, 0, message.FileLargerThanLimit, limit)
 }
 
 // pin returns the private copy of the upload that every attempt of job

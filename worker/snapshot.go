@@ -9,6 +9,7 @@ import (
 
 	"github.com/fleetreg/lessee"
 	"github.com/fleetreg/lessee/ident"
+	"github.com/fleetreg/lessee/message"
 	"github.com/fleetreg/lessee/receipt"
 	"github.com/fleetreg/lessee/validate"
 )
@@ -98,9 +99,8 @@ func (h *Handler) planSnapshot(ctx context.Context, job lessee.Job, src upload) 
 		case fleetLine == 0:
 			plan.fleetOwner, fleetLine = f, raw.Line
 		case f != plan.fleetOwner:
-			return plan, lessee.Refusef(lessee.CodeMixedFleetOwners, raw.Line,
-				"row %d: on_behalf_of names fleet owner %s, while row %d is for fleet owner %s; a snapshot states the whole fleet of one fleet owner: make one file per fleet owner",
-				raw.Line, f, fleetLine, plan.fleetOwner), nil
+			return plan, message.Refuse(lessee.CodeMixedFleetOwners, raw.Line,
+				message.MixedFleetOwners, raw.Line, f, fleetLine, plan.fleetOwner), nil
 		}
 	}
 	if err := flush(); err != nil {
@@ -129,9 +129,9 @@ func (h *Handler) planSnapshot(ctx context.Context, job lessee.Job, src upload) 
 			"job_id", job.ID, "fleet_owner", plan.fleetOwner, "code", p.Code)
 	case absent > 0 && float64(absent)*100 > h.cfg.SnapshotMaxRemovals*float64(withLessee):
 		limit := h.cfg.SnapshotMaxRemovals
-		return plan, lessee.Refusef(lessee.CodeTooManyRemovals, 0,
-			"the snapshot leaves out %d of the %d vehicles of fleet owner %s that have a lessee (%.1f%%), more than the limit of %g%%; nothing was applied. The vehicles whose lessee it would remove are listed below: add the ones it missed to the snapshot, or remove their lessees with a change file first",
-			absent, withLessee, plan.fleetOwner, float64(absent)*100/float64(withLessee), limit), nil
+		return plan, message.Refuse(lessee.CodeTooManyRemovals, 0, message.TooManyRemovals,
+			absent, withLessee, plan.fleetOwner, fmt.Sprintf("%.1f", float64(absent)*100/float64(withLessee)),
+			fmt.Sprintf("%g", limit)), nil
 	}
 	return plan, nil, nil
 }
@@ -212,7 +212,7 @@ func (h *Handler) writeAbsentList(ctx context.Context, job lessee.Job, code less
 					RegistrationNumber: v.RegistrationNumber, VIN: v.VIN},
 				Status:  lessee.StatusRejected,
 				Code:    code,
-				Message: "absent from the snapshot: its lessee would be removed; nothing was applied",
+				Message: message.Format(job.Language, message.AbsentFromSnapshot),
 			}); err != nil {
 				return err
 			}
@@ -223,7 +223,8 @@ func (h *Handler) writeAbsentList(ctx context.Context, job lessee.Job, code less
 
 // validationJob is what validation needs to know of a job.
 func validationJob(job lessee.Job) validate.Job {
-	return validate.Job{ID: job.ID, Submitter: job.Submitter, ProcessingDate: job.ProcessingDate, Now: job.Started}
+	return validate.Job{ID: job.ID, Submitter: job.Submitter, ProcessingDate: job.ProcessingDate, Now: job.Started,
+		Language: job.Language}
 }
 
 // dropScratch removes a finished dry run's or snapshot's scratch rows. It

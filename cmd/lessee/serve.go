@@ -251,6 +251,7 @@ func (s *service) start(parent context.Context) error {
 	handler := worker.NewHandler(objects, store, worker.Config{
 		Limits: limits, Validate: validate.Config{AllowSynthetic: cfg.TestRegistry},
 		ChunkSize: cfg.ChunkSize, TempDir: tmp, SnapshotMaxRemovals: cfg.SnapshotMaxRemovals,
+		DefaultLanguage: cfg.defaultLanguage(),
 	}, s.log)
 	handler.OnFinished = metrics.ObserveJob
 	if cfg.Role != roleHTTP {

@@ -50,7 +50,7 @@ func (s *service) startAPI(ctx context.Context, store *sqlstore.Store, reg prome
 	}
 	s.apiAddr = ln.Addr().String()
 	srv := api.New(store, tokenAuth{v}, api.Config{Validate: validate.Config{AllowSynthetic: cfg.TestRegistry},
-		Rate: cfg.APIRate, Location: oslo, JWKS: jwks, Metrics: api.NewMetrics(reg)}, s.log)
+		Rate: cfg.APIRate, Location: oslo, JWKS: jwks, Metrics: api.NewMetrics(reg), DefaultLanguage: cfg.defaultLanguage()}, s.log)
 	mux := http.NewServeMux()
 	srv.Routes(mux)
 	// Bodies are at most 64 KiB and answers small.

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fleetreg/lessee"
 	"github.com/fleetreg/lessee/apiauth"
 	"github.com/fleetreg/lessee/ingest"
 	"github.com/fleetreg/lessee/worker"
@@ -57,6 +58,9 @@ type serveConfig struct {
 	// lessee that a snapshot may remove by leaving them out.
 	SnapshotMaxRemovals float64
 	SFTPListen          string
+	// DefaultLanguage is what receipts and API answers are written in
+	// for an enterprise that names no language: nb or en.
+	DefaultLanguage string
 	// The single-change API.
 	APIListen     string
 	APIRate       float64
@@ -128,6 +132,9 @@ func (c *serveConfig) validate() error {
 	if c.SnapshotMaxRemovals <= 0 || c.SnapshotMaxRemovals > 100 {
 		return fmt.Errorf("--snapshot-max-removals must be a percentage above 0 and at most 100")
 	}
+	if l, ok := lessee.ParseLanguage(c.DefaultLanguage); !ok || l == "" {
+		return fmt.Errorf("--default-language must be nb or en, not %q", c.DefaultLanguage)
+	}
 	if c.SmallWorkers < 1 || c.LargeWorkers < 1 {
 		return fmt.Errorf("--small-workers and --large-workers must be at least 1")
 	}
@@ -165,6 +172,8 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 		"refuse a snapshot (TOO_MANY_REMOVALS) that would remove the lessees of more than this percent of its fleet's vehicles with a lessee by leaving them out")
 	c.ReceiptRetention = worker.DefaultReceiptRetention
 	fs.Var((*daysDuration)(&c.ReceiptRetention), "receipt-retention", "how long every job's own receipts are kept under receipts/<orgnr>/history/<job id>/, in days (90d) or as a Go duration (2160h)")
+	fs.StringVar(&c.DefaultLanguage, "default-language", string(lessee.Norwegian),
+		"language of receipts and API messages for an enterprise whose language is empty, or unknown to the registry: nb (Norwegian bokmål) or en")
 	fs.DurationVar(&c.ResumeAfter, "resume-after", 30*time.Second, "how long a worker may go without a heartbeat before another worker resumes its file (at least 10s; the file then resumes within a few seconds more)")
 	fs.StringVar(&c.APIListen, "api-listen", "127.0.0.1:8081", "address of the single-change API (/api/v1/...); empty disables it")
 	fs.Float64Var(&c.APIRate, "api-rate", 50, "API requests per second one organisation may make (bursts of as many); 0 means no limit")
@@ -180,6 +189,13 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.OperatorUser, "operator-user", "", "HTTP Basic user for /jobs, /api/ and /monitoring/; empty means no authentication")
 	fs.StringVar(&c.OperatorPassword, "operator-password", "", "HTTP Basic password of --operator-user")
 	fs.BoolVar(&c.Migrate, "migrate", true, "apply database migrations at start; set false when 'lessee migrate' runs them")
+}
+
+// defaultLanguage is --default-language as a Language (validate checked
+// it).
+func (c *serveConfig) defaultLanguage() lessee.Language {
+	l, _ := lessee.ParseLanguage(c.DefaultLanguage)
+	return l.Or(lessee.Norwegian)
 }
 
 // minResumeAfter is the shortest --resume-after: two of Asynq's 5 s

@@ -56,8 +56,11 @@ func TestImport(t *testing.T) {
 		if e := st.Enterprises[fleetOwner]; e == nil || !e.FleetOwner || e.Name != "Fleet AS" {
 			t.Errorf("fleet owner = %+v", e)
 		}
-		if e := st.Enterprises[thirdParty]; e == nil || e.FleetOwner {
+		if e := st.Enterprises[thirdParty]; e == nil || e.FleetOwner || e.Language != lessee.Norwegian {
 			t.Errorf("third party = %+v", e)
+		}
+		if e := st.Enterprises[fleetOwner]; e.Language != lessee.English {
+			t.Errorf("fleet owner language = %q, want en", e.Language)
 		}
 		wantAt := time.Date(2024, 1, 1, 23, 0, 0, 0, time.UTC) // 2024-01-02 00:00 in Oslo
 		if e := st.Enterprises[thirdParty]; len(e.Terms) != 1 || !e.Terms[0].AcceptedAt.Equal(wantAt) ||
@@ -330,7 +333,7 @@ func TestEnterprise(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := &lessee.Enterprise{OrgNr: fleetOwner, Name: "Fleet AS", FleetOwner: true, Terms: []lessee.Acceptance{{
+			want := &lessee.Enterprise{OrgNr: fleetOwner, Name: "Fleet AS", FleetOwner: true, Language: lessee.English, Terms: []lessee.Acceptance{{
 				OrgNr: fleetOwner, Agreement: lessee.AgreementLesseeAPI, Version: "1.0",
 				AcceptedAt: time.Date(2024, 1, 1, 10, 0, 0, 0, time.UTC),
 			}}}
@@ -390,6 +393,71 @@ func TestEnterpriseTermsOnly(t *testing.T) {
 		}
 		if _, err := s.Enterprise(ctx, "910000047"); lessee.ErrorCode(err) != lessee.ENOTFOUND {
 			t.Errorf("Enterprise of an orgnr with nothing: err = %v, want ENOTFOUND", err)
+		}
+	})
+}
+
+func TestImportLanguage(t *testing.T) {
+	t.Parallel()
+	sqlstoretest.Run(t, func(t *testing.T, s *sqlstore.Store) {
+		ctx := context.Background()
+		languages := func() map[string]lessee.Language {
+			t.Helper()
+			out := map[string]lessee.Language{}
+			for _, o := range []string{fleetOwner, thirdParty, "910000020"} {
+				e, err := s.Enterprise(ctx, o)
+				if err != nil {
+					t.Fatalf("enterprise %s: %v", o, err)
+				}
+				out[o] = e.Language
+			}
+			// A chunk's state (and the authority cache) carry it alike.
+			st := stateOf(t, s, lessee.Keys{OrgNrs: []string{fleetOwner, thirdParty, "910000020"}})
+			for o, l := range out {
+				if got := st.Enterprises[o].Language; got != l {
+					t.Errorf("%s: chunk state language %q, Enterprise %q", o, got, l)
+				}
+			}
+			return out
+		}
+		load := func(enterprises string) error {
+			t.Helper()
+			_, err := s.Import(ctx, writeFiles(t, map[string]string{"enterprises.csv": enterprises}), sqlstore.ImportOptions{})
+			return err
+		}
+		if err := load("orgnr,name,fleet_owner,language\n910000004,Fleet AS,true,nb\n910000012,Third Party AS,false,EN\n910000020,Lessee Corp AS,false,\n"); err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]lessee.Language{fleetOwner: lessee.Norwegian, thirdParty: lessee.English, "910000020": ""}
+		if got := languages(); !reflect.DeepEqual(got, want) {
+			t.Errorf("languages = %v, want %v", got, want)
+		}
+
+		// A file without the column leaves the languages as they are.
+		if err := load("orgnr,name,fleet_owner\n910000004,Fleet AS,true\n910000012,Renamed AS,false\n"); err != nil {
+			t.Fatal(err)
+		}
+		if got := languages(); !reflect.DeepEqual(got, want) {
+			t.Errorf("after an import without language: %v, want %v", got, want)
+		}
+
+		// One with it sets them, empty too (the default language).
+		if err := load("orgnr,name,fleet_owner,language\n910000004,Fleet AS,true,\n910000020,Lessee Corp AS,false,en\n"); err != nil {
+			t.Fatal(err)
+		}
+		want = map[string]lessee.Language{fleetOwner: "", thirdParty: lessee.English, "910000020": lessee.English}
+		if got := languages(); !reflect.DeepEqual(got, want) {
+			t.Errorf("after an import with language: %v, want %v", got, want)
+		}
+
+		err := load("orgnr,name,fleet_owner,language\n910000004,Fleet AS,true,nb\n910000012,Third Party AS,false,de\n")
+		var ie *sqlstore.ImportError
+		if !errors.As(err, &ie) || len(ie.Problems) != 1 || ie.Problems[0].Line != 3 ||
+			!strings.Contains(ie.Problems[0].Message, "language") {
+			t.Fatalf("err = %v, want one problem about language on line 3", err)
+		}
+		if got := languages(); !reflect.DeepEqual(got, want) {
+			t.Errorf("a refused import changed languages: %v, want %v", got, want)
 		}
 	})
 }

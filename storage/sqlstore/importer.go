@@ -223,15 +223,27 @@ func checkReferences(ctx context.Context, tx *sqlx.Tx, in registryFiles, ps *pro
 // writeRegistry upserts what the files hold, referenced tables first.
 func writeRegistry(ctx context.Context, tx *sqlx.Tx, in registryFiles) (ImportStats, error) {
 	var st ImportStats
+	// A file without the language column leaves the language of the
+	// enterprises it updates as it was.
 	rows := make([][]any, 0, len(in.enterprises))
+	var withLanguage [][]any
 	for _, e := range in.enterprises {
-		rows = append(rows, []any{e.OrgNr, e.Name, e.FleetOwner})
+		if e.hasLanguage {
+			withLanguage = append(withLanguage, []any{e.OrgNr, e.Name, e.FleetOwner, e.Language})
+		} else {
+			rows = append(rows, []any{e.OrgNr, e.Name, e.FleetOwner})
+		}
 	}
 	if err := insertRows(ctx, tx, `INSERT INTO enterprises (orgnr, name, fleet_owner)`,
 		`ON CONFLICT (orgnr) DO UPDATE SET name = excluded.name, fleet_owner = excluded.fleet_owner`, rows); err != nil {
 		return st, fmt.Errorf("write enterprises: %w", err)
 	}
-	st.Enterprises = len(rows)
+	if err := insertRows(ctx, tx, `INSERT INTO enterprises (orgnr, name, fleet_owner, language)`,
+		`ON CONFLICT (orgnr) DO UPDATE SET name = excluded.name, fleet_owner = excluded.fleet_owner, language = excluded.language`,
+		withLanguage); err != nil {
+		return st, fmt.Errorf("write enterprises: %w", err)
+	}
+	st.Enterprises = len(rows) + len(withLanguage)
 
 	rows = rows[:0]
 	for _, t := range in.terms {

@@ -33,7 +33,7 @@ type fileSpec struct {
 }
 
 var (
-	enterprisesSpec = fileSpec{FileEnterprises, []string{"orgnr", "name", "fleet_owner"}, nil}
+	enterprisesSpec = fileSpec{FileEnterprises, []string{"orgnr", "name", "fleet_owner"}, []string{"language"}}
 	termsSpec       = fileSpec{FileTerms, []string{"orgnr", "agreement", "version", "accepted_at"}, nil}
 	vehiclesSpec    = fileSpec{FileVehicles,
 		[]string{"registration_number", "vin", "owner_orgnr", "owner_since"},
@@ -132,6 +132,9 @@ func csvProblem(file string, err error, ps *problems) error {
 type enterpriseIn struct {
 	line int
 	enterpriseRow
+	// hasLanguage is set when the file has a language column: only then
+	// is a known enterprise's language replaced.
+	hasLanguage bool
 }
 
 type termsIn struct {
@@ -189,6 +192,14 @@ func (s *Store) parseRegistry(dir string, opt ImportOptions, ps *problems) (regi
 		default:
 			ps.add(FileEnterprises, r.line, "fleet_owner must be true or false")
 			ok = false
+		}
+		if lang, has := r.fields["language"]; has {
+			l, valid := lessee.ParseLanguage(lang)
+			if !valid {
+				ps.add(FileEnterprises, r.line, "language must be nb, en or empty (the default language)")
+				ok = false
+			}
+			e.Language, e.hasLanguage = string(l), true
 		}
 		if prev, dup := seenOrg[e.OrgNr]; dup && e.OrgNr != "" {
 			ps.add(FileEnterprises, r.line, "orgnr %s already on line %d", e.OrgNr, prev)

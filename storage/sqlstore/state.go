@@ -40,6 +40,7 @@ type enterpriseRow struct {
 	OrgNr      string `db:"orgnr"`
 	Name       string `db:"name"`
 	FleetOwner bool   `db:"fleet_owner"`
+	Language   string `db:"language"`
 }
 
 type termsRow struct {
@@ -142,7 +143,7 @@ type enterpriseTermsRow struct {
 // acceptance an enterprise's).
 func loadEnterprises(ctx context.Context, q queryer, orgnrs []string) (map[string]*lessee.Enterprise, error) {
 	var rows []enterpriseTermsRow
-	if err := selectIn(ctx, q, &rows, `SELECT e.orgnr, e.name, e.fleet_owner, t.agreement, t.version, t.accepted_at
+	if err := selectIn(ctx, q, &rows, `SELECT e.orgnr, e.name, e.fleet_owner, e.language, t.agreement, t.version, t.accepted_at
 		FROM enterprises AS e LEFT JOIN terms_acceptances AS t ON t.orgnr = e.orgnr
 		WHERE e.orgnr IN (?)`, orgnrs); err != nil {
 		return nil, fmt.Errorf("load enterprises: %w", err)
@@ -154,7 +155,7 @@ func loadEnterprises(ctx context.Context, q queryer, orgnrs []string) (map[strin
 	for _, r := range rows {
 		e := out[r.OrgNr]
 		if e == nil {
-			e = &lessee.Enterprise{OrgNr: r.OrgNr, Name: r.Name, FleetOwner: r.FleetOwner}
+			e = &lessee.Enterprise{OrgNr: r.OrgNr, Name: r.Name, FleetOwner: r.FleetOwner, Language: lessee.Language(r.Language)}
 			out[r.OrgNr] = e
 		}
 		if !r.AcceptedAt.Valid {

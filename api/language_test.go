@@ -1,0 +1,85 @@
+package api
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/fleetreg/lessee"
+)
+
+// TestLanguage: each organisation gets its answers in its enterprise's
+// language (the demo owner's is en, the competitor's nb); codes and
+// statuses are the same in both. An organisation unknown to the registry
+// gets the default language.
+func TestLanguage(t *testing.T) {
+	t.Parallel()
+	srv, _ := setup(t, Config{})
+	for _, tc := range []struct {
+		name         string
+		method, path string
+		body         string
+		status       int
+		code         string
+		en, nb       string // a phrase the message has in each language
+	}{
+		{"ErrNotOwner", http.MethodPost, "/api/v1/changes",
+			`{"operation":"remove","registration_number":"%s"}`, 422, "NOT_OWNER",
+			"the vehicle is not registered to fleet owner", "kjøretøyet er ikke registrert på flåteeier"},
+		{"ErrInvalidVIN", http.MethodPost, "/api/v1/changes",
+			`{"operation":"add","vin":"WVWZZZ1KZAW00000I","lessee_id":"12128822249","start_date":"2026-01-01"}`, 422, "INVALID_VIN",
+			"vin: letter I at position 17 is never used in a VIN", "vin: bokstaven I i posisjon 17 brukes aldri i et understellsnummer"},
+		{"ErrMissingStart", http.MethodPost, "/api/v1/changes",
+			`{"operation":"add","registration_number":"EL10001","lessee_id":"12128822249"}`, 422, "MISSING_FIELD",
+			"start_date: is empty; add needs the date the lease starts", "start_date: er tom; add krever datoen leieforholdet starter"},
+		{"ErrUnknownField", http.MethodPost, "/api/v1/changes",
+			`{"operation":"add","colour":"red"}`, 400, "BAD_REQUEST",
+			`unknown field "colour"`, `ukjent felt "colour"`},
+		{"ErrNotJSON", http.MethodPost, "/api/v1/changes",
+			`[1]`, 400, "BAD_REQUEST",
+			"the body must be a JSON object", "innholdet i forespørselen må være et JSON-objekt"},
+		{"ErrNoSuchVehicle", http.MethodGet, "/api/v1/vehicles/ZZ99999", "", 404, "NOT_FOUND",
+			"no vehicle with this registration number or vin that you may see", "ingen kjøretøy med dette registreringsnummeret"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// Each names the other's vehicle, so that both are NOT_OWNER.
+			for _, who := range []struct {
+				org, other string
+				lang       lessee.Language
+			}{{owner, "FJ20001", lessee.English}, {competitor, "EL10004", lessee.Norwegian}} {
+				body := strings.Replace(tc.body, "%s", who.other, 1)
+				r := do(t, srv, tc.method, tc.path, who.org, body)
+				msg := answerField(t, r.body, "message")
+				want, other := tc.en, tc.nb
+				if who.lang == lessee.Norwegian {
+					want, other = tc.nb, tc.en
+				}
+				if r.status != tc.status || answerField(t, r.body, "code") != tc.code {
+					t.Errorf("%s (%s): %d %s, want %d %s", who.org, who.lang, r.status, r.body, tc.status, tc.code)
+				}
+				if !strings.Contains(msg, want) || strings.Contains(msg, other) {
+					t.Errorf("%s (%s): message %q, want it to contain %q", who.org, who.lang, msg, want)
+				}
+			}
+		})
+	}
+
+	// An organisation the registry does not know: the default language,
+	// nb unless configured.
+	const stranger = "974760673"
+	body := `{"operation":"remove","registration_number":"EL10004"}`
+	if r := do(t, srv, http.MethodPost, "/api/v1/changes", stranger, body); r.status != 422 ||
+		answerField(t, r.body, "code") != "TERMS_NOT_ACCEPTED" || !strings.Contains(answerField(t, r.body, "message"), "innsenderen har ikke godtatt") {
+		t.Errorf("unknown organisation, default nb: %d %s", r.status, r.body)
+	}
+	en, _ := setup(t, Config{DefaultLanguage: lessee.English})
+	if r := do(t, en, http.MethodPost, "/api/v1/changes", stranger, body); r.status != 422 ||
+		!strings.Contains(answerField(t, r.body, "message"), "the submitter has not accepted") {
+		t.Errorf("unknown organisation, default en: %d %s", r.status, r.body)
+	}
+	// Before a token names anyone: the default language.
+	if r := do(t, srv, http.MethodPost, "/api/v1/changes", "", body); r.status != 401 ||
+		!strings.Contains(answerField(t, r.body, "message"), "ikke autentisert") {
+		t.Errorf("no token: %d %s", r.status, r.body)
+	}
+}
