@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 
 	"github.com/pressly/goose/v3"
 )
@@ -16,7 +17,99 @@ func GoMigrations(postgres bool) []*goose.Migration {
 		goose.NewGoMigration(7,
 			&goose.GoFunc{RunTx: execAll(authorityGenerationUp(postgres))},
 			&goose.GoFunc{RunTx: execAll(authorityGenerationDown(postgres))}),
+		goose.NewGoMigration(10,
+			&goose.GoFunc{RunTx: noOverlapUp(postgres)},
+			&goose.GoFunc{RunTx: execAll(noOverlapDown(postgres))}),
 	}
+}
+
+// maxOverlapsReported is how many overlapping pairs a refused migration
+// names.
+const maxOverlapsReported = 20
+
+// overlapsQuery finds pairs of lessee periods of one vehicle that share a
+// day: a period runs from its start up to, not including, its end (none:
+// open-ended). A CHECK keeps every end after its start.
+const overlapsQuery = `SELECT a.vin, a.id, a.start_date, COALESCE(a.end_date, ''), b.id, b.start_date, COALESCE(b.end_date, '')
+	FROM lessee_periods AS a JOIN lessee_periods AS b ON a.vin = b.vin AND a.id < b.id
+	WHERE a.start_date < COALESCE(b.end_date, '9999-12-31') AND b.start_date < COALESCE(a.end_date, '9999-12-31')
+		AND a.start_date < COALESCE(a.end_date, '9999-12-31') AND b.start_date < COALESCE(b.end_date, '9999-12-31')
+	ORDER BY a.vin, a.start_date, b.start_date
+	LIMIT 21` // maxOverlapsReported + 1
+
+// noOverlapUp makes overlapping lessee periods impossible on PostgreSQL
+// even if the code were wrong: an exclusion constraint over the vehicle
+// and the period's days, checked at commit (a chunk ends a period and opens
+// the next in one transaction, in either order). It first looks for
+// periods that already overlap and, finding any, refuses with the list
+// instead of failing on the first (version 10). SQLite has no such
+// constraint; the rules in package validate keep periods apart there.
+func noOverlapUp(postgres bool) func(context.Context, *sql.Tx) error {
+	return func(ctx context.Context, tx *sql.Tx) error {
+		if !postgres {
+			return nil
+		}
+		rows, err := tx.QueryContext(ctx, overlapsQuery)
+		if err != nil {
+			return fmt.Errorf("look for overlapping lessee periods: %w", err)
+		}
+		defer rows.Close()
+		var found []string
+		for rows.Next() {
+			var vin, aID, aStart, aEnd, bID, bStart, bEnd string
+			if err := rows.Scan(&vin, &aID, &aStart, &aEnd, &bID, &bStart, &bEnd); err != nil {
+				return fmt.Errorf("look for overlapping lessee periods: %w", err)
+			}
+			found = append(found, fmt.Sprintf("vehicle %s: period %s (%s to %s) and period %s (%s to %s)",
+				vin, aID, aStart, orOpen(aEnd), bID, bStart, orOpen(bEnd)))
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("look for overlapping lessee periods: %w", err)
+		}
+		if len(found) > 0 {
+			more := ""
+			if len(found) > maxOverlapsReported {
+				found, more = found[:maxOverlapsReported], "\n  ... and more"
+			}
+			return fmt.Errorf("lessee periods on file overlap, so they cannot be made impossible to overlap; end or remove one period of each pair (UPDATE lessee_periods SET end_date = ...), then migrate again:\n  %s%s",
+				strings.Join(found, "\n  "), more)
+		}
+		return execAll(noOverlapStatements)(ctx, tx)
+	}
+}
+
+// noOverlapStatements add the constraint. btree_gist lets one GiST index
+// compare the VIN (text) with = beside the date range. It is one per
+// database, so it goes to schema public (not the schema being migrated,
+// which may be dropped with the extension in it), under a lock that lets
+// two schemas' migrations create it one after the other. lessee_day reads
+// the stored 'YYYY-MM-DD' text as a date without depending on DateStyle,
+// so that it may be used in an index.
+var noOverlapStatements = []string{
+	`SELECT pg_advisory_xact_lock(hashtext('lessee: create extension btree_gist'))`,
+	`CREATE EXTENSION IF NOT EXISTS btree_gist WITH SCHEMA public`,
+	`CREATE FUNCTION lessee_day(d text) RETURNS date LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS
+		$$ SELECT make_date(substr(d, 1, 4)::int, substr(d, 6, 2)::int, substr(d, 9, 2)::int) $$`,
+	`ALTER TABLE lessee_periods ADD CONSTRAINT lessee_periods_no_overlap
+		EXCLUDE USING gist (vin WITH =, daterange(lessee_day(start_date), lessee_day(end_date)) WITH &&)
+		DEFERRABLE INITIALLY DEFERRED`,
+}
+
+func noOverlapDown(postgres bool) []string {
+	if !postgres {
+		return nil
+	}
+	return []string{
+		`ALTER TABLE lessee_periods DROP CONSTRAINT lessee_periods_no_overlap`,
+		`DROP FUNCTION lessee_day(text)`,
+	}
+}
+
+func orOpen(end string) string {
+	if end == "" {
+		return "open"
+	}
+	return end
 }
 
 // authorityTables are the tables the registry's authority is read from: who
