@@ -2,10 +2,12 @@ package sqlstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jmoiron/sqlx"
 
 	"github.com/fleetreg/lessee/ident"
@@ -141,9 +143,23 @@ func (s *Store) Import(ctx context.Context, dir string, opt ImportOptions) (Impo
 		return ImportStats{}, fmt.Errorf("registry import: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
+		if d, ok := overlapViolation(err); ok {
+			return ImportStats{}, fmt.Errorf("registry import: %s: a lessee period would overlap another period of the same vehicle on file (%s); end the period on file first, or correct lessee_start and lessee_end; nothing was imported: %w",
+				FileVehicles, d, err)
+		}
 		return ImportStats{}, fmt.Errorf("registry import: commit: %w", err)
 	}
 	return stats, nil
+}
+
+// overlapViolation reports whether err is PostgreSQL refusing overlapping
+// lessee periods (lessee_periods_no_overlap), with the server's detail.
+func overlapViolation(err error) (string, bool) {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "23P01" && pe.ConstraintName == "lessee_periods_no_overlap" {
+		return pe.Detail, true
+	}
+	return "", false
 }
 
 // checkReferences reports orgnrs that are neither in enterprises.csv nor in

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fleetreg/lessee/storage/sqlstore"
 	"github.com/fleetreg/lessee/storage/sqlstore/sqlstoretest"
 )
 
@@ -95,5 +96,26 @@ func TestNoOverlapMigrationReportsOverlaps(t *testing.T) {
 	if err := s.ExecBehindTheBack(ctx, `INSERT INTO lessee_periods (id, vin, lessee_id, lessee_name, start_date, end_date)
 		VALUES ('p7', 'VIN-A', 'L7', '', '2025-01-01', NULL)`); err == nil || !strings.Contains(err.Error(), "lessee_periods_no_overlap") {
 		t.Errorf("after migrating, an overlapping insert: %v", err)
+	}
+}
+
+// TestImportRefusesOverlappingPeriod: a registry import whose vehicles.csv
+// gives a vehicle a lessee period overlapping the one on file is refused
+// whole on PostgreSQL, with a message that says what to do.
+func TestImportRefusesOverlappingPeriod(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := sqlstoretest.Postgres(t)
+	importRegistry(t, s)
+	dir := writeFiles(t, map[string]string{
+		"vehicles.csv": "registration_number,vin,owner_orgnr,owner_since,lessee_id,lessee_start,lessee_end\n" +
+			"EL 12345,WVWZZZ1JZXW000001,910000004,2020-01-01,01019010046,2024-01-01,\n",
+	})
+	_, err := s.Import(ctx, dir, sqlstore.ImportOptions{})
+	if err == nil || !strings.Contains(err.Error(), "would overlap another period of the same vehicle") {
+		t.Fatalf("err = %v, want the overlap explained", err)
+	}
+	if got := vehicle(t, s, vin1).Periods; len(got) != 1 {
+		t.Errorf("periods after the refused import: %+v", got)
 	}
 }
