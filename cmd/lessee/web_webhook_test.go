@@ -14,6 +14,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/fleetreg/lessee/intake"
+	"github.com/fleetreg/lessee/objectkey"
 	"github.com/fleetreg/lessee/web"
 	"github.com/fleetreg/lessee/worker"
 )
@@ -91,7 +92,8 @@ func TestWebhookEndToEnd(t *testing.T) {
 		float64(j.Applied) != summary["applied"] || float64(j.Unchanged) != summary["unchanged"] || float64(j.Rejected) != summary["rejected"] {
 		t.Errorf("job %+v does not match summary %v", j, summary)
 	}
-	if j.Receipt != "receipts/"+nordlys+"/"+name+".receipt.csv" {
+	// The job's own receipt, in its history folder.
+	if j.Receipt != objectkey.HistoryFor(nordlys, j.ID, name, false).CSV {
 		t.Errorf("receipt key %q", j.Receipt)
 	}
 
