@@ -172,6 +172,9 @@ func TestVerifyAPI(t *testing.T) {
 	}
 	defer db.Close(ctx)
 	for _, q := range []string{
+		// The database would refuse the overlapping periods the check
+		// must find: it is for a schema without that constraint too.
+		`ALTER TABLE lessee_periods DROP CONSTRAINT lessee_periods_no_overlap`,
 		`INSERT INTO audit_log (change_id, job_id, row_line, submitter, on_behalf_of, file_key, operation, vin, created_at, source) VALUES
 			('api-a-0', 'api-a', 2, '1', '1', 'api', 'add', 'V1', 'now', 'api'),
 			('api-b-0', 'api-b', 2, '1', '1', 'api', 'remove', 'V1', 'now', 'api'),
