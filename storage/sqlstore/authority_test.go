@@ -36,7 +36,7 @@ func TestAuthorityAsFreshAsTheTables(t *testing.T) {
 		}
 		exec := func(q string, args ...any) {
 			t.Helper()
-			if err := s.ExecBehindTheBack(ctx, q, args...); err != nil {
+			if err := s.Exec(ctx, q, args...); err != nil {
 				t.Fatalf("%s: %v", q, err)
 			}
 		}

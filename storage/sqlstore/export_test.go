@@ -56,15 +56,10 @@ func (s *Store) MigrateTo(ctx context.Context, version int64) error {
 	return err
 }
 
-// Exec runs one statement, for tests that check what the schema refuses.
+// Exec runs one statement on the store's database directly, as an
+// operator's psql would: for tests of what the schema refuses and of what
+// the code must notice.
 func (s *Store) Exec(ctx context.Context, query string, args ...any) error {
-	_, err := s.db.ExecContext(ctx, s.db.Rebind(query), args...)
-	return err
-}
-
-// ExecBehindTheBack runs a statement on the store's database directly, as
-// an operator's psql would, for tests of what the code must notice.
-func (s *Store) ExecBehindTheBack(ctx context.Context, query string, args ...any) error {
 	_, err := s.db.ExecContext(ctx, s.db.Rebind(query), args...)
 	return err
 }

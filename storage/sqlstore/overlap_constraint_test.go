@@ -19,7 +19,7 @@ func TestNoOverlapConstraint(t *testing.T) {
 	s := sqlstoretest.Postgres(t)
 	importRegistry(t, s) // vin1: open period of person since 2023-01-01
 	insert := func(id, vin, start string, end any) error {
-		return s.ExecBehindTheBack(ctx, `INSERT INTO lessee_periods (id, vin, lessee_id, lessee_name, start_date, end_date)
+		return s.Exec(ctx, `INSERT INTO lessee_periods (id, vin, lessee_id, lessee_name, start_date, end_date)
 			VALUES (?, ?, ?, '', ?, ?)`, id, vin, person, start, end)
 	}
 	for _, tc := range []struct {
@@ -42,7 +42,7 @@ func TestNoOverlapConstraint(t *testing.T) {
 		}
 	}
 	// An update that makes two periods overlap is refused too.
-	if err := s.ExecBehindTheBack(ctx, `UPDATE lessee_periods SET end_date = '2023-06-01' WHERE id = 'x-before,-ending-the-day-the-open-one-starts'`); err == nil ||
+	if err := s.Exec(ctx, `UPDATE lessee_periods SET end_date = '2023-06-01' WHERE id = 'x-before,-ending-the-day-the-open-one-starts'`); err == nil ||
 		!strings.Contains(err.Error(), "lessee_periods_no_overlap") {
 		t.Errorf("overlapping update: err = %v", err)
 	}
@@ -55,16 +55,16 @@ func TestNoOverlapMigrationReportsOverlaps(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := sqlstoretest.Postgres(t)
-	if err := s.ExecBehindTheBack(ctx, `ALTER TABLE lessee_periods DROP CONSTRAINT lessee_periods_no_overlap`); err != nil {
+	if err := s.Exec(ctx, `ALTER TABLE lessee_periods DROP CONSTRAINT lessee_periods_no_overlap`); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.ExecBehindTheBack(ctx, `DELETE FROM goose_db_version WHERE version_id = 10`); err != nil {
+	if err := s.Exec(ctx, `DELETE FROM goose_db_version WHERE version_id = 10`); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.ExecBehindTheBack(ctx, `DROP FUNCTION lessee_day(text)`); err != nil {
+	if err := s.Exec(ctx, `DROP FUNCTION lessee_day(text)`); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.ExecBehindTheBack(ctx, `INSERT INTO lessee_periods (id, vin, lessee_id, lessee_name, start_date, end_date) VALUES
+	if err := s.Exec(ctx, `INSERT INTO lessee_periods (id, vin, lessee_id, lessee_name, start_date, end_date) VALUES
 		('p1', 'VIN-A', 'L1', '', '2024-01-01', NULL),
 		('p2', 'VIN-A', 'L2', '', '2024-06-01', '2024-07-01'),
 		('p3', 'VIN-B', 'L3', '', '2024-01-01', '2024-02-01'),
@@ -87,13 +87,13 @@ func TestNoOverlapMigrationReportsOverlaps(t *testing.T) {
 	if strings.Contains(msg, "VIN-B") {
 		t.Errorf("periods that only touch were reported:\n%s", msg)
 	}
-	if err := s.ExecBehindTheBack(ctx, `DELETE FROM lessee_periods WHERE id IN ('p2', 'p5')`); err != nil {
+	if err := s.Exec(ctx, `DELETE FROM lessee_periods WHERE id IN ('p2', 'p5')`); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Migrate(ctx); err != nil {
 		t.Fatalf("after fixing the periods: %v", err)
 	}
-	if err := s.ExecBehindTheBack(ctx, `INSERT INTO lessee_periods (id, vin, lessee_id, lessee_name, start_date, end_date)
+	if err := s.Exec(ctx, `INSERT INTO lessee_periods (id, vin, lessee_id, lessee_name, start_date, end_date)
 		VALUES ('p7', 'VIN-A', 'L7', '', '2025-01-01', NULL)`); err == nil || !strings.Contains(err.Error(), "lessee_periods_no_overlap") {
 		t.Errorf("after migrating, an overlapping insert: %v", err)
 	}
