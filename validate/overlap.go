@@ -34,8 +34,14 @@ func overlapping(periods []lessee.Period, start, end lessee.Date) (lessee.Period
 }
 
 // overlaps reports whether [s1, e1) and [s2, e2) share a day; a zero end is
-// open-ended. Half-open, so that one period may begin the day another ends.
+// open-ended. Half-open, so that one period may begin the day another ends;
+// and a period that ends on its start (an add may give end_date equal to
+// start_date) covers no day, as an empty PostgreSQL daterange overlaps
+// nothing, so the database's constraint and this rule agree.
 func overlaps(s1, e1, s2, e2 lessee.Date) bool {
+	if s1 == e1 || s2 == e2 {
+		return false
+	}
 	return (e2.IsZero() || s1.Before(e2)) && (e1.IsZero() || s2.Before(e1))
 }
 

@@ -8,13 +8,26 @@ import (
 	"github.com/fleetreg/lessee"
 )
 
+// shareADay reports whether p and q have a day in common: the later start
+// is before the earlier end. It is written apart from overlapping, so that
+// a mistake there cannot hide from the tests that use it.
+func shareADay(p, q lessee.Period) bool {
+	end := func(e lessee.Date) lessee.Date {
+		if e.IsZero() {
+			return "9999-12-31"
+		}
+		return e
+	}
+	return max(p.Start, q.Start) < min(end(p.End), end(q.End))
+}
+
 // checkNoOverlap fails when two periods of a vehicle of st share a day.
 func checkNoOverlap(tb testing.TB, st *lessee.State) {
 	tb.Helper()
 	for vin, v := range st.Vehicles {
 		for i, p := range v.Periods {
 			for _, q := range v.Periods[i+1:] {
-				if overlaps(p.Start, p.End, q.Start, q.End) {
+				if shareADay(p, q) {
 					tb.Errorf("%s: periods %+v and %+v overlap", vin, p, q)
 				}
 			}
@@ -40,6 +53,7 @@ func TestOverlapping(t *testing.T) {
 		{"2026-02-01", "2026-03-01", "a"}, // inside
 		{"2025-01-01", "", "a"},           // over both: the earliest
 		{"2030-01-01", "2030-01-02", "b"}, // inside the open-ended one
+		{"2026-03-01", "2026-03-01", ""},  // empty: covers no day
 	} {
 		p, ok := overlapping(periods, tc.start, tc.end)
 		if ok != (tc.want != "") || p.ID != tc.want {
