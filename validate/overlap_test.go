@@ -232,3 +232,19 @@ func TestDecideOverlap(t *testing.T) {
 		})
 	}
 }
+
+// TestOverlapMessageNorwegian: the conflict and its advice are written
+// together in the job's language.
+func TestOverlapMessageNorwegian(t *testing.T) {
+	t.Parallel()
+	fx := newFixture()
+	fx.state.Vehicles[vin1].Periods = []lessee.Period{{ID: "later", LesseeID: person2, Start: "2027-01-01"}}
+	job := testJob()
+	job.Language = lessee.Norwegian
+	o := Decide(Config{}, job, fx.state, rows(t, job, addRow(vin1, person1, "2026-07-01"))).Outcomes[0]
+	const want = "end_date: overlapper med leasingtakeren som er registrert fra 2027-01-01 uten sluttdato; " +
+		"oppgi en end_date som ikke er senere enn 2027-01-01, dagen den perioden begynner"
+	if o.Code != lessee.CodeLesseeConflict || o.Message != want {
+		t.Errorf("%s %q, want %q", o.Code, o.Message, want)
+	}
+}
