@@ -63,8 +63,13 @@ const (
 	RegVINMismatch         Key = "reg_vin_mismatch"
 	NotOwner               Key = "not_owner"
 	NotOwnerYet            Key = "not_owner_yet"
-	ConflictOtherLessee    Key = "conflict_other_lessee"
-	ConflictStart          Key = "conflict_start"
+	ConflictOverlapOpen    Key = "conflict_overlap_open"
+	ConflictOverlapTo      Key = "conflict_overlap_to"
+	OverlapEndBy           Key = "overlap_end_by"
+	OverlapRemoveFirst     Key = "overlap_remove_first"
+	OverlapStartFrom       Key = "overlap_start_from"
+	OverlapSnapshotNoEnd   Key = "overlap_snapshot_no_end"
+	OverlapOneLessee       Key = "overlap_one_lessee"
 	ConflictEndOpen        Key = "conflict_end_open"
 	ConflictEndTo          Key = "conflict_end_to"
 	AddUnchanged           Key = "add_unchanged"
@@ -341,12 +346,30 @@ var catalogue = map[Key]entry{
 		"flåteeier %s eier kjøretøyet først fra %s, som er etter virkningsdatoen %s"},
 
 	// The lessee state.
-	ConflictOtherLessee: {lessee.CodeLesseeConflict,
-		"the vehicle has another lessee whose period is still open on %s; remove that lessee first (a remove row earlier in the file works)",
-		"kjøretøyet har en annen leasingtaker med en periode som fortsatt er åpen per %s; fjern den leasingtakeren først (en remove-rad tidligere i filen holder)"},
-	ConflictStart: {lessee.CodeLesseeConflict,
-		"this lessee is already registered on the vehicle from %s; to change the start, remove the lessee and add it again",
-		"denne leasingtakeren er allerede registrert på kjøretøyet fra %s; for å endre startdatoen må du fjerne leasingtakeren og legge den til på nytt"},
+	// An overlap names the other period's dates, never its lessee; the
+	// second argument is one of the Overlap hints below, which says what
+	// would fix the row.
+	ConflictOverlapOpen: {lessee.CodeLesseeConflict,
+		"overlaps the lessee registered from %s with no end date; %s",
+		"overlapper med leasingtakeren som er registrert fra %s uten sluttdato; %s"},
+	ConflictOverlapTo: {lessee.CodeLesseeConflict,
+		"overlaps the lessee registered from %s to %s; %s",
+		"overlapper med leasingtakeren som er registrert fra %s til %s; %s"},
+	OverlapEndBy: {"",
+		"give an end_date no later than %s, the day that period begins",
+		"oppgi en end_date som ikke er senere enn %s, dagen den perioden begynner"},
+	OverlapRemoveFirst: {"",
+		"end that period first with a remove on %s (a remove row earlier in the file works)",
+		"avslutt den perioden først med en remove per %s (en remove-rad tidligere i filen holder)"},
+	OverlapStartFrom: {"",
+		"give a start_date no earlier than %s, the day that period ends",
+		"oppgi en start_date som ikke er tidligere enn %s, dagen den perioden slutter"},
+	OverlapSnapshotNoEnd: {"",
+		"a snapshot row's lease has no end date, so it would run into that period; record a lease that ends before it with a change file",
+		"et leieforhold i en snapshot-rad har ingen sluttdato og ville derfor gått inn i den perioden; registrer et leieforhold som slutter før den, med en endringsfil"},
+	OverlapOneLessee: {"",
+		"a vehicle has one lessee on any day; correct the dates",
+		"et kjøretøy har bare én leasingtaker på en gitt dag; rett datoene"},
 	ConflictEndOpen: {lessee.CodeLesseeConflict,
 		"this lessee is registered from %s with no end date; to end the period, use remove",
 		"denne leasingtakeren er registrert fra %s uten sluttdato; bruk remove for å avslutte perioden"},

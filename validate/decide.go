@@ -148,7 +148,7 @@ func decideRow(job Job, st *lessee.State, r lessee.Row, o *lessee.Outcome, w *le
 	if rej == nil {
 		switch ch.Operation {
 		case lessee.OpAdd:
-			rej = add(job, v, r, f, o, w)
+			rej = add(job, v, r, f, o, w, false)
 		case lessee.OpRemove:
 			rej = remove(job, v, r, f, o, w)
 		default:
@@ -291,30 +291,6 @@ func owns(v *lessee.Vehicle, f string, d lessee.Date) *reject {
 	return nil
 }
 
-// openPeriod returns the index of the period that counts as open on d: the
-// latest-starting one that has begun by d, else the earliest one starting
-// after d; -1 when none is open.
-func openPeriod(v *lessee.Vehicle, d lessee.Date) int {
-	found := -1
-	for i, p := range v.Periods {
-		if !p.OpenOn(d) {
-			continue
-		}
-		if found < 0 {
-			found = i
-			continue
-		}
-		q := v.Periods[found]
-		switch {
-		case !d.Before(p.Start) && (d.Before(q.Start) || !p.Start.Before(q.Start)):
-			found = i // p has begun and starts later than q, or q has not begun
-		case d.Before(p.Start) && d.Before(q.Start) && p.Start.Before(q.Start):
-			found = i // neither has begun; p comes first
-		}
-	}
-	return found
-}
-
 // endedOn returns the index of the latest-starting period that ends exactly on
 // d, of lesseeID or of any lessee when lesseeID is "", or -1.
 func endedOn(v *lessee.Vehicle, d lessee.Date, lesseeID string) int {
@@ -330,15 +306,19 @@ func endedOn(v *lessee.Vehicle, d lessee.Date, lesseeID string) int {
 	return found
 }
 
-func add(job Job, v *lessee.Vehicle, r lessee.Row, f string, o *lessee.Outcome, w *lessee.WriteSet) *reject {
+// add records the period of r's change, from its start date up to, not
+// including, its end date (none: open-ended). It is unchanged when the
+// lessee already has a period from that start (ending on that end, when the
+// row gives one), and a LESSEE_CONFLICT when it would overlap any period on
+// file, whether in force on the start date or beginning later: a short lease
+// before a later one, or history before a lease in force, is recorded.
+// snapshot says the change is a snapshot row's, which has no end date to
+// correct; it only changes the advice of a conflict.
+func add(job Job, v *lessee.Vehicle, r lessee.Row, f string, o *lessee.Outcome, w *lessee.WriteSet, snapshot bool) *reject {
 	ch := r.Change
-	if i := openPeriod(v, ch.StartDate); i >= 0 {
+	if i := sameStart(v, ch.LesseeID, ch.StartDate, ch.EndDate); i >= 0 {
 		p := v.Periods[i]
 		switch {
-		case p.LesseeID != ch.LesseeID:
-			return rejectf(lessee.CodeLesseeConflict, message.ConflictOtherLessee, ch.StartDate)
-		case p.Start != ch.StartDate:
-			return rejectField(lessee.CodeLesseeConflict, lessee.ColStartDate, message.ConflictStart, p.Start)
 		case !ch.EndDate.IsZero() && ch.EndDate != p.End && p.End.IsZero():
 			return rejectField(lessee.CodeLesseeConflict, lessee.ColEndDate, message.ConflictEndOpen, p.Start)
 		case !ch.EndDate.IsZero() && ch.EndDate != p.End:
@@ -347,6 +327,9 @@ func add(job Job, v *lessee.Vehicle, r lessee.Row, f string, o *lessee.Outcome, 
 		o.Status = lessee.StatusUnchanged
 		say(job, o, message.AddUnchanged, p.Start)
 		return nil
+	}
+	if p, ok := overlapping(v.Periods, ch.StartDate, ch.EndDate); ok {
+		return overlapConflict(p, ch.StartDate, snapshot)
 	}
 	p := lessee.Period{
 		ID:         lessee.ChangeID(job.ID, r.Index),
@@ -369,7 +352,10 @@ func add(job Job, v *lessee.Vehicle, r lessee.Row, f string, o *lessee.Outcome, 
 func remove(job Job, v *lessee.Vehicle, r lessee.Row, f string, o *lessee.Outcome, w *lessee.WriteSet) *reject {
 	ch := r.Change
 	d := ch.EndDate
-	open := openPeriod(v, d)
+	// Only the period in force on d is ended: one that begins after d is
+	// not the vehicle's lessee then, and ending it there would make it end
+	// before it starts.
+	open := inForce(v, d)
 	matches := open >= 0 && (ch.LesseeID == "" || v.Periods[open].LesseeID == ch.LesseeID)
 
 	// A period that has begun is closed, even if another ended on d. Failing
@@ -385,8 +371,8 @@ func remove(job Job, v *lessee.Vehicle, r lessee.Row, f string, o *lessee.Outcom
 	}
 	switch {
 	case matches:
-		// d is on or before the start: closing would leave an empty or
-		// negative period, and a re-run of add-then-remove would add again.
+		// The period starts on d: closing it would leave an empty period,
+		// and a re-run of add-then-remove would add again.
 		return rejectField(lessee.CodeEndBeforeStart, lessee.ColEndDate, message.RemoveEndBeforeStart, d, v.Periods[open].Start)
 	case open >= 0:
 		return rejectField(lessee.CodeLesseeMismatch, lessee.ColLesseeID, message.LesseeMismatch)

@@ -213,7 +213,8 @@ func TestDecide(t *testing.T) {
 		{name: "ErrInvalidDate", row: addRow(vin1, person1, "2026-02-30"), code: lessee.CodeInvalidDate},
 		{name: "ErrFieldTooLong", row: with(addRow(vin1, person1, "2026-01-01"), lessee.ColReference, strings.Repeat("r", 201)), code: lessee.CodeFieldTooLong},
 		{name: "ErrEndBeforeStartAdd", row: with(addRow(vin1, person1, "2026-01-01"), lessee.ColEndDate, "2025-01-01"), code: lessee.CodeEndBeforeStart},
-		{name: "ErrEndBeforeStartRemove", row: removeRow(vin4, person1, "2025-05-31"), code: lessee.CodeEndBeforeStart, msg: "not after the start"},
+		// Before the period's start nothing is in force: there is nothing to end.
+		{name: "ErrRemoveBeforeStart", row: removeRow(vin4, person1, "2025-05-31"), code: lessee.CodeNoActiveLessee, msg: "no active lessee on 2025-05-31"},
 
 		{name: "ErrTermsNotAcceptedOwn", row: addRow(vin1, person1, "2026-01-01"),
 			setup: func(st *lessee.State) { st.Enterprises[orgS].Terms = nil },
@@ -271,7 +272,8 @@ func TestDecide(t *testing.T) {
 			code: lessee.CodeRegVINMismatch},
 		{name: "ErrNotOwner", row: addRow(vin3, person1, "2026-01-01"), code: lessee.CodeNotOwner, msg: "not registered to fleet owner " + orgS},
 		{name: "ErrNotOwnerYet", row: addRow(vin1, person1, "2023-12-31"), code: lessee.CodeNotOwner, msg: "only from 2024-01-01"},
-		{name: "ErrLesseeConflict", row: addRow(vin4, person2, "2026-01-01"), code: lessee.CodeLesseeConflict, msg: "another lessee"},
+		{name: "ErrLesseeConflict", row: addRow(vin4, person2, "2026-01-01"), code: lessee.CodeLesseeConflict,
+			msg: "start_date: overlaps the lessee registered from 2025-06-01 with no end date; end that period first with a remove on 2026-01-01"},
 		{name: "ErrLesseeConflictOtherStart", row: addRow(vin4, person1, "2026-01-01"), code: lessee.CodeLesseeConflict, msg: "from 2025-06-01"},
 		{name: "ErrLesseeConflictOtherEnd", row: with(addRow(vin4, person1, "2025-06-01"), lessee.ColEndDate, "2026-06-01"),
 			code: lessee.CodeLesseeConflict, msg: "with no end date"},

@@ -25,6 +25,15 @@ import (
 //     Operation replace, Before P as it was and After the new period. If
 //     the new period cannot be opened, nothing changes.
 //
+// A snapshot states the lessee on T and, for add and replace, from
+// start_date on; it never shortens or removes a period that begins after T
+// (a future lease on file). keep and remove look only at P, so a row
+// without lessee leaves a future period alone, and the period add or
+// replace opens, which has no end date, is a LESSEE_CONFLICT when it would
+// overlap a future period, as for any add (see overlapping): a snapshot
+// cannot make two lessees share a day, and replacing the future lessee
+// takes a change file (or the snapshot again once that period is in force).
+//
 // The effective date, on which authority and ownership are judged, is T
 // for keep and remove and start_date for add and replace (T when the row
 // lacks the start_date it needs, which it is then rejected for).
@@ -161,16 +170,6 @@ func derive(v *lessee.Vehicle, lesseeID string, t lessee.Date) (lessee.Operation
 	return lessee.OpReplace, i
 }
 
-// inForce returns the index of the period in force on d, begun by d and
-// open on d (as remove would end on d), or -1.
-func inForce(v *lessee.Vehicle, d lessee.Date) int {
-	i := openPeriod(v, d)
-	if i < 0 || d.Before(v.Periods[i].Start) {
-		return -1
-	}
-	return i
-}
-
 // applySnapshot makes the derived operation op of row r on v, whose period
 // in force on the processing date is v.Periods[in] (in < 0: none).
 func applySnapshot(job Job, v *lessee.Vehicle, r lessee.Row, f string, op lessee.Operation, in int, o *lessee.Outcome, w *lessee.WriteSet) *reject {
@@ -194,10 +193,10 @@ func applySnapshot(job Job, v *lessee.Vehicle, r lessee.Row, f string, op lessee
 		}
 		return remove(job, v, withChange(r, lessee.Change{Operation: lessee.OpRemove, EndDate: t}), f, o, w)
 	case lessee.OpAdd:
-		if rej := endedConflict(v, ch.StartDate, t); rej != nil {
+		if rej := endedConflict(v, ch.LesseeID, ch.StartDate, t); rej != nil {
 			return rej
 		}
-		return add(job, v, withChange(r, open), f, o, w)
+		return add(job, v, withChange(r, open), f, o, w, true)
 	case lessee.OpReplace:
 		return replace(job, v, withChange(r, open), f, in, o, w)
 	}
@@ -210,12 +209,12 @@ func withChange(r lessee.Row, ch lessee.Change) lessee.Row {
 	return r
 }
 
-// endedConflict rejects an add at start when the period open on start has
-// already ended by the processing date t. add would take it for the row's
-// own period when lessee and start agree, and call the row unchanged,
+// endedConflict rejects an add at start when the row's lessee has a period
+// from start on file that has already ended by the processing date t. add
+// would take it for the row's own period and call the row unchanged,
 // though the lessee the snapshot names is no longer the vehicle's.
-func endedConflict(v *lessee.Vehicle, start, t lessee.Date) *reject {
-	i := openPeriod(v, start)
+func endedConflict(v *lessee.Vehicle, lesseeID string, start, t lessee.Date) *reject {
+	i := sameStart(v, lesseeID, start, "")
 	if i < 0 || v.Periods[i].OpenOn(t) {
 		return nil
 	}
@@ -240,7 +239,7 @@ func replace(job Job, v *lessee.Vehicle, r lessee.Row, f string, in int, o *less
 	}
 	var added lessee.Outcome
 	var scratch lessee.WriteSet // add's notes; kept only if the whole replace applies
-	rej := add(job, v, r, f, &added, &scratch)
+	rej := add(job, v, r, f, &added, &scratch, true)
 	if rej == nil && added.Status == lessee.StatusUnchanged && closes {
 		// The new period is on file already while the old one still runs
 		// past its start: the registry holds overlapping periods.
