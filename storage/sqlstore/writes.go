@@ -10,7 +10,13 @@ import (
 
 // writePeriods persists the period writes of a chunk: the decider has folded
 // its rows in order already, so each period is written once, as it ends up.
+// The periods on file are ended before the new ones go in, so that no
+// statement leaves two periods of a vehicle overlapping, even for a moment:
+// PostgreSQL checks lessee_periods_no_overlap per statement.
 func (w *chunkTx) writePeriods(ctx context.Context, writes lessee.Writes) error {
+	if err := w.closePeriods(ctx, writes.Closed); err != nil {
+		return err
+	}
 	inserts := make([][]any, 0, len(writes.Opened))
 	for _, pw := range writes.Opened {
 		p := pw.Period
@@ -19,7 +25,7 @@ func (w *chunkTx) writePeriods(ctx context.Context, writes lessee.Writes) error 
 	if err := w.insert(ctx, "lessee_periods", []string{"id", "vin", "lessee_id", "lessee_name", "start_date", "end_date"}, inserts); err != nil {
 		return fmt.Errorf("open lessee periods: %w", err)
 	}
-	return w.closePeriods(ctx, writes.Closed)
+	return nil
 }
 
 // closePeriods sets the end date of periods that existed before the chunk,
