@@ -11,7 +11,7 @@ import (
 
 // TestNoOverlapConstraint: on PostgreSQL the database itself refuses a
 // lessee period that overlaps another of the same vehicle, inserted or
-// updated behind the code's back, at commit; periods that only touch (one
+// updated behind the code's back; periods that only touch (one
 // ends the day the next begins), or belong to other vehicles, are fine.
 func TestNoOverlapConstraint(t *testing.T) {
 	t.Parallel()
