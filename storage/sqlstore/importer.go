@@ -136,20 +136,26 @@ func (s *Store) Import(ctx context.Context, dir string, opt ImportOptions) (Impo
 	}
 	stats, err := writeRegistry(ctx, tx, in)
 	if err != nil {
-		return ImportStats{}, fmt.Errorf("registry import: %w", err)
+		return ImportStats{}, explainOverlap(err)
 	}
 	// Their exports are rewritten (export.go).
 	if err := markFleetsChanged(ctx, tx, fleets, formatTime(s.now())); err != nil {
 		return ImportStats{}, fmt.Errorf("registry import: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
-		if d, ok := overlapViolation(err); ok {
-			return ImportStats{}, fmt.Errorf("registry import: %s: a lessee period would overlap another period of the same vehicle on file (%s); end the period on file first, or correct lessee_start and lessee_end; nothing was imported: %w",
-				FileVehicles, d, err)
-		}
-		return ImportStats{}, fmt.Errorf("registry import: commit: %w", err)
+		return ImportStats{}, explainOverlap(fmt.Errorf("commit: %w", err))
 	}
 	return stats, nil
+}
+
+// explainOverlap wraps an import's write error, saying what to do when it
+// is PostgreSQL refusing an overlapping lessee period.
+func explainOverlap(err error) error {
+	if d, ok := overlapViolation(err); ok {
+		return fmt.Errorf("registry import: %s: a lessee period would overlap another period of the same vehicle on file (%s); end the period on file first, or correct lessee_start and lessee_end; nothing was imported: %w",
+			FileVehicles, d, err)
+	}
+	return fmt.Errorf("registry import: %w", err)
 }
 
 // overlapViolation reports whether err is PostgreSQL refusing overlapping
