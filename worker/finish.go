@@ -239,19 +239,24 @@ func (h *Handler) carryOut(ctx context.Context, job lessee.Job) error {
 // and, when it is the newest upload under its name, to the latest keys;
 // then the staging folder is removed. Every step may run again.
 func (h *Handler) publishFinished(ctx context.Context, job lessee.Job) error {
-	if job.History != "" || job.PublishedAttempt == 0 {
-		return nil // done, or finished before receipts had a history
+	if !job.Finished.IsZero() || job.PublishedAttempt == 0 {
+		// A job is marked finished only after this ran to the end (or
+		// it was finished before receipts had a history).
+		return nil
 	}
 	p := h.publisher()
 	staging := objectkey.StagingOf(job.ID, job.PublishedAttempt)
-	if err := p.Promote(ctx, job, staging); err != nil {
-		return fmt.Errorf("publish receipt: %w", err)
+	if job.History == "" {
+		if err := p.Promote(ctx, job, staging); err != nil {
+			return fmt.Errorf("publish receipt: %w", err)
+		}
+		folder := objectkey.HistoryOf(job.Submitter, job.ID)
+		if err := h.store.SetHistory(ctx, job.ID, folder); err != nil {
+			return err
+		}
+		job.History = folder
 	}
-	folder := objectkey.HistoryOf(job.Submitter, job.ID)
-	if err := h.store.SetHistory(ctx, job.ID, folder); err != nil {
-		return err
-	}
-	job.History = folder
+	// Again after a crash between the history and the latest keys.
 	if err := h.showNewest(ctx, job); err != nil {
 		return err
 	}

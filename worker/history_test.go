@@ -386,3 +386,45 @@ func TestDecidedJobIsCarriedOut(t *testing.T) {
 		t.Error("the refused upload was not moved to failed/")
 	}
 }
+
+// failNewestOnce fails the first NewestPublished, as a process killed
+// between a job's history copy and its latest receipt keys would.
+type failNewestOnce struct {
+	Store
+	failed bool
+}
+
+func (f *failNewestOnce) NewestPublished(ctx context.Context, submitter, name string, dryRun bool) (lessee.Job, error) {
+	if !f.failed {
+		f.failed = true
+		return lessee.Job{}, context.DeadlineExceeded
+	}
+	return f.Store.NewestPublished(ctx, submitter, name, dryRun)
+}
+
+// TestLatestShownAfterCrashBetweenCopies: killed after the history copy and
+// before the latest keys, the job's next attempt shows its receipt under
+// the latest keys and only then marks it finished.
+func TestLatestShownAfterCrashBetweenCopies(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := sqlstoretest.SQLite(t)
+	b := setup(t, store)
+	p := b.put(t, "inbox/912345602/lessees.csv", "changes/all-outcomes.csv")
+	b.handler.store = &failNewestOnce{Store: store}
+	if err := b.handler.Process(ctx, p); err == nil {
+		t.Fatal("expected the injected failure")
+	}
+	if j := b.jobFor(t, p); j.History == "" || j.State == lessee.JobCompleted || b.has(t, "receipts/912345602/lessees.csv.summary.json") {
+		t.Fatalf("after the failure: history %q, %s", j.History, j.State)
+	}
+	b.handler.store = store
+	if err := b.handler.Process(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	j := b.jobFor(t, p)
+	h := objectkey.HistoryFor(j.Submitter, j.ID, j.Name, false)
+	if j.State != lessee.JobCompleted || !bytes.Equal(b.get(t, "receipts/912345602/lessees.csv.summary.json"), b.get(t, h.Summary)) {
+		t.Errorf("job %s; the latest summary is not the job's", j.State)
+	}
+}
