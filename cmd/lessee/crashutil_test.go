@@ -38,7 +38,8 @@ import (
 // skipping the test, visibly, when either is missing. The Redis URL names
 // the database after TEST_REDIS_URL's: these tests flush it, and a Redis
 // database shared with tests of other packages running at the same time
-// would let one package's workers take the other's tasks.
+// would let one package's workers take the other's tasks. It is flushed
+// here, before the test starts anything.
 func realServices(t *testing.T) (dbURL, redisURL string) {
 	t.Helper()
 	base, rURL := os.Getenv("TEST_DATABASE_URL"), os.Getenv("TEST_REDIS_URL")
@@ -53,7 +54,15 @@ func realServices(t *testing.T) (dbURL, redisURL string) {
 	if err != nil {
 		t.Fatalf("TEST_REDIS_URL: %v", err)
 	}
-	u.Path = "/" + strconv.Itoa((opt.DB+1)%16)
+	opt.DB = (opt.DB + 1) % 16
+	u.Path = "/" + strconv.Itoa(opt.DB)
+	// Start empty: a test before this one may have left tasks (a retry
+	// not yet due), and a worker of this test would take them.
+	rc := redis.NewClient(opt)
+	defer rc.Close()
+	if err := rc.FlushDB(t.Context()).Err(); err != nil {
+		t.Fatalf("flush redis %s: %v", u.Redacted(), err)
+	}
 	return sqlstoretest.PostgresURL(t), u.String()
 }
 

@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,7 +19,6 @@ import (
 
 	"github.com/fleetreg/lessee"
 	"github.com/fleetreg/lessee/gen"
-	"github.com/fleetreg/lessee/objectkey"
 	"github.com/fleetreg/lessee/storage/s3store"
 )
 
@@ -103,12 +101,17 @@ func TestScaleOut(t *testing.T) {
 	}
 	wg.Wait()
 
+	want := make(map[string]bool, len(uploads))
+	for _, u := range uploads {
+		want["receipts/"+u.submitter+"/"+u.name+".summary.json"] = true
+	}
 	summaries := func() int {
 		n := 0
 		objects.List(ctx, "receipts/", func(o lessee.Object) error {
-			// The latest summaries: each job's own copy in its history
-			// folder comes just before.
-			if strings.HasSuffix(o.Key, ".summary.json") && !strings.Contains(o.Key, "/"+objectkey.History) {
+			// The latest summaries of this test's uploads only: each job's
+			// own copy in its history folder is not counted, nor anything
+			// a stray task might have written.
+			if want[o.Key] {
 				n++
 			}
 			return nil
