@@ -651,6 +651,54 @@ type APICall struct {
 // is ChangeID(JobID(), 0), also the id of a period it opens.
 func (c APICall) JobID() string { return "api-" + c.RequestID }
 
+// APIChange is one change of a batch the single-change API applies in one
+// transaction: its call, what its state needs (Keys), how it is decided
+// (Decide must return one outcome) and how its outcome is answered.
+type APIChange struct {
+	Call   APICall
+	Keys   Keys
+	Decide func(*State) Decision
+	Answer func(Outcome) (APIAnswer, error)
+}
+
+// APIResult is what became of one change of a batch.
+type APIResult struct {
+	Answer   APIAnswer
+	Replayed bool  // the answer kept under the call's idempotency key
+	Err      error // this change's own failure (a reused idempotency key)
+	// Again: the change was not decided in this batch, because an earlier
+	// change of the batch names the same vehicle or idempotency key; it
+	// must be applied in a later batch, after the one it yielded to.
+	Again bool
+}
+
+// MergeKeys returns what a chunk of all of ks's changes needs loaded: every
+// vehicle and organisation of each, and for each vehicle the earliest date
+// any of them needs its history from.
+func MergeKeys(ks ...Keys) Keys {
+	out := Keys{Since: map[string]Date{}}
+	for _, k := range ks {
+		out.VINs = append(out.VINs, k.VINs...)
+		out.RegNumbers = append(out.RegNumbers, k.RegNumbers...)
+		out.OrgNrs = append(out.OrgNrs, k.OrgNrs...)
+		for _, key := range append(slices.Clip(k.VINs), k.RegNumbers...) {
+			d, ok := k.Since[key] // absent: the whole history, as the zero Date
+			if prev, seen := out.Since[key]; seen {
+				d = min(prev, d)
+			}
+			if !ok {
+				d = ""
+			}
+			out.Since[key] = d
+		}
+	}
+	for _, l := range []*[]string{&out.VINs, &out.RegNumbers, &out.OrgNrs} {
+		slices.Sort(*l)
+		*l = slices.Compact(*l)
+	}
+	return out
+}
+
 // APIAnswer is what the single-change API answers: an HTTP status and a
 // JSON body, kept byte for byte under an idempotency key.
 type APIAnswer struct {

@@ -41,11 +41,11 @@ type Authenticator interface {
 
 // Store is what the API needs from SQL.
 type Store interface {
-	// ApplyOne applies one change in a transaction of its own, keeping
-	// its answer under the call's idempotency key; a key reused for
-	// another request is an error with code lessee.ECONFLICT.
-	ApplyOne(ctx context.Context, call lessee.APICall, keys lessee.Keys,
-		decide func(*lessee.State) lessee.Decision, answer func(lessee.Outcome) (lessee.APIAnswer, error)) (lessee.APIAnswer, bool, error)
+	// ApplyBatch applies changes in one transaction, each decided alone,
+	// keeping each answer under its call's idempotency key (see
+	// sqlstore.Store.ApplyBatch); a key reused for another request is a
+	// change's Err with code lessee.ECONFLICT.
+	ApplyBatch(ctx context.Context, changes []lessee.APIChange) ([]lessee.APIResult, error)
 	Vehicle(ctx context.Context, vin string) (lessee.Vehicle, error)
 	VehicleByRegistrationNumber(ctx context.Context, reg string) (lessee.Vehicle, error)
 	AuthorityState(ctx context.Context, orgnrs []string) (*lessee.State, error)
@@ -69,6 +69,8 @@ type Config struct {
 	JWKS []byte
 	// Metrics, when set, count and time every request.
 	Metrics *Metrics
+	// Batch tunes how concurrent changes share transactions.
+	Batch BatchConfig
 	// DefaultLanguage is what answers are written in for an organisation
 	// whose enterprise names no language, or that the registry does not
 	// know, and before a token names the organisation; zero means
@@ -91,6 +93,7 @@ type keptLanguage struct {
 // Server is the single-change API.
 type Server struct {
 	store Store
+	batch *batcher
 	auth  Authenticator
 	cfg   Config
 	log   *slog.Logger
@@ -109,7 +112,7 @@ func New(store Store, auth Authenticator, cfg Config, log *slog.Logger) *Server 
 		cfg.Location = time.UTC
 	}
 	cfg.DefaultLanguage = cfg.DefaultLanguage.Or(lessee.Norwegian)
-	return &Server{store: store, auth: auth, cfg: cfg, log: log, Now: time.Now,
+	return &Server{store: store, batch: newBatcher(store, cfg.Batch, cfg.Metrics.observeGroup), auth: auth, cfg: cfg, log: log, Now: time.Now,
 		limiters: map[string]*rate.Limiter{}, changed: map[string]bool{}, languages: map[string]keptLanguage{}}
 }
 
@@ -314,19 +317,27 @@ func (s *Server) postChange(w http.ResponseWriter, r *http.Request) {
 	row := validate.ParseRow(s.cfg.Validate, vjob, raw)
 	rows := []lessee.Row{row}
 	var fleet string
-	ans, replayed, err := s.store.ApplyOne(r.Context(), call, validate.KeysFor(vjob, rows),
-		func(st *lessee.State) lessee.Decision {
+	res, err := s.batch.apply(r.Context(), lessee.APIChange{
+		Call: call,
+		Keys: validate.KeysFor(vjob, rows),
+		Decide: func(st *lessee.State) lessee.Decision {
 			// The language as the change's own state has it, fresher
 			// than the one kept.
 			vjob.Language = s.keepLanguage(org, st.Enterprises[org], now)
 			return validate.Decide(s.cfg.Validate, vjob, st, rows)
 		},
-		func(o lessee.Outcome) (lessee.APIAnswer, error) {
+		Answer: func(o lessee.Outcome) (lessee.APIAnswer, error) {
+			fleet = ""
 			if o.Status == lessee.StatusApplied {
 				fleet = o.OnBehalfOf
 			}
 			return answerFor(o)
-		})
+		},
+	})
+	if err == nil {
+		err = res.Err
+	}
+	ans, replayed := res.Answer, res.Replayed
 	switch {
 	case lessee.ErrorCode(err) == lessee.ECONFLICT:
 		writeError(w, http.StatusUnprocessableEntity, CodeIdempotencyKeyReused, message.Format(lang, message.IdempotencyKeyReused))

@@ -49,12 +49,7 @@ func setup(t *testing.T, cfg Config) (*httptest.Server, *sqlstore.Store) {
 	if _, err := store.Import(context.Background(), dir, sqlstore.ImportOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	s := New(store, tokens{}, cfg, slog.New(slog.DiscardHandler))
-	mux := http.NewServeMux()
-	s.Routes(mux)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return srv, store
+	return serveAPI(t, store, cfg), store
 }
 
 type reply struct {

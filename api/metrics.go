@@ -11,10 +11,13 @@ import (
 // Metrics are the API's Prometheus metrics: requests by route and status
 // (lessee_api_requests_total) and their latency by route
 // (lessee_api_request_duration_seconds). Labels are the route pattern and
-// the status code: never a path, token or identifier.
+// the status code: never a path, token or identifier. How many changes
+// each transaction carried (lessee_api_changes_per_transaction) shows the
+// grouping of concurrent changes at work.
 type Metrics struct {
 	Requests *prometheus.CounterVec
 	Duration *prometheus.HistogramVec
+	Grouped  prometheus.Histogram
 }
 
 // NewMetrics registers the API's metrics on reg.
@@ -29,9 +32,21 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Single-change API request latency by route.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"route"}),
+		Grouped: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "lessee_api_changes_per_transaction",
+			Help:    "Single-change API changes applied together in one transaction.",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64},
+		}),
 	}
-	reg.MustRegister(m.Requests, m.Duration)
+	reg.MustRegister(m.Requests, m.Duration, m.Grouped)
 	return m
+}
+
+// observeGroup counts a transaction of n changes.
+func (m *Metrics) observeGroup(n int) {
+	if m != nil {
+		m.Grouped.Observe(float64(n))
+	}
 }
 
 // statusRecorder remembers the status a handler wrote.

@@ -253,9 +253,8 @@ type brokenStore struct{ Store }
 
 var errBroken = errors.New("the database is gone")
 
-func (brokenStore) ApplyOne(context.Context, lessee.APICall, lessee.Keys, func(*lessee.State) lessee.Decision,
-	func(lessee.Outcome) (lessee.APIAnswer, error)) (lessee.APIAnswer, bool, error) {
-	return lessee.APIAnswer{}, false, errBroken
+func (brokenStore) ApplyBatch(context.Context, []lessee.APIChange) ([]lessee.APIResult, error) {
+	return nil, errBroken
 }
 func (brokenStore) Vehicle(context.Context, string) (lessee.Vehicle, error) {
 	return lessee.Vehicle{}, errBroken

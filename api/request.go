@@ -8,6 +8,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/fleetreg/lessee"
 	"github.com/fleetreg/lessee/ingest"
@@ -146,7 +147,12 @@ func authorityLessee(key string, value json.RawMessage) (string, error) {
 
 // foldKey folds a key for comparison with the authority's names.
 func foldKey(k string) string {
-	return strings.ToLower(strings.NewReplacer("_", "", "-", "", " ", "").Replace(k))
+	return strings.Map(func(r rune) rune {
+		if r == '_' || r == '-' || r == ' ' {
+			return -1
+		}
+		return unicode.ToLower(r)
+	}, k)
 }
 
 // syntaxError shortens a JSON error for the client.

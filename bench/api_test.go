@@ -13,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/fleetreg/lessee/api"
 	"github.com/fleetreg/lessee/apiauth"
@@ -114,7 +115,8 @@ func BenchmarkAPIPath(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv := api.New(s, benchAuth{v}, api.Config{Location: oslo, Metrics: api.NewMetrics(prometheus.NewRegistry())},
+	metrics := api.NewMetrics(prometheus.NewRegistry())
+	srv := api.New(s, benchAuth{v}, api.Config{Location: oslo, Metrics: metrics},
 		slog.New(slogmask.New(slog.NewJSONHandler(logf, nil))))
 	mux := http.NewServeMux()
 	srv.Routes(mux)
@@ -148,6 +150,12 @@ func BenchmarkAPIPath(b *testing.B) {
 		}
 		b.ReportMetric(r.ChangesPerSec(), "changes/s")
 		b.ReportMetric(float64(r.P99.Microseconds())/1000, "p99-ms")
+		// How many changes shared a transaction, on average.
+		var m dto.Metric
+		if err := metrics.Grouped.Write(&m); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(m.Histogram.GetSampleSum()/float64(max(1, m.Histogram.GetSampleCount())), "changes/tx")
 	}
 }
 

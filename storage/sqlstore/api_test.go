@@ -156,3 +156,102 @@ func TestApplyOneRollsBackWrites(t *testing.T) {
 		}
 	})
 }
+
+// TestApplyBatch: changes of the single-change API share a transaction,
+// each decided alone: a change naming a vehicle an earlier one of the
+// batch names (here by its registration number) or an idempotency key
+// already in the batch comes Again, with its key given back; repeats and
+// reused keys are answered from what is kept; a failing change rolls the
+// whole batch back.
+func TestApplyBatch(t *testing.T) {
+	t.Parallel()
+	sqlstoretest.Run(t, func(t *testing.T, s *sqlstore.Store) {
+		ctx := context.Background()
+		importRegistry(t, s)
+		change := func(rid, key, hash string, keys lessee.Keys, rows []row) lessee.APIChange {
+			call := sqlstore.APICall{RequestID: rid, Submitter: fleetOwner, IdempotencyKey: key, RequestHash: hash}
+			return lessee.APIChange{Call: call, Keys: keys, Decide: decider(call.JobID(), 0, rows, nil), Answer: apiAnswer}
+		}
+		removeVIN1 := []row{{lessee.OpRemove, vin1, "", "2024-05-01"}}
+		addVIN2 := []row{{lessee.OpAdd, vin2, person, "2024-06-01"}}
+		addVIN1 := []row{{lessee.OpAdd, vin1, person, "2024-06-01"}}
+		byReg := lessee.Keys{OrgNrs: []string{fleetOwner}, RegNumbers: []string{"EL12345"}} // vin1's
+		kept, _, err := s.ApplyOne(ctx, sqlstore.APICall{RequestID: "old", Submitter: fleetOwner, IdempotencyKey: "kold", RequestHash: "h"},
+			keysFor([]row{{lessee.OpRemove, vin3, "", "2024-05-01"}}), decider("api-old", 0, []row{{lessee.OpRemove, vin3, "", "2024-05-01"}}, nil), apiAnswer)
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		res, err := s.ApplyBatch(ctx, []lessee.APIChange{
+			change("r0", "ka", "h", keysFor(removeVIN1), removeVIN1),
+			change("r1", "", "", keysFor(addVIN2), addVIN2),
+			change("r2", "kc", "h", byReg, addVIN1), // vin1 again: after r0
+			change("r3", "ka", "h", keysFor(removeVIN1), removeVIN1),
+			change("r4", "kold", "h", keysFor(removeVIN1), removeVIN1),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []struct {
+			body            string
+			again, replayed bool
+		}{
+			{`{"status":"applied","change_id":"api-r0-0"}`, false, false},
+			{`{"status":"applied","change_id":"api-r1-0"}`, false, false},
+			{"", true, false},
+			{"", true, false},
+			{string(kept.Body), false, true},
+		}
+		for i, w := range want {
+			if r := res[i]; string(r.Answer.Body) != w.body || r.Again != w.again || r.Replayed != w.replayed || r.Err != nil {
+				t.Errorf("change %d: %s again %v replayed %v err %v; want %s again %v replayed %v",
+					i, r.Answer.Body, r.Again, r.Replayed, r.Err, w.body, w.again, w.replayed)
+			}
+		}
+		for vin, rid := range map[string]string{vin1: "r0", vin2: "r1"} {
+			audit, err := s.Audit(ctx, vin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(audit) != 1 || audit[0].RequestID != rid || audit[0].Source != "api" || audit[0].ChangeID != "api-"+rid+"-0" {
+				t.Errorf("%s: audit %+v, want one entry of %s", vin, audit, rid)
+			}
+		}
+
+		// Their turn: r2 is decided on r0's result and its key is its
+		// own (given back, not kept empty); r3 repeats r0.
+		res, err = s.ApplyBatch(ctx, []lessee.APIChange{
+			change("r2", "kc", "h", byReg, addVIN1),
+			change("r3", "ka", "h", keysFor(removeVIN1), removeVIN1),
+			change("r5", "kold", "other", keysFor(addVIN2), addVIN2),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := res[0]; string(r.Answer.Body) != `{"status":"applied","change_id":"api-r2-0"}` || r.Again || r.Replayed {
+			t.Errorf("r2 in its turn: %s again %v replayed %v", r.Answer.Body, r.Again, r.Replayed)
+		}
+		if r := res[1]; string(r.Answer.Body) != `{"status":"applied","change_id":"api-r0-0"}` || !r.Replayed {
+			t.Errorf("r3 in its turn: %s replayed %v, want r0's answer", r.Answer.Body, r.Replayed)
+		}
+		if r := res[2]; !errors.Is(r.Err, sqlstore.ErrIdempotencyKeyReused) {
+			t.Errorf("another request under a kept key: %v", r.Err)
+		}
+
+		// One change failing rolls back the others of its batch.
+		addVIN3 := []row{{lessee.OpAdd, vin3, person, "2025-01-01"}}
+		broken := change("r7", "kb", "h", keysFor(addVIN3), addVIN3)
+		broken.Decide = func(*lessee.State) lessee.Decision { return lessee.Decision{} }
+		removeVIN2 := []row{{lessee.OpRemove, vin2, "", "2024-07-01"}}
+		if _, err := s.ApplyBatch(ctx, []lessee.APIChange{change("r6", "kr", "h", keysFor(removeVIN2), removeVIN2), broken}); err == nil {
+			t.Fatal("a batch with a change that decided nothing went through")
+		}
+		if audit, _ := s.Audit(ctx, vin2); len(audit) != 1 {
+			t.Errorf("%d audit entries of vin2 after the failed batch, want 1", len(audit))
+		}
+		res, err = s.ApplyBatch(ctx, []lessee.APIChange{change("r6", "kr", "h", keysFor(removeVIN2), removeVIN2)})
+		if err != nil || res[0].Replayed || string(res[0].Answer.Body) != `{"status":"applied","change_id":"api-r6-0"}` {
+			t.Errorf("r6 alone after its batch failed: %+v, %v", res, err)
+		}
+	})
+}

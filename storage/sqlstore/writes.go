@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/fleetreg/lessee"
 )
@@ -76,6 +77,30 @@ func (w *chunkTx) writeAudit(ctx context.Context, job lessee.Job, outcomes []les
 // writeAuditFrom records every applied outcome; with a request id they
 // came from the single-change API (source api), else from a file.
 func (w *chunkTx) writeAuditFrom(ctx context.Context, job lessee.Job, outcomes []lessee.Outcome, now, requestID string) error {
+	rows, err := auditRows(job, outcomes, now, requestID)
+	if err != nil {
+		return err
+	}
+	cols := auditColumns
+	if requestID != "" {
+		cols = apiAuditColumns
+	}
+	if err := w.insert(ctx, "audit_log", cols, rows); err != nil {
+		return fmt.Errorf("write audit: %w", err)
+	}
+	return nil
+}
+
+// The audit log's columns for a file's changes, and for the API's.
+var (
+	auditColumns = []string{"change_id", "job_id", "row_line", "submitter", "on_behalf_of",
+		"file_key", "operation", "vin", "registration_number", "lessee_id", "lessee_name", "before_json", "after_json", "created_at"}
+	apiAuditColumns = append(slices.Clip(auditColumns), "source", "request_id")
+)
+
+// auditRows returns the audit log rows (auditColumns, or apiAuditColumns
+// with a request id) of every applied outcome.
+func auditRows(job lessee.Job, outcomes []lessee.Outcome, now, requestID string) ([][]any, error) {
 	var rows [][]any
 	for _, o := range outcomes {
 		if o.Status != lessee.StatusApplied {
@@ -83,11 +108,11 @@ func (w *chunkTx) writeAuditFrom(ctx context.Context, job lessee.Job, outcomes [
 		}
 		before, err := periodJSON(o.Before)
 		if err != nil {
-			return fmt.Errorf("row %d: audit: %w", o.Line, err)
+			return nil, fmt.Errorf("row %d: audit: %w", o.Line, err)
 		}
 		after, err := periodJSON(o.After)
 		if err != nil {
-			return fmt.Errorf("row %d: audit: %w", o.Line, err)
+			return nil, fmt.Errorf("row %d: audit: %w", o.Line, err)
 		}
 		// The lessee as it stands after the change; a change without an
 		// after state is recorded with the lessee it ended.
@@ -104,16 +129,7 @@ func (w *chunkTx) writeAuditFrom(ctx context.Context, job lessee.Job, outcomes [
 		}
 		rows = append(rows, row)
 	}
-	cols := []string{"change_id", "job_id", "row_line", "submitter", "on_behalf_of",
-		"file_key", "operation", "vin", "registration_number", "lessee_id", "lessee_name", "before_json", "after_json", "created_at"}
-	if requestID != "" {
-		cols = append(cols, "source", "request_id")
-	}
-	err := w.insert(ctx, "audit_log", cols, rows)
-	if err != nil {
-		return fmt.Errorf("write audit: %w", err)
-	}
-	return nil
+	return rows, nil
 }
 
 // writeResults stores one result per outcome.
