@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/fleetreg/lessee"
 	"github.com/fleetreg/lessee/apiauth"
@@ -120,6 +122,9 @@ type APIRun struct {
 	// PostgreSQL sessions opened in the database meanwhile.
 	ServeCPU, PostgresCPU, ClientCPU time.Duration
 	Sessions                         int64
+	// Transactions the API applied changes in, and the changes they
+	// carried (the serve's lessee_api_changes_per_transaction).
+	Transactions, Grouped int64
 	// What else ran meanwhile: the service's fleet exports (from its log)
 	// and their time, and autovacuum and autoanalyze runs on the schema.
 	Exports     int
@@ -543,6 +548,7 @@ func (s *runStats) add(a apiAnswer, ok bool, took time.Duration) {
 type usage struct {
 	serve, postgres, self time.Duration
 	sessions, autovacuums int64
+	transactions, grouped int64
 }
 
 func (b *apiBench) usage(ctx context.Context) usage {
@@ -554,6 +560,9 @@ func (b *apiBench) usage(ctx context.Context) usage {
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
 		u.self = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	if b.serve != nil && b.serve.metricsURL != "" {
+		u.transactions, u.grouped = groupedChanges(ctx, b.serve.metricsURL)
 	}
 	if b.db != nil {
 		_ = b.db.QueryRow(ctx, `SELECT sessions FROM pg_stat_database WHERE datname = current_database()`).Scan(&u.sessions)
@@ -576,10 +585,37 @@ func (b *apiBench) finish(ctx context.Context, r *APIRun, s *runStats, start tim
 		r.ClientCPU = (after.self - before.self) / n
 	}
 	r.Sessions = after.sessions - before.sessions
+	r.Transactions, r.Grouped = after.transactions-before.transactions, after.grouped-before.grouped
 	r.Autovacuums = after.autovacuums - before.autovacuums
 	if b.serve != nil {
 		r.Exports, r.ExportTime, _ = serviceExports(b.serve.logPath, "", start, end)
 	}
+}
+
+// groupedChanges reads from the serve's metrics how many transactions the
+// API applied changes in and how many changes they carried; zeros when the
+// metrics cannot be read.
+func groupedChanges(ctx context.Context, metricsURL string) (transactions, changes int64) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, metricsURL, nil)
+	if err != nil {
+		return 0, 0
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, 0
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return 0, 0
+	}
+	f := families["lessee_api_changes_per_transaction"]
+	if f == nil || len(f.GetMetric()) == 0 {
+		return 0, 0
+	}
+	h := f.GetMetric()[0].GetHistogram()
+	return int64(h.GetSampleCount()), int64(h.GetSampleSum())
 }
 
 // exportsSettled waits until every fleet owner's export is up to date
@@ -1018,6 +1054,7 @@ func startAPIServe(ctx context.Context, cfg APIConfig, databaseURL, data string)
 		return nil, "", fmt.Errorf("start lessee serve: %w", err)
 	}
 	go func() { c.exit <- c.cmd.Wait(); _, _ = logf.Close(), outf.Close() }()
+	c.metricsURL = "http://" + listen + "/metrics"
 
 	client := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(60 * time.Second)

@@ -40,14 +40,18 @@ func (r *APIReport) Print(w io.Writer) {
 		runs = append(runs, *r.Latency)
 	}
 	if len(runs) > 0 {
-		fmt.Fprintln(w, "\nCPU per applied change (serve / all PostgreSQL processes / bench client); PostgreSQL sessions opened; meanwhile:")
+		fmt.Fprintln(w, "\nCPU per applied change (serve / all PostgreSQL processes / bench client); changes per API transaction; PostgreSQL sessions opened; meanwhile:")
 		for _, x := range runs {
 			name := fmt.Sprintf("%d clients", x.Clients)
 			if x.Clients == 0 {
 				name = "open loop"
 			}
-			fmt.Fprintf(w, "  %-10s %s / %s / %s; %d sessions; %d fleet exports (%s), %d autovacuum/analyze runs\n",
-				name, us(x.ServeCPU), us(x.PostgresCPU), us(x.ClientCPU), x.Sessions, x.Exports, dur(x.ExportTime), x.Autovacuums)
+			perTx := "?"
+			if x.Transactions > 0 {
+				perTx = fmt.Sprintf("%.1f", float64(x.Grouped)/float64(x.Transactions))
+			}
+			fmt.Fprintf(w, "  %-10s %s / %s / %s; %s changes/transaction; %d sessions; %d fleet exports (%s), %d autovacuum/analyze runs\n",
+				name, us(x.ServeCPU), us(x.PostgresCPU), us(x.ClientCPU), perTx, x.Sessions, x.Exports, dur(x.ExportTime), x.Autovacuums)
 		}
 		for _, x := range runs {
 			if x.FirstUnexpected != "" {

@@ -41,6 +41,7 @@ type child struct {
 	logPath    string
 	s3         *s3store.Client
 	s3Endpoint string // the embedded S3 endpoint's URL
+	metricsURL string // its Prometheus metrics, when known
 }
 
 // startServe runs `lessee serve` with the embedded S3 endpoint on a fresh
