@@ -46,13 +46,6 @@ func Errorf(code Code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// Refusef returns a file-level refusal concerning line (0: the file). Its
-// message is written as given, in every submitter's language alike:
-// message.Refuse builds one that the receipt gives in the submitter's.
-func Refusef(code Code, line int, format string, args ...any) *Error {
-	return &Error{Code: code, Line: line, Message: fmt.Sprintf(format, args...)}
-}
-
 // ErrorCode returns the code of the first *Error in err's chain: "" for
 // nil, EINTERNAL for an error that carries none.
 func ErrorCode(err error) Code {
