@@ -328,19 +328,8 @@ func (h *Handler) moveSource(ctx context.Context, job lessee.Job) error {
 	// of this move, or an upload between the steps): leave it for its own
 	// job. S3 offers no conditional delete, so a small window remains
 	// between this check and the delete.
-	if etag, ok := intake.VersionETag(job.Version); ok {
-		o, err := h.objects.Head(ctx, job.Key)
-		if lessee.ErrorCode(err) == lessee.ENOTFOUND {
-			return nil // moved by an earlier attempt
-		}
-		if err != nil {
-			return fmt.Errorf("move %s: %w", job.Key, err)
-		}
-		if o.ETag != etag {
-			h.log.Warn("a newer upload replaced the file before it was moved; leaving it for its own job",
-				"job_id", job.ID, "key", job.Key)
-			return nil
-		}
+	if holds, err := h.inboxHolds(ctx, job); err != nil || !holds {
+		return err
 	}
 	if err := h.objects.Copy(ctx, job.Key, dst); err != nil {
 		if lessee.ErrorCode(err) == lessee.ENOTFOUND {
@@ -362,18 +351,14 @@ func (h *Handler) archivePinned(ctx context.Context, job lessee.Job, dst string)
 	if err := h.objects.Copy(ctx, pinned, dst); err != nil && lessee.ErrorCode(err) != lessee.ENOTFOUND {
 		return fmt.Errorf("archive %s to %s: %w", job.Key, dst, err)
 	} // not found: an earlier attempt archived it
-	o, err := h.objects.Head(ctx, job.Key)
-	switch {
-	case lessee.ErrorCode(err) == lessee.ENOTFOUND:
-		// Moved by an earlier attempt, or deleted by the submitter.
-	case err != nil:
-		return fmt.Errorf("move %s: %w", job.Key, err)
-	case versionMatches(job.Version, o.ETag) || o.ETag == job.PinnedETag:
+	holds, err := h.inboxHolds(ctx, job)
+	if err != nil {
+		return err
+	}
+	if holds {
 		if err := h.objects.Delete(ctx, job.Key); err != nil && lessee.ErrorCode(err) != lessee.ENOTFOUND {
 			return fmt.Errorf("delete %s: %w", job.Key, err)
 		}
-	default:
-		h.log.Warn("a newer upload replaced the file; leaving it for its own job", "job_id", job.ID, "key", job.Key)
 	}
 	if err := h.objects.Delete(ctx, pinned); err != nil && lessee.ErrorCode(err) != lessee.ENOTFOUND {
 		return fmt.Errorf("delete %s: %w", pinned, err)
@@ -381,10 +366,27 @@ func (h *Handler) archivePinned(ctx context.Context, job lessee.Job, dst string)
 	return nil
 }
 
-// versionMatches reports whether etag is the ETag of the upload version.
-func versionMatches(version, etag string) bool {
-	v, ok := intake.VersionETag(version)
-	return ok && v == etag
+// inboxHolds reports whether the job's inbox key still holds its upload:
+// false when it is gone (moved by an earlier attempt, or deleted by the
+// submitter) or a newer upload replaced it. Without the upload's ETag or a
+// pinned copy's to compare, whatever is there is taken as the job's.
+func (h *Handler) inboxHolds(ctx context.Context, job lessee.Job) (bool, error) {
+	o, err := h.objects.Head(ctx, job.Key)
+	if lessee.ErrorCode(err) == lessee.ENOTFOUND {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("move %s: %w", job.Key, err)
+	}
+	etag, known := intake.VersionETag(job.Version)
+	switch {
+	case !known && job.PinnedETag == "",
+		known && o.ETag == etag,
+		job.PinnedETag != "" && o.ETag == job.PinnedETag:
+		return true, nil
+	}
+	h.log.Warn("a newer upload replaced the file; leaving it for its own job", "job_id", job.ID, "key", job.Key)
+	return false, nil
 }
 
 // quarantine moves an object whose key names no valid submitter out of the
