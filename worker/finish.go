@@ -71,12 +71,11 @@ func (h *Handler) complete(ctx context.Context, job lessee.Job, src upload) erro
 		}
 	}
 	stored.Attempt = job.Attempt
-	if won, err := h.stageAndFinish(ctx, stored, userHeader, lines); err != nil || !won {
+	stored, won, err := h.stageAndFinish(ctx, stored, userHeader, lines)
+	if err != nil || !won {
 		return err
 	}
 	receiptTime := time.Since(start)
-	stored.State = lessee.JobCompleted
-	stored.Finished = h.Now()
 	h.dropScratch(ctx, stored)
 	h.log.Info("file processed", "job_id", job.ID, "key", job.Key, "submitter", job.Submitter,
 		"applied", stored.Applied, "unchanged", stored.Unchanged, "rejected", stored.Rejected,
@@ -133,7 +132,7 @@ func (h *Handler) refuseWith(ctx context.Context, job lessee.Job, r *lessee.Erro
 			return fmt.Errorf("update job: %w", err)
 		}
 	}
-	won, err := h.stageAndFinish(ctx, job, nil, func(w *receipt.Lines) error {
+	job, won, err := h.stageAndFinish(ctx, job, nil, func(w *receipt.Lines) error {
 		if before != nil {
 			if err := before(w); err != nil {
 				return err
@@ -152,7 +151,6 @@ func (h *Handler) refuseWith(ctx context.Context, job lessee.Job, r *lessee.Erro
 	if err != nil || !won {
 		return err
 	}
-	job.Finished = h.Now()
 	h.dropScratch(ctx, job)
 	h.log.Warn("file refused", "job_id", job.ID, "key", job.Key, "submitter", job.Submitter, "code", r.Code, "reason", job.Message)
 	return h.moveSource(ctx, job)
@@ -166,12 +164,12 @@ func (h *Handler) refuseWith(ctx context.Context, job lessee.Job, r *lessee.Erro
 // removes what it staged and returns false. Nothing an attempt stages is
 // visible to the submitter before it is fenced in, so a stale attempt can
 // never show its receipt over a newer one's; and a job is finished only
-// once its receipts are published.
-func (h *Handler) stageAndFinish(ctx context.Context, job lessee.Job, userHeader []string, lines func(*receipt.Lines) error) (bool, error) {
+// once its receipts are published. It returns the job as finished.
+func (h *Handler) stageAndFinish(ctx context.Context, job lessee.Job, userHeader []string, lines func(*receipt.Lines) error) (lessee.Job, bool, error) {
 	staging := objectkey.StagingOf(job.ID, job.Attempt)
 	p := h.publisher()
 	if err := p.Stage(ctx, job, staging, userHeader, lines); err != nil {
-		return false, err
+		return job, false, err
 	}
 	err := h.store.FenceAttempt(ctx, job.ID, job.Attempt, job.Code, job.Message)
 	if lessee.ErrorCode(err) == lessee.ECONFLICT {
@@ -180,37 +178,35 @@ func (h *Handler) stageAndFinish(ctx context.Context, job lessee.Job, userHeader
 		if err := p.Remove(ctx, job, staging); err != nil {
 			h.log.Warn("could not remove a fenced attempt's receipts", "job_id", job.ID, "err", err)
 		}
-		return false, nil
+		return job, false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("finish job: %w", err)
+		return job, false, fmt.Errorf("finish job: %w", err)
 	}
 	job.PublishedAttempt = job.Attempt
 	if err := h.publishFinished(ctx, job); err != nil {
-		return false, err
+		return job, false, err
 	}
-	if err := h.finishJob(ctx, job); err != nil {
-		return false, err
-	}
-	return true, nil
+	job, err = h.finishJob(ctx, job)
+	return job, err == nil, err
 }
 
 // finishJob marks a job whose receipts are published finished: refused
-// when it ends with a refusal code, completed otherwise; and tells
-// OnFinished.
-func (h *Handler) finishJob(ctx context.Context, job lessee.Job) error {
+// when it ends with a refusal code, completed otherwise; tells OnFinished;
+// and returns the job so.
+func (h *Handler) finishJob(ctx context.Context, job lessee.Job) (lessee.Job, error) {
 	job.State = lessee.JobCompleted
 	if job.Code != "" {
 		job.State = lessee.JobRefused
 	}
 	if err := h.store.FinishJob(ctx, job.ID, job.State, job.Code, job.Message); err != nil {
-		return fmt.Errorf("finish job: %w", err)
+		return job, fmt.Errorf("finish job: %w", err)
 	}
 	if job.Finished.IsZero() {
 		job.Finished = h.Now()
 	}
 	h.finished(job)
-	return nil
+	return job, nil
 }
 
 // carryOut completes the end an earlier attempt decided for job: publishes
@@ -221,13 +217,9 @@ func (h *Handler) carryOut(ctx context.Context, job lessee.Job) error {
 		return err
 	}
 	if !finished(job.State) {
-		if err := h.finishJob(ctx, job); err != nil {
+		var err error
+		if job, err = h.finishJob(ctx, job); err != nil {
 			return err
-		}
-		if job.Code != "" {
-			job.State = lessee.JobRefused
-		} else {
-			job.State = lessee.JobCompleted
 		}
 	}
 	h.dropScratch(ctx, job)
