@@ -70,13 +70,13 @@ type rejectedRows struct {
 }
 
 type rejectedRow struct {
-	Line                        int
-	Code                        lessee.Code
-	Message                     string
-	Reference, Operation        string
-	RegistrationNumber, VIN     string
-	Lessee                      string
-	CodeHref                    string
+	Line                    int
+	Code                    lessee.Code
+	Message                 string
+	Reference, Operation    string
+	RegistrationNumber, VIN string
+	Lessee                  string
+	CodeHref                string
 }
 
 // jobPage serves GET /jobs/{id}: one job's page. ?code= shows only the
