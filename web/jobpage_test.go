@@ -431,6 +431,32 @@ func TestJobPage(t *testing.T) {
 			}
 		})
 
+		t.Run("Quarantined", func(t *testing.T) {
+			// A key that names no valid submitter: no receipt, nobody to
+			// link to.
+			ctx := context.Background()
+			id := "eeeeeeeeeeeeeeeeeeeeeee5"
+			if _, err := store.BeginJob(ctx, lessee.Job{ID: id, Key: "inbox/" + fixturePerson + "/x.csv", Name: "x.csv"}); err != nil {
+				t.Fatal(err)
+			}
+			if err := store.FinishJob(ctx, id, lessee.JobRefused, lessee.CodeInvalidKey, "the key names no organisation number"); err != nil {
+				t.Fatal(err)
+			}
+			status, doc, body := getPage(t, mux, "/jobs/"+id)
+			if status != http.StatusOK {
+				t.Fatalf("status %d", status)
+			}
+			if got := textOf(byID(doc, "receipts")); !strings.Contains(got, "quarantined") {
+				t.Errorf("receipts %q", got)
+			}
+			if strings.Contains(body, `href="/jobs?submitter="`) {
+				t.Error("the page links the jobs of an empty submitter")
+			}
+			if got := textOf(byID(doc, "file")); !strings.Contains(got, "inbox/*********45/x.csv") {
+				t.Errorf("file %q: key not masked", got)
+			}
+		})
+
 		t.Run("ErrNotFound", func(t *testing.T) {
 			status, doc, _ := getPage(t, mux, "/jobs/ffffffffffffffffffffffff")
 			if status != http.StatusNotFound || !strings.Contains(textOf(byID(doc, "problem")), `no job with id "ffffffffffffffffffffffff"`) {

@@ -149,7 +149,7 @@ func (s *Server) render(w http.ResponseWriter, status int, name, nonce string, d
 	h.Set("Referrer-Policy", "no-referrer")
 	// No script at all; forms only submit to this origin (GET filters).
 	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'none'; style-src 'nonce-"+nonce+
-		"'; img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+		"'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 	w.WriteHeader(status)
 	_, _ = buf.WriteTo(w)
 }
