@@ -169,6 +169,25 @@ func TestJobsPageModes(t *testing.T) {
 			t.Errorf("%s row lacks %s:\n%s", prefix, want, row)
 		}
 	}
+
+	// The job page of a snapshot names its mode and charts its rows by
+	// derived operation, most first; a change file's has no such chart.
+	_, doc, _ := getPage(t, jobsMux(t, Config{}, store), "/jobs/"+ids["dryrun-snapshot/"])
+	if got := textOf(byID(doc, "file")); !strings.Contains(got, "Mode snapshot · dry run") {
+		t.Errorf("file facts %q", got)
+	}
+	_, doc, _ = getPage(t, jobsMux(t, Config{}, store), "/jobs/"+ids["snapshot/"])
+	var ops []string
+	for _, tr := range all(byID(doc, "counts"), "tr", "") {
+		ops = append(ops, textOf(tr))
+	}
+	if strings.Join(ops, ", ") != "keep 7, remove 1" {
+		t.Errorf("operations %q, want keep 7, remove 1", ops)
+	}
+	_, doc, _ = getPage(t, jobsMux(t, Config{}, store), "/jobs/"+ids["inbox/"])
+	if ops := all(byID(doc, "counts"), "tr", ""); len(ops) != 0 {
+		t.Errorf("a change file's page charts %d operations", len(ops))
+	}
 }
 
 // memObjects serves fixed objects for the receipt API.
