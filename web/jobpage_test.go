@@ -599,3 +599,17 @@ func TestJobListFiltersAndPages(t *testing.T) {
 		}
 	})
 }
+
+// TestReceiptWithoutObjectStore: a server given no object store answers
+// the receipt routes with a sentence, not a panic.
+func TestReceiptWithoutObjectStore(t *testing.T) {
+	t.Parallel()
+	store, ids := jobFixture(t)
+	mux := jobsMux(t, Config{}, store)
+	for _, p := range []string{"/receipt", "/receipt.xlsx", "/summary"} {
+		rec := serve(t, mux, http.MethodGet, "/api/jobs/"+ids["completed"]+p, "", nil)
+		if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "no object store") {
+			t.Errorf("%s: %d %s", p, rec.Code, rec.Body)
+		}
+	}
+}

@@ -231,6 +231,10 @@ const (
 // bucket credentials.
 func (s *Server) receiptFile(kind receiptKind) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.objects == nil {
+			writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "this server has no object store to read receipts from"})
+			return
+		}
 		j, ok := s.pathJob(w, r, "receipt api")
 		if !ok {
 			return

@@ -251,7 +251,7 @@ func TestOperatorAuth(t *testing.T) {
 		w.Write([]byte("asynqmon"))
 	})))
 
-	for _, path := range []string{"/jobs", "/api/jobs", "/api/jobs/aaaaaaaaaaaaaaaaaaaaaaa1", "/monitoring/"} {
+	for _, path := range []string{"/jobs", "/jobs/aaaaaaaaaaaaaaaaaaaaaaa1", "/api/jobs", "/api/jobs/aaaaaaaaaaaaaaaaaaaaaaa1", "/monitoring/"} {
 		t.Run(strings.Trim(path, "/"), func(t *testing.T) {
 			t.Parallel()
 			for _, tc := range []struct {
