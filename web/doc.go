@@ -1,5 +1,6 @@
 // Package web is the HTTP face of the service beside asynqmon: the S3 event
-// webhook, the operator's job list (HTML and JSON) and Prometheus metrics.
+// webhook, the operator's job list and job pages (HTML and JSON) and
+// Prometheus metrics.
 //
 // # Routes
 //
@@ -7,8 +8,20 @@
 //	                      AWS S3 -> SNS HTTP(S) subscription); 204 when done
 //	GET  /api/jobs        recent jobs as JSON, newest first (?limit=, 1..1000)
 //	GET  /api/jobs/{id}   one job as JSON
-//	GET  /jobs            the same as an HTML page that refreshes itself
+//	GET  /api/jobs/{id}/receipt        the job's receipt CSV
+//	GET  /api/jobs/{id}/receipt.xlsx   its XLSX receipt (XLSX uploads)
+//	GET  /api/jobs/{id}/summary        its summary JSON
+//	GET  /jobs            the job list as HTML: filters (?submitter=,
+//	                      ?state=, ?code=) and keyset paging (?before=<id>)
+//	GET  /jobs/{id}       one job's page: progress, counts, timings,
+//	                      receipts and its rejected rows (?code=,
+//	                      ?after=<row index>, keyset paging)
 //	GET  /metrics         Prometheus metrics (when a handler is given)
+//
+// The pages are html/template, server-rendered, with no script: a page
+// showing a job that is not finished reloads itself with a meta refresh.
+// Every value that may carry a personal identity number (file names, keys,
+// messages, echoed cells) is masked before it reaches a page or the API.
 //
 // /jobs and /api/ sit behind HTTP Basic auth when an operator user and
 // password are configured; RequireOperator wraps other handlers (asynqmon)

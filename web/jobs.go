@@ -54,8 +54,11 @@ type JobView struct {
 	// Operations counts a snapshot's rows by derived operation; absent
 	// for a change file.
 	Operations map[lessee.Operation]int `json:"operations,omitempty"`
-	Started    time.Time                `json:"started"`
-	Finished   *time.Time               `json:"finished,omitempty"`
+	// Uploaded is when the upload was made, absent when not known: the
+	// job waited in the queue from then until Started.
+	Uploaded *time.Time `json:"uploaded,omitempty"`
+	Started  time.Time  `json:"started"`
+	Finished *time.Time `json:"finished,omitempty"`
 	// DurationMS is finished minus started, or the time so far while the
 	// job runs.
 	DurationMS int64 `json:"duration_ms"`
@@ -63,10 +66,12 @@ type JobView struct {
 	// and summary JSON, in its history folder (History) while retained, set
 	// once the job is finished and has a submitter (quarantined uploads
 	// have nobody to send a receipt to). A job finished before receipts had
-	// a history names the latest keys of its name instead.
-	Receipt string `json:"receipt,omitempty"`
-	Summary string `json:"summary,omitempty"`
-	History string `json:"history,omitempty"`
+	// a history names the latest keys of its name instead. ReceiptXLSX is
+	// the XLSX receipt beside them, for an XLSX upload.
+	Receipt     string `json:"receipt,omitempty"`
+	ReceiptXLSX string `json:"receipt_xlsx,omitempty"`
+	Summary     string `json:"summary,omitempty"`
+	History     string `json:"history,omitempty"`
 	// HistoryRemoved says the retention sweep removed the job's receipts.
 	HistoryRemoved bool `json:"history_removed,omitempty"`
 }
@@ -115,6 +120,10 @@ func NewJobView(j lessee.Job, now time.Time) JobView {
 		Codes:     make([]CodeCount, 0, len(j.Codes)),
 		Started:   j.Started.UTC(),
 	}
+	if !j.Uploaded.IsZero() {
+		u := j.Uploaded.UTC()
+		v.Uploaded = &u
+	}
 	if v.Mode == lessee.ModeSnapshot && len(j.Operations) > 0 {
 		v.Operations = maps.Clone(j.Operations)
 	}
@@ -133,16 +142,16 @@ func NewJobView(j lessee.Job, now time.Time) JobView {
 			f := j.Finished.UTC()
 			v.Finished, end = &f, f
 		}
-		switch {
-		case j.Submitter == "" || j.HistoryRemoved:
-			v.HistoryRemoved = j.HistoryRemoved
-		case j.History != "":
-			rk := objectkey.HistoryFor(j.Submitter, j.ID, j.Name, j.DryRun)
-			v.Receipt, v.Summary, v.History = ident.MaskText(rk.CSV), ident.MaskText(rk.Summary), ident.MaskText(j.History)
-		case j.PublishedAttempt == 0:
-			rk := objectkey.ReceiptsFor(j.Submitter, j.Name, j.DryRun)
+		if rk, ok := receiptKeys(j); ok {
 			v.Receipt, v.Summary = ident.MaskText(rk.CSV), ident.MaskText(rk.Summary)
+			if j.Format == lessee.FormatXLSX {
+				v.ReceiptXLSX = ident.MaskText(rk.XLSX)
+			}
+			if j.History != "" {
+				v.History = ident.MaskText(j.History)
+			}
 		}
+		v.HistoryRemoved = j.HistoryRemoved
 	} else if j.RowsTotal > 0 {
 		v.Progress = min(1, float64(j.RowsDone)/float64(j.RowsTotal))
 	}
@@ -190,61 +199,101 @@ func (s *Server) apiJob(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// apiReceipt serves GET /api/jobs/{id}/receipt: the receipt CSV of a
-// finished job, streamed from object storage, so the job page can link to
-// it without giving operators bucket credentials.
-func (s *Server) apiReceipt(w http.ResponseWriter, r *http.Request) {
-	j, ok := s.pathJob(w, r, "receipt api")
-	if !ok {
-		return
+// receiptKeys returns the keys of a finished job's receipts: in its
+// history folder, or, for a job finished before receipts had a history,
+// the latest keys of its name. ok is false when there are none to show:
+// no submitter (quarantined), removed after the retention time, or still
+// being published.
+func receiptKeys(j lessee.Job) (rk objectkey.ReceiptKeys, ok bool) {
+	switch {
+	case j.Submitter == "" || j.HistoryRemoved:
+		return rk, false
+	case j.History != "":
+		return objectkey.HistoryFor(j.Submitter, j.ID, j.Name, j.DryRun), true
+	case j.PublishedAttempt == 0:
+		return objectkey.ReceiptsFor(j.Submitter, j.Name, j.DryRun), true
 	}
-	if j.Submitter == "" || (j.State != lessee.JobCompleted && j.State != lessee.JobRefused) {
-		writeJSON(w, http.StatusNotFound, errorBody{Error: "the job has no receipt yet"})
-		return
-	}
-	if j.HistoryRemoved {
-		writeJSON(w, http.StatusNotFound, errorBody{Error: "the receipt was removed after the retention time"})
-		return
-	}
-	if j.History == "" && j.PublishedAttempt > 0 {
-		writeJSON(w, http.StatusNotFound, errorBody{Error: "the receipt is being published; try again in a moment"})
-		return
-	}
-	rk := objectkey.ReceiptsFor(j.Submitter, j.Name, j.DryRun)
-	if j.History != "" {
-		rk = objectkey.HistoryFor(j.Submitter, j.ID, j.Name, j.DryRun)
-	}
-	key, summaryKey := rk.CSV, rk.Summary
-	// A job finished before receipts had a history has only the latest
-	// keys, which a later upload with the same name replaces: serve them
-	// only if the summary beside them is this job's.
-	var summary bytes.Buffer
-	if _, err := s.objects.Download(r.Context(), summaryKey, "", &summary); err == nil {
-		var sm struct {
-			JobID string `json:"job_id"`
-		}
-		if json.Unmarshal(summary.Bytes(), &sm) == nil && sm.JobID != j.ID {
-			writeJSON(w, http.StatusNotFound, errorBody{Error: "a later upload with the same name replaced this receipt"})
+	return rk, false
+}
+
+// receiptKind names one of a job's receipt files.
+type receiptKind int
+
+const (
+	receiptCSV receiptKind = iota
+	receiptXLSX
+	receiptSummary
+)
+
+// receiptFile serves GET /api/jobs/{id}/receipt, /receipt.xlsx and
+// /summary: one receipt file of a finished job, streamed from object
+// storage, so the job pages can link to it without giving operators
+// bucket credentials.
+func (s *Server) receiptFile(kind receiptKind) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.objects == nil {
+			writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "this server has no object store to read receipts from"})
 			return
 		}
-	}
-	if _, err := s.objects.Head(r.Context(), key); err != nil {
-		if lessee.ErrorCode(err) == lessee.ENOTFOUND {
-			writeJSON(w, http.StatusNotFound, errorBody{Error: "the receipt is no longer stored"})
+		j, ok := s.pathJob(w, r, "receipt api")
+		if !ok {
 			return
 		}
-		s.log.Error("receipt api: head", "err", ident.MaskText(err.Error()))
-		writeJSON(w, http.StatusBadGateway, errorBody{Error: "could not read the receipt"})
-		return
-	}
-	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": path.Base(key)}))
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	// Streamed: a receipt of two million rows is hundreds of megabytes.
-	if _, err := s.objects.Download(r.Context(), key, "", w); err != nil {
-		s.log.Error("receipt api: download", "err", ident.MaskText(err.Error()))
-	}
+		if j.Submitter == "" || (j.State != lessee.JobCompleted && j.State != lessee.JobRefused) {
+			writeJSON(w, http.StatusNotFound, errorBody{Error: "the job has no receipt yet"})
+			return
+		}
+		if j.HistoryRemoved {
+			writeJSON(w, http.StatusNotFound, errorBody{Error: "the receipt was removed after the retention time"})
+			return
+		}
+		rk, ok := receiptKeys(j)
+		if !ok {
+			writeJSON(w, http.StatusNotFound, errorBody{Error: "the receipt is being published; try again in a moment"})
+			return
+		}
+		key, contentType, disposition := rk.CSV, "text/csv; charset=utf-8", "attachment"
+		switch kind {
+		case receiptXLSX:
+			if j.Format != lessee.FormatXLSX {
+				writeJSON(w, http.StatusNotFound, errorBody{Error: "only an XLSX upload gets an XLSX receipt; this one was " + cmp.Or(string(j.Format), "not read")})
+				return
+			}
+			key, contentType = rk.XLSX, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+		case receiptSummary:
+			key, contentType, disposition = rk.Summary, "application/json; charset=utf-8", "inline"
+		}
+		// A job finished before receipts had a history has only the latest
+		// keys, which a later upload with the same name replaces: serve them
+		// only if the summary beside them is this job's.
+		var summary bytes.Buffer
+		if _, err := s.objects.Download(r.Context(), rk.Summary, "", &summary); err == nil {
+			var sm struct {
+				JobID string `json:"job_id"`
+			}
+			if json.Unmarshal(summary.Bytes(), &sm) == nil && sm.JobID != j.ID {
+				writeJSON(w, http.StatusNotFound, errorBody{Error: "a later upload with the same name replaced this receipt"})
+				return
+			}
+		}
+		if _, err := s.objects.Head(r.Context(), key); err != nil {
+			if lessee.ErrorCode(err) == lessee.ENOTFOUND {
+				writeJSON(w, http.StatusNotFound, errorBody{Error: "the receipt is no longer stored"})
+				return
+			}
+			s.log.Error("receipt api: head", "err", ident.MaskText(err.Error()))
+			writeJSON(w, http.StatusBadGateway, errorBody{Error: "could not read the receipt"})
+			return
+		}
+		w.Header().Set("Content-Type", contentType)
+		w.Header().Set("Content-Disposition", mime.FormatMediaType(disposition, map[string]string{"filename": path.Base(key)}))
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		// Streamed: a receipt of two million rows is hundreds of megabytes.
+		if _, err := s.objects.Download(r.Context(), key, "", w); err != nil {
+			s.log.Error("receipt api: download", "err", ident.MaskText(err.Error()))
+		}
+	})
 }
 
 // parseLimit reads ?limit=, 1 to maxJobLimit, default defaultJobLimit.

@@ -157,26 +157,36 @@ func TestJobsPageModes(t *testing.T) {
 		t.Fatalf("status %d: %s", rec.Code, rec.Body)
 	}
 	body := rec.Body.String()
-	if !strings.Contains(body, "<th>Mode</th>") {
-		t.Error("page has no Mode column")
-	}
 	for prefix, want := range map[string]string{
-		"inbox/":           `<td class="mode">changes</td>`,
-		"snapshot/":        `<td class="mode">snapshot</td>`,
-		"dryrun/":          `<td class="mode dry-run">dry run</td>`,
-		"dryrun-snapshot/": `<td class="mode dry-run">snapshot · dry run</td>`,
+		"inbox/":           `<span class="mode">changes</span>`,
+		"snapshot/":        `<span class="mode">snapshot</span>`,
+		"dryrun/":          `<span class="mode dry-run">dry run</span>`,
+		"dryrun-snapshot/": `<span class="mode dry-run">snapshot · dry run</span>`,
 	} {
-		row := body[strings.Index(body, `<tr data-id="`+ids[prefix]+`">`):]
+		row := body[strings.Index(body, `<tr data-id="`+ids[prefix]+`"`):]
 		row = row[:strings.Index(row, "</tr>")]
 		if !strings.Contains(row, want) {
 			t.Errorf("%s row lacks %s:\n%s", prefix, want, row)
 		}
 	}
-	// The script's redraw labels rows alike.
-	for _, want := range []string{`function modeLabel(mode, dryRun)`, `modeLabel(j.mode, j.dry_run)`, `" · dry run"`} {
-		if !strings.Contains(body, want) {
-			t.Errorf("page script lacks %s", want)
-		}
+
+	// The job page of a snapshot names its mode and charts its rows by
+	// derived operation, most first; a change file's has no such chart.
+	_, doc, _ := getPage(t, jobsMux(t, Config{}, store), "/jobs/"+ids["dryrun-snapshot/"])
+	if got := textOf(byID(doc, "file")); !strings.Contains(got, "Mode snapshot · dry run") {
+		t.Errorf("file facts %q", got)
+	}
+	_, doc, _ = getPage(t, jobsMux(t, Config{}, store), "/jobs/"+ids["snapshot/"])
+	var ops []string
+	for _, tr := range all(byID(doc, "counts"), "tr", "") {
+		ops = append(ops, textOf(tr))
+	}
+	if strings.Join(ops, ", ") != "keep 7, remove 1" {
+		t.Errorf("operations %q, want keep 7, remove 1", ops)
+	}
+	_, doc, _ = getPage(t, jobsMux(t, Config{}, store), "/jobs/"+ids["inbox/"])
+	if ops := all(byID(doc, "counts"), "tr", ""); len(ops) != 0 {
+		t.Errorf("a change file's page charts %d operations", len(ops))
 	}
 }
 

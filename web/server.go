@@ -20,6 +20,25 @@ type JobLister interface {
 	Job(ctx context.Context, id string) (lessee.Job, error)
 }
 
+// JobBrowser pages through jobs and through one job's rejected rows, for
+// the job list and the job page.
+type JobBrowser interface {
+	// FindJobs returns up to limit jobs, newest first, matching each
+	// filter that is not empty (code: refused with it or rows with it),
+	// after the job beforeID in that order when it is not empty.
+	FindJobs(ctx context.Context, submitter string, state lessee.JobState, code lessee.Code, beforeID string, limit int) ([]lessee.Job, error)
+	// RejectedRows returns up to limit rejected rows of a job after row
+	// index after (-1: from the first), in row order, of one code when
+	// code is not empty.
+	RejectedRows(ctx context.Context, jobID string, code lessee.Code, after, limit int) ([]lessee.Result, error)
+}
+
+// Jobs is what the server reads jobs through; *sqlstore.Store is one.
+type Jobs interface {
+	JobLister
+	JobBrowser
+}
+
 // Objects reads objects and their metadata. A missing object is an error
 // with code lessee.ENOTFOUND.
 type Objects interface {
@@ -51,7 +70,7 @@ type Config struct {
 // Server serves the webhook, the job list and metrics.
 type Server struct {
 	cfg     Config
-	jobs    JobLister
+	jobs    Jobs
 	objects Objects
 	intake  Intake
 	metrics http.Handler
@@ -61,7 +80,7 @@ type Server struct {
 
 // New returns a server. metrics may be nil (no /metrics route); see
 // MetricsHandler.
-func New(cfg Config, jobs JobLister, objects Objects, in Intake, metrics http.Handler, log *slog.Logger) *Server {
+func New(cfg Config, jobs Jobs, objects Objects, in Intake, metrics http.Handler, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -75,8 +94,11 @@ func (s *Server) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("HEAD /hooks/s3", s.hookS3Probe)
 	mux.Handle("GET /api/jobs", s.RequireOperator(http.HandlerFunc(s.apiJobs)))
 	mux.Handle("GET /api/jobs/{id}", s.RequireOperator(http.HandlerFunc(s.apiJob)))
-	mux.Handle("GET /api/jobs/{id}/receipt", s.RequireOperator(http.HandlerFunc(s.apiReceipt)))
+	mux.Handle("GET /api/jobs/{id}/receipt", s.RequireOperator(s.receiptFile(receiptCSV)))
+	mux.Handle("GET /api/jobs/{id}/receipt.xlsx", s.RequireOperator(s.receiptFile(receiptXLSX)))
+	mux.Handle("GET /api/jobs/{id}/summary", s.RequireOperator(s.receiptFile(receiptSummary)))
 	mux.Handle("GET /jobs", s.RequireOperator(http.HandlerFunc(s.jobsPage)))
+	mux.Handle("GET /jobs/{id}", s.RequireOperator(http.HandlerFunc(s.jobPage)))
 	if s.metrics != nil {
 		mux.Handle("GET /metrics", s.metrics)
 	}

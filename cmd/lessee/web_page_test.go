@@ -37,9 +37,10 @@ const (
 
 // TestJobPageInChromium loads /jobs in headless Chromium while the embedded
 // service processes a large file: the progress the page shows advances
-// between two loads, and once the file is done the counts on the page are
-// those of the receipt summary. Screenshots are kept in
-// $LESSEE_TEST_ARTIFACTS (default: a temporary directory, logged).
+// between two loads, the page reloads itself while the file runs, and once
+// the file is done the counts on the page are those of the receipt
+// summary. Screenshots are kept in $LESSEE_TEST_ARTIFACTS (default: a
+// temporary directory, logged).
 func TestJobPageInChromium(t *testing.T) {
 	if testing.Short() {
 		t.Skipf("-short: the Chromium job page test processes a %d-row file", pageTestBulkRows)
@@ -82,8 +83,8 @@ func TestJobPageInChromium(t *testing.T) {
 	if want := pageTestBulkRows + examplesRows(t); first.RowsTotal != want {
 		t.Errorf("page shows %d rows in total, want %d", first.RowsTotal, want)
 	}
-	if !first.Refreshed {
-		t.Error("the page's script did not refresh the table from /api/jobs (no 'updated' note)")
+	if !first.Reloads {
+		t.Error("the job list does not reload itself while the file runs (no meta refresh)")
 	}
 	// The screenshot shows the file part-way, and takes long enough that
 	// the next load sees more rows done.
@@ -138,29 +139,37 @@ func TestJobPageInChromium(t *testing.T) {
 			t.Errorf("page shows %d %s, the receipt summary %d", c.page, c.what, c.sum)
 		}
 	}
+	if final.Reloads {
+		t.Error("the job list still reloads itself with every job finished")
+	}
 	if want := fmt.Sprintf("VEHICLE_NOT_FOUND ×%d", sum.Codes["VEHICLE_NOT_FOUND"]); !strings.HasPrefix(final.Codes, want) {
 		t.Errorf("top codes on the page %q, want them to start with %q", final.Codes, want)
 	}
-	// The page links the job's own receipt, in its history folder.
+	// The page links the job's own receipt, in its history folder (the
+	// link's title names the key).
 	if sum.History == nil || final.Receipt != sum.History.Receipt {
 		t.Errorf("page links receipt %q, the summary names %+v", final.Receipt, sum.History)
 	}
 	browser.screenshot(t, page, filepath.Join(artifacts, "jobs-finished.png"))
 }
 
-// pageJob is one job row of the job page, as the browser rendered it.
+// pageJob is one job row of the job list, as the browser rendered it.
 type pageJob struct {
+	ID                           string
 	State                        string
 	RowsDone, RowsTotal          int
 	Applied, Unchanged, Rejected int
 	Codes, Receipt               string
-	// Refreshed tells that the page's script replaced the server-rendered
-	// rows with those of /api/jobs.
-	Refreshed bool
+	// Progress tells whether the row shows a progress bar, Message the
+	// refusal under the file name, Link where the file name links.
+	Progress      bool
+	Message, Link string
+	// Reloads tells that the page reloads itself (a meta refresh).
+	Reloads bool
 }
 
-// findPageJob finds the row of the job for key in a dumped DOM; the file
-// cell's title is the key.
+// findPageJob finds the row of the job for key in a dumped DOM of the job
+// list; the file cell's title is the key.
 func findPageJob(t *testing.T, dom, key string) (pageJob, bool) {
 	t.Helper()
 	doc, err := html.Parse(strings.NewReader(dom))
@@ -173,59 +182,75 @@ func findPageJob(t *testing.T, dom, key string) (pageJob, bool) {
 		if n.Type != html.ElementNode {
 			continue
 		}
-		if n.Data == "p" && attr(n, "id") == "updated" {
-			j.Refreshed = strings.Contains(text(n), "updated")
+		if n.Data == "meta" && attr(n, "http-equiv") == "refresh" {
+			j.Reloads = true
 		}
 		if n.Data != "tr" || attr(n, "data-id") == "" || found {
 			continue
 		}
-		cells := map[string]*html.Node{}
-		for td := range n.ChildNodes() {
-			if td.Type == html.ElementNode && td.Data == "td" {
-				for _, c := range strings.Fields(attr(td, "class")) {
-					cells[c] = td
+		// The row's elements by class, the first of each.
+		el := map[string]*html.Node{}
+		for d := range n.Descendants() {
+			if d.Type != html.ElementNode {
+				continue
+			}
+			for _, c := range strings.Fields(attr(d, "class")) {
+				if el[c] == nil {
+					el[c] = d
 				}
 			}
+			if d.Data == "progress" {
+				j.Progress = true
+			}
 		}
-		if cells["file"] == nil || attr(cells["file"], "title") != key {
+		if el["file"] == nil || attr(el["file"], "title") != key {
+			j.Progress = false
 			continue
 		}
 		found = true
 		num := func(cls string) int {
-			if cells[cls] == nil {
+			if el[cls] == nil {
 				t.Fatalf("job row has no %s cell", cls)
 			}
-			v, err := strconv.Atoi(strings.TrimSpace(text(cells[cls])))
-			if err != nil {
-				t.Fatalf("%s cell: %v", cls, err)
-			}
-			return v
+			return count(t, text(el[cls]))
 		}
-		j.State = strings.TrimSpace(text(cells["state"]))
+		j.ID = attr(n, "data-id")
+		j.State = strings.TrimSpace(text(el["state"]))
 		j.Applied, j.Unchanged, j.Rejected = num("applied"), num("unchanged"), num("rejected")
-		j.Codes = strings.TrimSpace(text(cells["codes"]))
-		j.Receipt = strings.TrimSpace(text(cells["receipt"]))
-		if cells["progress"] == nil {
-			t.Fatal("job row has no progress cell")
+		j.Codes = strings.ReplaceAll(strings.TrimSpace(text(el["codes"])), "\u202f", "")
+		if el["message"] != nil {
+			j.Message = strings.Join(strings.Fields(text(el["message"])), " ")
 		}
-		rows := false
-		for s := range cells["progress"].Descendants() {
-			if s.Type == html.ElementNode && attr(s, "class") == "rows" {
-				rows = true
-				done, total, ok := strings.Cut(text(s), " / ")
-				var err1, err2 error
-				j.RowsDone, err1 = strconv.Atoi(strings.TrimSpace(done))
-				j.RowsTotal, err2 = strconv.Atoi(strings.TrimSpace(total))
-				if !ok || err1 != nil || err2 != nil {
-					t.Fatalf("progress cell %q is not 'done / total'", text(s))
+		if el["name"] != nil {
+			j.Link = attr(el["name"], "href")
+		}
+		if el["receipt"] != nil {
+			for a := range el["receipt"].Descendants() {
+				if a.Type == html.ElementNode && a.Data == "a" {
+					j.Receipt = attr(a, "title") // the first link: the receipt CSV
+					break
 				}
 			}
 		}
-		if !rows {
-			t.Fatal("progress cell has no rows done")
+		if s := el["rows"]; s != nil {
+			done, total, ok := strings.Cut(text(s), " / ")
+			if !ok {
+				t.Fatalf("rows %q are not 'done / total'", text(s))
+			}
+			j.RowsDone, j.RowsTotal = count(t, done), count(t, total)
 		}
 	}
 	return j, found
+}
+
+// count reads a number the pages write with thin spaces between thousands.
+func count(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(strings.ReplaceAll(strings.TrimSpace(s), "\u202f", ""))
+	if err != nil {
+		t.Fatalf("not a count: %q", s)
+	}
+	return n
 }
 
 func attr(n *html.Node, name string) string {
@@ -341,9 +366,9 @@ func (c chromium) run(t *testing.T, args ...string) []byte {
 		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync",
 		"--user-data-dir=" + filepath.Join(home, "profile"),
-		// Virtual time runs the page's 2-second poll at once; the fetch it
-		// makes to /api/jobs is real.
-		"--virtual-time-budget=3000",
+		// The pages have no script; a short virtual-time budget lets the
+		// page settle and ends before its meta refresh (3 s) reloads it.
+		"--virtual-time-budget=1000",
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -364,21 +389,29 @@ func (c chromium) run(t *testing.T, args ...string) []byte {
 	return stdout.Bytes()
 }
 
-// dumpDOM returns the page's DOM after its script ran.
+// dumpDOM returns the page's DOM as the browser built it.
 func (c chromium) dumpDOM(t *testing.T, url string) string {
 	t.Helper()
 	dom := c.run(t, "--dump-dom", url)
 	if !bytes.Contains(dom, []byte("<table")) {
-		t.Fatalf("chromium dumped no job table for %s:\n%s", url, dom)
+		t.Fatalf("chromium dumped no table for %s:\n%s", url, dom)
 	}
 	return string(dom)
 }
 
-// screenshot writes a PNG of the page to path and checks that it is one: a
-// decodable 1280×800 image with more than a blank page on it.
+// screenshot writes a PNG of the page, as a 1280×800 window shows it, to
+// path and checks that it is one; see screenshotSize.
 func (c chromium) screenshot(t *testing.T, url, path string) {
 	t.Helper()
-	c.run(t, "--screenshot="+path, "--window-size=1280,800", "--hide-scrollbars", url)
+	c.screenshotSize(t, url, path, 1280, 800)
+}
+
+// screenshotSize writes a PNG of the page in a width×height window to path
+// and checks that it is one: a decodable image of that size with more than
+// a blank page on it.
+func (c chromium) screenshotSize(t *testing.T, url, path string, width, height int) {
+	t.Helper()
+	c.run(t, "--screenshot="+path, fmt.Sprintf("--window-size=%d,%d", width, height), "--hide-scrollbars", url)
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatalf("screenshot: %v", err)
@@ -387,8 +420,8 @@ func (c chromium) screenshot(t *testing.T, url, path string) {
 	if err != nil {
 		t.Fatalf("screenshot %s is not a PNG: %v", path, err)
 	}
-	if r := img.Bounds(); r.Dx() != 1280 || r.Dy() != 800 {
-		t.Errorf("screenshot is %dx%d, want 1280x800", r.Dx(), r.Dy())
+	if r := img.Bounds(); r.Dx() != width || r.Dy() != height {
+		t.Errorf("screenshot is %dx%d, want %dx%d", r.Dx(), r.Dy(), width, height)
 	}
 	// Text and table rules make many pixels differ from the white page.
 	inked := 0
