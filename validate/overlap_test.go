@@ -62,8 +62,9 @@ func TestOverlapping(t *testing.T) {
 	}
 }
 
-// TestDecideOverlap holds add and remove to the invariant of SPEC's "Row
-// rules and outcomes": at most one lessee on any day, a period running up
+// TestDecideOverlap holds add and remove to the invariant of the product
+// contract (docs/spec.md, "The rules it applies"): at most one lessee on
+// any day, a period running up
 // to, not including, its end. Each case is then uploaded again on the
 // state it left: a row applied the first time is unchanged, a rejected one
 // rejected with the same code, and nothing changes.

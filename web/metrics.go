@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/fleetreg/lessee"
+	"github.com/fleetreg/lessee/objectkey"
 )
 
 // Metrics are the service's own Prometheus metrics, updated as files finish.
@@ -32,7 +33,22 @@ type Metrics struct {
 	// (sftp). The inbox scan picks up all of them once the fault is over
 	// (lessee_intake_faults_total).
 	IntakeFaults *prometheus.CounterVec
+	// FilesRefused counts refused files by refusal code
+	// (lessee_files_refused_total): PROCESSING_FAILED is a file given up
+	// after its retries, the others are the submitter's to fix.
+	FilesRefused *prometheus.CounterVec
+	// FilesQuarantined counts uploads under a key that names no valid
+	// submitter, moved to quarantine/ (lessee_files_quarantined_total).
+	FilesQuarantined prometheus.Counter
+	// FileRowsPerSecond is the throughput of each completed file of at
+	// least RateMinRows rows (lessee_file_rows_per_second).
+	FileRowsPerSecond prometheus.Histogram
 }
+
+// RateMinRows is the fewest rows a file must have for its throughput to
+// be observed: a file's fixed cost (download, receipt, moves; about a
+// second) would make a small file look slow.
+const RateMinRows = 10000
 
 // Intake paths, the values of IntakeFaults' label.
 const (
@@ -68,11 +84,32 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Namespace: "lessee", Name: "intake_faults_total",
 			Help: "Failed inbox listings and uploads an intake path (scan, webhook, sftp) could not queue; the scan retries them.",
 		}, []string{"path"}),
+		FilesRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "lessee", Name: "files_refused_total",
+			Help: "Refused files by code; PROCESSING_FAILED: given up after every retry.",
+		}, []string{"code"}),
+		FilesQuarantined: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "lessee", Name: "files_quarantined_total",
+			Help: "Uploads whose key names no valid submitter, moved to quarantine/.",
+		}),
+		FileRowsPerSecond: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "lessee", Name: "file_rows_per_second",
+			Help: "Rows per second of each completed file of at least 10,000 rows, from its first attempt to its receipt.",
+			// 100 to about 800,000 rows/s: a stalled database to the COPY floor.
+			Buckets: prometheus.ExponentialBuckets(100, 2, 14),
+		}),
 	}
+	// Present at 0, so alerts and dashboards see a series before the first
+	// event.
 	for _, p := range []string{PathScan, PathWebhook, PathSFTP} {
-		m.IntakeFaults.WithLabelValues(p) // present at 0, so alerts see a series
+		m.IntakeFaults.WithLabelValues(p)
 	}
-	reg.MustRegister(m.RowsTotal, m.FilesTotal, m.FileDuration, m.FileSize, m.IntakeFaults)
+	for _, s := range []lessee.JobState{lessee.JobCompleted, lessee.JobRefused} {
+		m.FilesTotal.WithLabelValues(string(s))
+	}
+	m.FilesRefused.WithLabelValues(string(lessee.CodeProcessingFailed))
+	reg.MustRegister(m.RowsTotal, m.FilesTotal, m.FileDuration, m.FileSize, m.IntakeFaults,
+		m.FilesRefused, m.FilesQuarantined, m.FileRowsPerSecond)
 	return m
 }
 
@@ -84,8 +121,18 @@ func (m *Metrics) ObserveJob(j lessee.Job) {
 		return
 	}
 	m.FilesTotal.WithLabelValues(string(j.State)).Inc()
+	if j.State == lessee.JobRefused {
+		m.FilesRefused.WithLabelValues(string(j.Code)).Inc()
+		if objectkey.Parse(j.Key).Verdict == objectkey.NoSubmitter {
+			m.FilesQuarantined.Inc()
+		}
+	}
 	if !j.Started.IsZero() && j.Finished.After(j.Started) {
-		m.FileDuration.Observe(j.Finished.Sub(j.Started).Seconds())
+		took := j.Finished.Sub(j.Started).Seconds()
+		m.FileDuration.Observe(took)
+		if j.State == lessee.JobCompleted && j.RowsTotal >= RateMinRows {
+			m.FileRowsPerSecond.Observe(float64(j.RowsTotal) / took)
+		}
 	}
 	m.FileSize.Observe(float64(j.Size))
 	if j.DryRun {
@@ -114,8 +161,9 @@ func (m *Metrics) ObserveJob(j lessee.Job) {
 
 // NewRegistry returns a registry with the Go runtime, process and build
 // info collectors and, when inspector is not nil, asynq's queue metrics
-// (asynq_tasks_enqueued_total, asynq_queue_size, ...), read from Redis at
-// each scrape. Register the service's Metrics on it with NewMetrics.
+// (asynq_tasks_enqueued_total, asynq_queue_size, ...) and the live worker
+// processes per queue (lessee_worker_processes), read from Redis at each
+// scrape. Register the service's Metrics on it with NewMetrics.
 func NewRegistry(inspector *asynq.Inspector) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
@@ -124,7 +172,7 @@ func NewRegistry(inspector *asynq.Inspector) *prometheus.Registry {
 		collectors.NewBuildInfoCollector(),
 	)
 	if inspector != nil {
-		reg.MustRegister(asynqmetrics.NewQueueMetricsCollector(inspector))
+		reg.MustRegister(asynqmetrics.NewQueueMetricsCollector(inspector), NewWorkersCollector(inspector))
 	}
 	return reg
 }

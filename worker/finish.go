@@ -386,8 +386,9 @@ func (h *Handler) inboxHolds(ctx context.Context, job lessee.Job) (bool, error) 
 func (h *Handler) quarantine(ctx context.Context, p lessee.Upload, pk objectkey.Parsed) error {
 	id := intake.JobID(p.Bucket, p.Key, p.Version)
 	dst := objectkey.Quarantined(id, pk.Name)
-	if _, err := h.store.BeginJob(ctx, lessee.Job{ID: id, Bucket: p.Bucket, Key: p.Key, Version: p.Version,
-		Name: objectkey.SafeName(pk.Name), Size: p.Size, State: lessee.JobRunning}); err != nil {
+	job, err := h.store.BeginJob(ctx, lessee.Job{ID: id, Bucket: p.Bucket, Key: p.Key, Version: p.Version,
+		Name: objectkey.SafeName(pk.Name), Size: p.Size, State: lessee.JobRunning})
+	if err != nil {
 		return fmt.Errorf("begin quarantine job: %w", err)
 	}
 	if err := h.objects.Copy(ctx, p.Key, dst); err != nil && lessee.ErrorCode(err) != lessee.ENOTFOUND {
@@ -400,6 +401,10 @@ func (h *Handler) quarantine(ctx context.Context, p lessee.Upload, pk objectkey.
 		return fmt.Errorf("finish quarantine job: %w", err)
 	}
 	h.log.Warn("upload quarantined", "job_id", id, "key", p.Key, "to", dst, "reason", pk.Reason)
+	if !finished(job.State) { // a retry after FinishJob told it already
+		job.State, job.Code, job.Finished = lessee.JobRefused, lessee.CodeInvalidKey, h.Now()
+		h.finished(job)
+	}
 	return nil
 }
 
