@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"fmt"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -146,10 +148,10 @@ func (b *batcher) applyGroup(group []*pendingChange) {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(live[0].ctx), batchTimeout)
 	defer cancel()
-	results, err := b.store.ApplyBatch(ctx, changes)
+	results, err := b.applyBatch(ctx, changes)
 	if err != nil && len(live) > 1 {
 		for _, p := range live {
-			r, err := b.store.ApplyBatch(ctx, []lessee.APIChange{p.change})
+			r, err := b.applyBatch(ctx, []lessee.APIChange{p.change})
 			if err != nil {
 				p.done <- changeResult{err: err}
 				continue
@@ -173,6 +175,18 @@ func (b *batcher) applyGroup(group []*pendingChange) {
 	if len(again) > 0 {
 		b.enqueue(true, again...)
 	}
+}
+
+// applyBatch is the store's ApplyBatch, with a panic (a bug in deciding a
+// change) turned into an error: it runs on no request's goroutine, where
+// net/http would have recovered it, and must not take the process down.
+func (b *batcher) applyBatch(ctx context.Context, changes []lessee.APIChange) (results []lessee.APIResult, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("apply changes: panic: %v\n%s", p, debug.Stack())
+		}
+	}()
+	return b.store.ApplyBatch(ctx, changes)
 }
 
 // deliver answers p with r, or puts it back in the queue when it yielded.

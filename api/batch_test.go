@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -21,6 +22,7 @@ type groupWatch struct {
 	Store
 	hold       time.Duration
 	failGroups bool
+	panicVIN   string // deciding a change naming this VIN panics
 
 	mu    sync.Mutex
 	sizes []int
@@ -31,6 +33,11 @@ func (g *groupWatch) ApplyBatch(ctx context.Context, changes []lessee.APIChange)
 	g.sizes = append(g.sizes, len(changes))
 	g.mu.Unlock()
 	time.Sleep(g.hold)
+	for i, c := range changes {
+		if g.panicVIN != "" && slices.Contains(c.Keys.VINs, g.panicVIN) {
+			changes[i].Decide = func(*lessee.State) lessee.Decision { panic("a bug in deciding") }
+		}
+	}
 	if g.failGroups && len(changes) > 1 {
 		return nil, errors.New("the database refused the group")
 	}
@@ -39,15 +46,24 @@ func (g *groupWatch) ApplyBatch(ctx context.Context, changes []lessee.APIChange)
 
 // TestConcurrentChangesShareTransactions: changes that come while a
 // transaction runs go in the next one together, each decided and answered
-// as its own; when a group's transaction fails, each of its changes is
-// applied alone, so no change is lost or applied twice.
+// as its own; when a group's transaction fails, or deciding one change
+// panics, each of its changes is applied alone, so no change is lost or
+// applied twice and one change's failure is its own.
 func TestConcurrentChangesShareTransactions(t *testing.T) {
 	t.Parallel()
-	for _, failGroups := range []bool{false, true} {
-		t.Run(fmt.Sprintf("failGroups=%v", failGroups), func(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		failGroups bool
+		panicVIN   string
+	}{
+		{"Groups", false, ""},
+		{"FailedGroups", true, ""},
+		{"PanicInAGroup", false, "WVWZZZ1KZAW000004"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			_, store := setup(t, Config{})
-			watch := &groupWatch{Store: store, hold: 150 * time.Millisecond, failGroups: failGroups}
+			watch := &groupWatch{Store: store, hold: 150 * time.Millisecond, failGroups: tc.failGroups, panicVIN: tc.panicVIN}
 			srv := serveAPI(t, watch, Config{Batch: BatchConfig{InFlight: 1}})
 
 			// Ten of the demo fleet's vehicles, one change each, all at once.
@@ -68,6 +84,13 @@ func TestConcurrentChangesShareTransactions(t *testing.T) {
 				audit, err := store.Audit(context.Background(), vin)
 				if err != nil {
 					t.Fatal(err)
+				}
+				if vin == tc.panicVIN {
+					// Its own failure only, and nothing of it applied.
+					if r.status != 500 || len(audit) != 0 {
+						t.Errorf("%s, whose deciding panics: %d %s, %d audit entries", vin, r.status, r.body, len(audit))
+					}
+					continue
 				}
 				applied := answerField(t, r.body, "status") == "applied"
 				if r.status/100 != 2 && r.status != 422 {
