@@ -1,0 +1,70 @@
+package worker
+
+import (
+	"slices"
+	"strings"
+	"sync"
+)
+
+// Running is a file this process's workers are on, as a shutdown reports
+// it: which, and how far its committed chunks have come.
+type Running struct {
+	JobID string
+	Key   string
+	// RowsDone is the job's checkpoint: rows committed, by this attempt
+	// or an earlier one. RowsTotal is 0 until the file has been read.
+	RowsDone  int
+	RowsTotal int
+}
+
+// runningFiles is the set of files being processed, kept in memory so
+// that a shutdown can say what it waits for.
+type runningFiles struct {
+	mu   sync.Mutex
+	jobs map[string]*Running
+}
+
+func (r *runningFiles) begin(jobID, key string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.jobs == nil {
+		r.jobs = map[string]*Running{}
+	}
+	r.jobs[jobID] = &Running{JobID: jobID, Key: key}
+}
+
+func (r *runningFiles) end(jobID string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.jobs, jobID)
+}
+
+// track returns a progressFunc that records a job's progress here, then
+// passes it on to next (if any).
+func (r *runningFiles) track(jobID string, next progressFunc) progressFunc {
+	return func(done, total int) {
+		r.mu.Lock()
+		if j := r.jobs[jobID]; j != nil {
+			j.RowsDone, j.RowsTotal = done, total
+		}
+		r.mu.Unlock()
+		if next != nil {
+			next(done, total)
+		}
+	}
+}
+
+// list returns the running files, by key.
+func (r *runningFiles) list() []Running {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]Running, 0, len(r.jobs))
+	for _, j := range r.jobs {
+		out = append(out, *j)
+	}
+	slices.SortFunc(out, func(a, b Running) int { return strings.Compare(a.Key, b.Key) })
+	return out
+}
+
+// Running returns the files this handler is processing now.
+func (h *Handler) Running() []Running { return h.running.list() }
