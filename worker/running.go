@@ -22,6 +22,9 @@ type Running struct {
 type runningFiles struct {
 	mu   sync.Mutex
 	jobs map[string]*Running
+	// ended keeps the last progress of the files that end while a stop is
+	// under way, so that it can report how far a file it cut off came.
+	ended map[string]Running
 }
 
 func (r *runningFiles) begin(jobID, key string) {
@@ -36,7 +39,34 @@ func (r *runningFiles) begin(jobID, key string) {
 func (r *runningFiles) end(jobID string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if j := r.jobs[jobID]; j != nil && r.ended != nil {
+		r.ended[jobID] = *j
+	}
 	delete(r.jobs, jobID)
+}
+
+// stopping starts keeping the progress of the files that end from now on.
+func (r *runningFiles) stopping() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ended = map[string]Running{}
+}
+
+// latest returns the files' latest progress, running or ended since
+// stopping.
+func (r *runningFiles) latest(files []Running) []Running {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]Running, len(files))
+	for i, f := range files {
+		out[i] = f
+		if j := r.jobs[f.JobID]; j != nil {
+			out[i] = *j
+		} else if j, ok := r.ended[f.JobID]; ok {
+			out[i] = j
+		}
+	}
+	return out
 }
 
 // track returns a progressFunc that records a job's progress here, then

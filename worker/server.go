@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -110,8 +111,7 @@ func Serve(ctx context.Context, redis asynq.RedisConnOpt, h *Handler, cfg Server
 		}()
 	}
 	<-ctx.Done()
-	stopExports()
-	stop(h, servers, cfg, log)
+	stop(h, servers, stopExports, cfg, log)
 	<-resumed
 	if rc != nil {
 		_ = rc.Close() // teardown: the resumer has stopped
@@ -124,10 +124,15 @@ func Serve(ctx context.Context, redis asynq.RedisConnOpt, h *Handler, cfg Server
 // still running then are put back in their queue by Asynq (no attempt
 // counted) and cut off; they resume from their last committed chunk at
 // the next start, or on another worker at once.
-func stop(h *Handler, servers []*asynq.Server, cfg ServerConfig, log *slog.Logger) {
+func stop(h *Handler, servers []*asynq.Server, stopExports func(), cfg ServerConfig, log *slog.Logger) {
 	for _, s := range servers {
 		s.Stop()
 	}
+	// Asynq's shutdowns take up to a second and a half even when idle (a
+	// worker sleeps between polls of an empty queue): they run side by side.
+	var wg sync.WaitGroup
+	wg.Go(stopExports)
+	h.running.stopping()
 	running := h.Running()
 	if len(running) == 0 {
 		log.Info("stopping: no file is being processed")
@@ -157,16 +162,19 @@ func stop(h *Handler, servers []*asynq.Server, cfg ServerConfig, log *slog.Logge
 	}
 	cut := h.Running()
 	for _, s := range servers {
-		s.Shutdown() // puts back the tasks of the files in cut
+		wg.Go(s.Shutdown) // puts back the tasks of the files in cut
 	}
-	for _, r := range cut {
-		log.Warn("stopping: file cut off; it resumes from its last committed chunk at the next start",
-			"job_id", r.JobID, "key", r.Key, "rows_done", r.RowsDone, "rows_total", r.RowsTotal)
-	}
-	// Their handlers see their context cancelled and return.
+	wg.Wait()
+	// Their handlers see their context cancelled and return; a chunk
+	// committed meanwhile counts.
 	deadline := time.Now().Add(cutOffGrace)
 	for len(h.Running()) > 0 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
+	}
+	cut = h.running.latest(cut)
+	for _, r := range cut {
+		log.Warn("stopping: file cut off; it resumes from its last committed chunk at the next start",
+			"job_id", r.JobID, "key", r.Key, "rows_done", r.RowsDone, "rows_total", r.RowsTotal)
 	}
 	if cfg.Stopped != nil {
 		cfg.Stopped(cut)

@@ -151,8 +151,15 @@ func flagMessage(fs *flag.FlagSet, err error) string {
 		return fmt.Sprintf("%s needs a value", "--"+strings.TrimLeft(name, "-"))
 	}
 	// invalid value "x" for flag -name: reason
-	if rest, ok := strings.CutPrefix(msg, "invalid value "); ok {
-		value, rest, _ := strings.Cut(rest, " for flag -")
+	// invalid boolean value "x" for -name: reason
+	rest, ok := strings.CutPrefix(msg, "invalid value ")
+	sep := " for flag -"
+	if !ok {
+		rest, ok = strings.CutPrefix(msg, "invalid boolean value ")
+		sep = " for -"
+	}
+	if ok {
+		value, rest, _ := strings.Cut(rest, sep)
 		name, reason, _ := strings.Cut(rest, ": ")
 		if f := fs.Lookup(name); f != nil {
 			if want := valueKind(f); want != "" {
@@ -184,10 +191,13 @@ func valueKind(f *flag.Flag) string {
 	return ""
 }
 
-// nearest returns the candidate closest to s within two edits (or of which
-// s is a prefix), or "" when none is.
+// nearest returns the candidate closest to s within two edits (one for a
+// word under five letters), or of which s is a prefix; "" when none is.
 func nearest(s string, candidates []string) string {
 	best, bestDist := "", 3
+	if len(s) < 5 {
+		bestDist = 2
+	}
 	for _, c := range candidates {
 		d := editDistance(s, c)
 		if len(s) >= 3 && strings.HasPrefix(c, s) {
