@@ -1,9 +1,13 @@
 package worker
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
+
+	"github.com/hibiken/asynq"
 )
 
 // Running is a file this process's workers are on, as a shutdown reports
@@ -20,6 +24,10 @@ type Running struct {
 // runningFiles is the set of files being processed, kept in memory so
 // that a shutdown can say what it waits for.
 type runningFiles struct {
+	// active counts the tasks inside the middleware chain, which may
+	// still be at work (recording a failure) after processTask returned.
+	active atomic.Int64
+
 	mu   sync.Mutex
 	jobs map[string]*Running
 	// ended keeps the last progress of the files that end while a stop is
@@ -98,3 +106,16 @@ func (r *runningFiles) list() []Running {
 
 // Running returns the files this handler is processing now.
 func (h *Handler) Running() []Running { return h.running.list() }
+
+// countActive is the outermost middleware: it counts the tasks at work, so
+// that a stop waits for all of their work, the middleware's included.
+func (h *Handler) countActive(next asynq.Handler) asynq.Handler {
+	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
+		h.running.active.Add(1)
+		defer h.running.active.Add(-1)
+		return next.ProcessTask(ctx, t)
+	})
+}
+
+// busy reports whether a task is at work.
+func (h *Handler) busy() bool { return h.running.active.Load() > 0 }

@@ -58,8 +58,8 @@ const cutOffGrace = 2 * time.Second
 func Serve(ctx context.Context, redis asynq.RedisConnOpt, h *Handler, cfg ServerConfig, log *slog.Logger) error {
 	mux := asynq.NewServeMux()
 	// The first middleware is the outermost: Classify sees the handler's
-	// own errors, Mask what Classify returns.
-	mux.Use(Mask, h.Classify)
+	// own errors, Mask what Classify returns; countActive sees it all.
+	mux.Use(h.countActive, Mask, h.Classify)
 	mux.HandleFunc(TypeIngestFile, h.processTask)
 	var servers []*asynq.Server
 	shutdown := func() {
@@ -168,7 +168,7 @@ func stop(h *Handler, servers []*asynq.Server, stopExports func(), cfg ServerCon
 	// Their handlers see their context cancelled and return; a chunk
 	// committed meanwhile counts.
 	deadline := time.Now().Add(cutOffGrace)
-	for len(h.Running()) > 0 && time.Now().Before(deadline) {
+	for h.busy() && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	cut = h.running.latest(cut)
