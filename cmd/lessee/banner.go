@@ -34,7 +34,7 @@ func demoOrgs(ctx context.Context, reg interface {
 	if err != nil {
 		return nil
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only
 	recs, err := csv.NewReader(f).ReadAll()
 	if err != nil {
 		return nil

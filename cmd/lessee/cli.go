@@ -101,14 +101,6 @@ func (c *command) args(names ...string) ([]string, error) {
 	return got, nil
 }
 
-// given reports whether a flag was set on the command line or by its
-// environment variable.
-func (c *command) given(name string) bool {
-	set := false
-	c.fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
-	return set
-}
-
 // usageError is a mistake in how lessee was called: it is printed as one
 // line naming the mistake, then the usage line, and exits with status 2.
 type usageError struct {

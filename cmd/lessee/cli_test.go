@@ -100,6 +100,7 @@ func TestCLIAnswers(t *testing.T) {
 		tc{[]string{"serve", "--log-format", "yaml"}, 2, `lessee serve: --log-format must be text or json, not "yaml"`},
 		tc{[]string{"serve", "--small-file-bytes", "-1"}, 2, "lessee serve: --small-file-bytes must be at least 0, not -1"},
 		tc{[]string{"serve", "--max-file-bytes", "0"}, 2, "lessee serve: --max-file-bytes must be positive, not 0"},
+		tc{[]string{"migrate", "--database-url", "mysql://u:pw@db/x"}, 2, `lessee migrate: --database-url must be a PostgreSQL URL (postgres://user@host:5432/db), not "mysql://u:xxxxx@db/x"`},
 	)
 	for _, c := range cases {
 		t.Run(strings.Join(c.args, "_"), func(t *testing.T) {

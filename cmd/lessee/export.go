@@ -48,6 +48,9 @@ Examples:
 	if _, err := cmd.args(); err != nil {
 		return err
 	}
+	if err := cmd.checkFlags(checkDatabaseURL(db.DatabaseURL)); err != nil {
+		return err
+	}
 	switch {
 	case *as != "" && *all:
 		return cmd.usageErr("give --as ORGNR or --all, not both")

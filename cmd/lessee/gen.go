@@ -89,7 +89,10 @@ Examples:
 	}
 	reg, err := gen.ReadRegistry(registryDir)
 	if err != nil {
-		return err
+		return fmt.Errorf("--registry %s: %w", registryDir, unwrapPath(err))
+	}
+	if len(reg.Enterprises) == 0 {
+		return fmt.Errorf("--registry %s holds no registry: write one with 'lessee gen registry %s'", registryDir, registryDir)
 	}
 	if cfg.Submitter == "" {
 		cfg.Submitter = reg.LargestFleet()

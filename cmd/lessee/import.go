@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/fleetreg/lessee/storage/sqlstore"
 )
@@ -24,6 +25,14 @@ func (d *databaseFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&d.TestRegistry, "test-registry", false, "accept synthetic test identity numbers")
 }
 
+// checkDatabaseURL refuses a --database-url that is not PostgreSQL's.
+func checkDatabaseURL(u string) error {
+	if u == "" || strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://") {
+		return nil
+	}
+	return fmt.Errorf("--database-url must be a PostgreSQL URL (postgres://user@host:5432/db), not %q; leave it empty for SQLite under --data", displayEndpoint(u))
+}
+
 func (d *databaseFlags) open(ctx context.Context) (*sqlstore.Store, error) {
 	url := d.DatabaseURL
 	if url == "" {
@@ -34,7 +43,7 @@ func (d *databaseFlags) open(ctx context.Context) (*sqlstore.Store, error) {
 	}
 	store, err := sqlstore.Open(ctx, url)
 	if err != nil {
-		return nil, fmt.Errorf("open database %s: %w", displayEndpoint(url), err)
+		return nil, fmt.Errorf("database %s: %w", displayEndpoint(url), err)
 	}
 	if err := store.Migrate(ctx); err != nil {
 		store.Close()
@@ -58,6 +67,9 @@ Examples:
 	}
 	pos, err := cmd.args("DIR")
 	if err != nil {
+		return err
+	}
+	if err := cmd.checkFlags(checkDatabaseURL(db.DatabaseURL)); err != nil {
 		return err
 	}
 	dir := pos[0]
@@ -91,6 +103,9 @@ Examples:
 		return err
 	}
 	if _, err := cmd.args(); err != nil {
+		return err
+	}
+	if err := cmd.checkFlags(checkDatabaseURL(db.DatabaseURL)); err != nil {
 		return err
 	}
 	store, err := db.open(ctx)

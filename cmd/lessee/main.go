@@ -279,7 +279,8 @@ func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) err
 		}
 		name := envName(f.Name)
 		if v := getenv(name); v != "" {
-			// fs.Set, not f.Value.Set: Visit then counts it as given.
+			// fs.Set, not f.Value.Set: Visit then counts it as given
+			// (bench checks which flags were given).
 			if serr := fs.Set(f.Name, v); serr != nil {
 				if want := valueKind(f); want != "" {
 					serr = errors.New(want)

@@ -145,6 +145,7 @@ func (c *serveConfig) validate() error {
 		return fmt.Errorf("--bucket must not be empty")
 	}
 	for _, err := range []error{
+		checkDatabaseURL(c.DatabaseURL),
 		positive("max-rows", c.MaxRows),
 		positive("max-file-bytes", c.MaxFileBytes),
 		atLeast("small-file-bytes", c.SmallFile, 0),
