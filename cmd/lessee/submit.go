@@ -285,7 +285,12 @@ func runSubmit(ctx context.Context, args []string, getenv func(string) string, s
 	// show a newer upload under the same name.
 	summaryKeys := []string{objectkey.HistoryFor(o.As, jobID, o.Name, o.DryRun).Summary, objectkey.ReceiptsFor(o.As, o.Name, o.DryRun).Summary}
 	summary, err := waitForSummary(ctx, &o, objects, summaryKeys, version, jobID, o.Poll, stderr)
-	if err != nil {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("no receipt within --timeout %s; the file is uploaded and will be processed: 'lessee receipt %s' shows its receipt then", o.Timeout, key)
+	case errors.Is(err, context.Canceled):
+		return fmt.Errorf("stopped waiting; the file is uploaded and will be processed: 'lessee receipt %s' shows its receipt then", key)
+	case err != nil:
 		return err
 	}
 	printSummary(stdout, summary)
