@@ -59,9 +59,24 @@ func (c *command) printHelp() {
 		return
 	}
 	fmt.Fprintf(c.stdout, "\nFlags (each can also be set by its environment variable: --%s by %s):\n", firstFlag(c.fs), envName(firstFlag(c.fs)))
-	c.fs.SetOutput(c.stdout)
-	c.fs.PrintDefaults()
-	c.fs.SetOutput(io.Discard)
+	c.fs.VisitAll(func(f *flag.Flag) {
+		typ, usage := flag.UnquoteUsage(f)
+		fmt.Fprintf(c.stdout, "  --%s", f.Name)
+		if typ != "" {
+			fmt.Fprintf(c.stdout, " %s", typ)
+		}
+		fmt.Fprintf(c.stdout, "\n        %s", usage)
+		switch f.DefValue {
+		case "", "0", "false", "0s":
+		default:
+			if typ == "string" {
+				fmt.Fprintf(c.stdout, " (default %q)", f.DefValue)
+			} else {
+				fmt.Fprintf(c.stdout, " (default %s)", f.DefValue)
+			}
+		}
+		fmt.Fprintln(c.stdout)
+	})
 }
 
 func firstFlag(fs *flag.FlagSet) string {

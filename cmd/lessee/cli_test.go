@@ -153,18 +153,18 @@ func TestReceiptHelpListsItsFlags(t *testing.T) {
 		}
 		return out.String()
 	}
-	for _, f := range []string{"-server", "-listen", "-operator-user"} {
+	for _, f := range []string{"--server", "--listen", "--operator-user"} {
 		if strings.Contains(helpOf("receipt"), "\n  "+f+" ") {
 			t.Errorf("receipt -h lists %s, which it does not use", f)
 		}
 	}
 	for _, cmd := range []string{"submit", "status"} {
-		if !strings.Contains(helpOf(cmd), "\n  -listen ") {
+		if !strings.Contains(helpOf(cmd), "\n  --listen ") {
 			t.Errorf("%s -h does not list --listen", cmd)
 		}
 	}
 	for _, cmd := range []string{"submit", "receipt", "export"} {
-		if !strings.Contains(helpOf(cmd), "\n  -s3-listen ") {
+		if !strings.Contains(helpOf(cmd), "\n  --s3-listen ") {
 			t.Errorf("%s -h does not list --s3-listen", cmd)
 		}
 	}
