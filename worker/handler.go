@@ -112,6 +112,8 @@ type Handler struct {
 	// (metrics). A retry that finishes an already finished job again may
 	// report it twice.
 	OnFinished func(lessee.Job)
+
+	running runningFiles // for a shutdown to report
 }
 
 // NewHandler returns a handler reading and writing through objects and store.
@@ -162,7 +164,10 @@ func (h *Handler) processTask(ctx context.Context, t *asynq.Task) error {
 			"job_id", intake.JobID(p.Bucket, p.Key, p.Version), "key", p.Key)
 		return h.giveUp(ctx, p.Upload, errors.New("every attempt ended without finishing"))
 	}
-	return h.process(ctx, p.Upload, taskProgress(t))
+	id := intake.JobID(p.Bucket, p.Key, p.Version)
+	h.running.begin(id, p.Key)
+	defer h.running.end(id)
+	return h.process(ctx, p.Upload, h.running.track(id, taskProgress(t)))
 }
 
 // Process handles one object version. It is safe to call again after any
@@ -269,6 +274,9 @@ func (h *Handler) process(ctx context.Context, u lessee.Upload, progress progres
 	job.RowsTotal = info.Rows + plan.absent
 	if err := h.store.UpdateJobInfo(ctx, job); err != nil {
 		return fmt.Errorf("update job: %w", err)
+	}
+	if progress != nil {
+		progress(job.RowsDone, job.RowsTotal) // where a resumed file starts
 	}
 	log.Info("processing file", "format", job.Format, "mode", job.Mode, "dry_run", job.DryRun,
 		"rows", job.RowsTotal, "resume_at", job.RowsDone)

@@ -23,6 +23,12 @@ func (h *Handler) Classify(next asynq.Handler) asynq.Handler {
 		if err == nil || errors.Is(err, asynq.SkipRetry) {
 			return err
 		}
+		if errors.Is(ctx.Err(), context.Canceled) {
+			// The process is stopping and cut this attempt off: Asynq puts
+			// the task back, and the file resumes from its last committed
+			// chunk. Not a failure of the file, whatever its attempts.
+			return err
+		}
 		p, perr := decodePayload(t)
 		if perr != nil {
 			return perr

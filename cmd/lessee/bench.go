@@ -16,9 +16,7 @@ import (
 	"github.com/fleetreg/lessee/bench"
 )
 
-const benchUsage = `usage: lessee bench [flags]
-
-Runs the real path end to end against PostgreSQL and Redis with the embedded
+const benchHelp = `Runs the real path end to end against PostgreSQL and Redis with the embedded
 S3 endpoint: generates a registry and a change file of --rows rows, starts
 'lessee serve' as a child process, uploads the file and times it to its
 receipt, sending a small file from another submitter midway. In the same run
@@ -45,13 +43,16 @@ every answer (lost, doubled, overlapping periods).
 Each run uses fresh PostgreSQL schemas (dropped afterwards) and FLUSHES the
 Redis database of --redis-url: give it one nothing else uses.
 
+Examples:
+  lessee bench --rows 100000 --naive-rows 5000
+  lessee bench --snapshot --sqlite
+  lessee bench --api --api-duration 10s
 `
 
 // runBench implements `lessee bench`.
 func runBench(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, benchUsage); fs.PrintDefaults() }
+	cmd := newCommand("bench", "lessee bench [--snapshot | --api] [flags]", benchHelp, stdout)
+	fs := cmd.fs
 	var cfg bench.Config
 	fs.StringVar(&cfg.DatabaseURL, "database-url", "", "PostgreSQL URL (default $TEST_DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable)")
 	fs.StringVar(&cfg.RedisURL, "redis-url", "", "Redis URL whose database is flushed (default: $TEST_REDIS_URL's database + 3, else redis://127.0.0.1:6379/13)")
@@ -74,12 +75,16 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	apiClients := fs.String("api-clients", "8,16,32", "--api: concurrent clients of each throughput run, comma-separated")
 	apiDuration := fs.Duration("api-duration", bench.DefaultAPIDuration, "--api: length of each throughput run and of the latency run")
 	apiServeArgs := fs.String("api-serve-args", "", "--api: extra flags for 'lessee serve', space-separated (e.g. \"--db-max-idle-conns 20\")")
-	if err := parseFlags(fs, args, getenv); err != nil {
+	if err := cmd.parse(args, getenv); err != nil {
 		return err
 	}
-	if fs.NArg() != 0 {
-		fs.Usage()
-		return flag.ErrHelp
+	if _, err := cmd.args(); err != nil {
+		return err
+	}
+	if err := cmd.checkFlags(positive("rows", cfg.Rows), positive("vehicles", cfg.Vehicles), positive("enterprises", cfg.Enterprises),
+		atLeast("small-rows", cfg.SmallRows, 0), atLeast("naive-rows", cfg.NaiveRows, 0), atLeast("chunk-size", cfg.ChunkSize, 0),
+		positive("fleet", cfg.Fleet), atLeast("export-fleet", cfg.ExportFleet, 0), positive("api-duration", *apiDuration)); err != nil {
+		return err
 	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })

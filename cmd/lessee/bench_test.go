@@ -303,8 +303,9 @@ func TestBenchFlags(t *testing.T) {
 		t.Parallel()
 		var out bytes.Buffer
 		err := runBench(context.Background(), []string{"extra"}, func(string) string { return "" }, &out, &out)
-		if !errors.Is(err, flag.ErrHelp) {
-			t.Errorf("runBench extra = %v, want flag.ErrHelp", err)
+		var ue *usageError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), `unexpected argument "extra"`) {
+			t.Errorf("runBench extra = %v, want a usage error naming the argument", err)
 		}
 	})
 	t.Run("ErrSnapshotOnly", func(t *testing.T) {

@@ -123,7 +123,7 @@ func TestComposeFile(t *testing.T) {
 func allFlagNames(t *testing.T) map[string]bool {
 	t.Helper()
 	names := map[string]bool{}
-	flagLine := regexp.MustCompile(`(?m)^\s+-([a-z0-9-]+)`)
+	flagLine := regexp.MustCompile(`(?m)^\s+--([a-z0-9][a-z0-9-]*)`)
 	for _, cmd := range [][]string{{"serve"}, {"submit"}, {"receipt"}, {"status"}, {"registry", "import"}, {"migrate"},
 		{"gen", "registry"}, {"gen", "changes"}, {"bench"}, {"healthcheck"}, {"export"}, {"token"}} {
 		var out bytes.Buffer

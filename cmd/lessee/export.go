@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"time"
@@ -30,35 +28,38 @@ var (
 const exportProgressMin = 20
 
 func runExport(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("export", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: lessee export --as ORGNR | --all\n\nWrites exports/<orgnr>/fleet.csv now for the fleet owner ORGNR, or for every fleet owner,\nfrom the database (--database-url, or SQLite under --data) to the service's S3 endpoint.\nPrints one line per fleet, tab-separated: orgnr, vehicles, key.")
-		fs.PrintDefaults()
-	}
+	cmd := newCommand("export", "lessee export (--as ORGNR | --all) [flags]", `Writes exports/<orgnr>/fleet.csv now for the fleet owner ORGNR, or for every
+fleet owner, from the database (--database-url, or SQLite under --data) to the
+service's S3 endpoint (--s3-listen, or --s3-endpoint). Prints one line per
+fleet, tab-separated: orgnr, vehicles, key.
+
+Examples:
+  lessee export --as 912345602
+  lessee export --all --database-url postgres://lessee@db/lessee --s3-endpoint https://s3.example.com`, stdout)
 	var db databaseFlags
-	db.register(fs)
-	var c clientFlags // the S3 side of a client; no --server
-	fs.StringVar(&c.S3Endpoint, "s3-endpoint", "http://127.0.0.1:9000", "S3 endpoint of the service")
-	fs.StringVar(&c.AccessKey, "s3-access-key", defaultAccessKey, "S3 access key")
-	fs.StringVar(&c.SecretKey, "s3-secret-key", defaultSecretKey, "S3 secret key")
-	fs.StringVar(&c.Region, "s3-region", "us-east-1", "S3 region")
-	fs.StringVar(&c.Bucket, "bucket", "lessee", "S3 bucket")
-	as := fs.String("as", "", "organisation number of the fleet owner to export")
-	all := fs.Bool("all", false, "export every fleet owner's fleet")
-	if err := parseFlags(fs, args, getenv); err != nil {
+	db.register(cmd.fs)
+	var c clientFlags
+	c.registerS3(cmd.fs)
+	as := cmd.fs.String("as", "", "organisation number of the fleet owner to export")
+	all := cmd.fs.Bool("all", false, "export every fleet owner's fleet")
+	if err := cmd.parse(args, getenv); err != nil {
 		return err
 	}
-	if fs.NArg() != 0 || (*as == "") == !*all {
-		fs.Usage()
-		if *as != "" && *all {
-			return errors.New("give --as ORGNR or --all, not both")
-		}
-		return flag.ErrHelp
+	if _, err := cmd.args(); err != nil {
+		return err
+	}
+	if err := cmd.checkFlags(checkDatabaseURL(db.DatabaseURL)); err != nil {
+		return err
+	}
+	switch {
+	case *as != "" && *all:
+		return cmd.usageErr("give --as ORGNR or --all, not both")
+	case *as == "" && !*all:
+		return cmd.usageErr("missing --as ORGNR or --all: which fleet owner to export, or every one")
 	}
 	if *as != "" {
 		if err := ident.OrgNr(*as); err != nil {
-			return fmt.Errorf("--as %q: %w", *as, err)
+			return cmd.usageErr("--as %q: %v", *as, err)
 		}
 	}
 

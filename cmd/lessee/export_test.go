@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"strings"
 	"testing"
 )
@@ -76,8 +75,9 @@ func TestExportCommand(t *testing.T) {
 		})
 	}
 	t.Run("ErrNeither", func(t *testing.T) {
-		if _, _, err := export(); !errors.Is(err, flag.ErrHelp) {
-			t.Errorf("export without --as or --all: err = %v, want the usage", err)
+		var ue *usageError
+		if _, _, err := export(); !errors.As(err, &ue) || !strings.Contains(err.Error(), "missing --as ORGNR or --all") {
+			t.Errorf("export without --as or --all: err = %v, want a usage error saying so", err)
 		}
 	})
 }

@@ -3,61 +3,46 @@ package main
 import (
 	"bufio"
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 
 	"github.com/fleetreg/lessee/gen"
+	"github.com/fleetreg/lessee/ident"
 )
 
-const genUsage = `usage:
-  lessee gen registry DIR [--enterprises M] [--vehicles N] [--seed S]
-  lessee gen changes FILE --registry DIR [--rows R] [--submitter ORGNR] [--seed S]
-
-Generates deterministic synthetic data: the same seed gives the same files.
-'registry' writes enterprises.csv, terms.csv, vehicles.csv and delegations.csv
-for 'lessee registry import'. 'changes' writes a change file (CSV; FILE - is
-standard output) for the registry in DIR; each row's reference names the
-outcome it is meant to get ("R0000001-applied").
-`
-
-// runGen implements `lessee gen registry` and `lessee gen changes`.
-func runGen(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, genUsage)
-		return flag.ErrHelp
-	}
-	switch args[0] {
-	case "registry":
-		return runGenRegistry(ctx, args[1:], getenv, stdout, stderr)
-	case "changes":
-		return runGenChanges(ctx, args[1:], getenv, stdout, stderr)
-	case "-h", "--help", "help":
-		fmt.Fprint(stdout, genUsage)
-		return nil
-	}
-	fmt.Fprint(stderr, genUsage)
-	return fmt.Errorf("unknown gen command %q", args[0])
+func genGroup() group {
+	return group{name: "gen",
+		intro: `Generates deterministic synthetic data: the same seed gives the same files.`,
+		subs: []subcommand{
+			{"registry", "DIR", "write enterprises.csv, terms.csv, vehicles.csv and delegations.csv for 'lessee registry import'", runGenRegistry},
+			{"changes", "FILE --registry DIR", "write a change file (CSV; FILE - is standard output) for the registry in DIR", runGenChanges},
+		}}
 }
 
 func runGenRegistry(_ context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("gen registry", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, genUsage); fs.PrintDefaults() }
+	cmd := newCommand("gen registry", "lessee gen registry [flags] DIR", `Writes a seeded synthetic registry into DIR: enterprises.csv, terms.csv,
+vehicles.csv and delegations.csv, for 'lessee registry import'.
+
+Examples:
+  lessee gen registry --vehicles 100000 /tmp/reg
+  lessee gen registry --synthetic --seed 7 /tmp/reg`, stdout)
+	fs := cmd.fs
 	var cfg gen.RegistryConfig
 	fs.IntVar(&cfg.Enterprises, "enterprises", 20, "enterprises to generate")
 	fs.IntVar(&cfg.Vehicles, "vehicles", 1000, "vehicles to generate")
 	fs.Int64Var(&cfg.Seed, "seed", 1, "random seed")
 	fs.BoolVar(&cfg.Synthetic, "synthetic", false, "person lessees are synthetic test numbers (needs --test-registry to import)")
-	if err := parseFlags(fs, args, getenv); err != nil {
+	if err := cmd.parse(args, getenv); err != nil {
 		return err
 	}
-	pos := fs.Args()
-	if len(pos) != 1 {
-		fs.Usage()
-		return flag.ErrHelp
+	pos, err := cmd.args("DIR")
+	if err != nil {
+		return err
+	}
+	if err := cmd.checkFlags(positive("enterprises", cfg.Enterprises), positive("vehicles", cfg.Vehicles)); err != nil {
+		return err
 	}
 	reg, err := gen.WriteRegistry(pos[0], cfg)
 	if err != nil {
@@ -69,9 +54,14 @@ func runGenRegistry(_ context.Context, args []string, getenv func(string) string
 }
 
 func runGenChanges(_ context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
-	fs := flag.NewFlagSet("gen changes", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, genUsage); fs.PrintDefaults() }
+	cmd := newCommand("gen changes", "lessee gen changes --registry DIR [flags] FILE", `Writes a seeded synthetic change file (CSV; FILE - is standard output) for the
+registry in DIR; each row's reference names the outcome it is meant to get
+("R0000001-applied").
+
+Examples:
+  lessee gen changes --registry /tmp/reg --rows 100000 /tmp/changes.csv
+  lessee gen changes --registry /tmp/reg --rows 10 -`, stdout)
+	fs := cmd.fs
 	var cfg gen.ChangesConfig
 	var registryDir string
 	fs.IntVar(&cfg.Rows, "rows", 1000, "data rows to generate")
@@ -79,17 +69,30 @@ func runGenChanges(_ context.Context, args []string, getenv func(string) string,
 	fs.StringVar(&registryDir, "registry", "", "directory of the registry files the changes refer to (required)")
 	fs.Int64Var(&cfg.Seed, "seed", 1, "random seed")
 	fs.BoolVar(&cfg.Synthetic, "synthetic", false, "new person lessees are synthetic test numbers")
-	if err := parseFlags(fs, args, getenv); err != nil {
+	if err := cmd.parse(args, getenv); err != nil {
 		return err
 	}
-	pos := fs.Args()
-	if len(pos) != 1 || registryDir == "" {
-		fs.Usage()
-		return flag.ErrHelp
+	if registryDir == "" {
+		return cmd.usageErr("missing --registry DIR: the registry the changes refer to (see 'lessee gen registry')")
+	}
+	pos, err := cmd.args("FILE")
+	if err != nil {
+		return err
+	}
+	if err := cmd.checkFlags(positive("rows", cfg.Rows)); err != nil {
+		return err
+	}
+	if cfg.Submitter != "" {
+		if err := ident.OrgNr(cfg.Submitter); err != nil {
+			return cmd.usageErr("--submitter %q: %v", cfg.Submitter, err)
+		}
 	}
 	reg, err := gen.ReadRegistry(registryDir)
 	if err != nil {
-		return err
+		return fmt.Errorf("--registry %s: %w", registryDir, unwrapPath(err))
+	}
+	if len(reg.Enterprises) == 0 {
+		return fmt.Errorf("--registry %s holds no registry: write one with 'lessee gen registry %s'", registryDir, registryDir)
 	}
 	if cfg.Submitter == "" {
 		cfg.Submitter = reg.LargestFleet()

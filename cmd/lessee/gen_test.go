@@ -20,7 +20,7 @@ func TestRunGen(t *testing.T) {
 
 	var out bytes.Buffer
 	// Flags after the positional argument, as the README writes them.
-	if err := runGen(ctx, []string{"registry", regDir, "--vehicles", "300", "--enterprises", "12", "--seed", "5"}, noEnv, &out, &out); err != nil {
+	if err := genGroup().run(ctx, []string{"registry", regDir, "--vehicles", "300", "--enterprises", "12", "--seed", "5"}, noEnv, &out, &out); err != nil {
 		t.Fatalf("gen registry: %v\n%s", err, out.String())
 	}
 	reg, err := gen.ReadRegistry(regDir)
@@ -41,7 +41,7 @@ func TestRunGen(t *testing.T) {
 	file := filepath.Join(dir, "changes.csv")
 	env := map[string]string{"LESSEE_ROWS": "250"} // flags also read the environment
 	out.Reset()
-	if err := runGen(ctx, []string{"changes", "--registry", regDir, file, "--seed", "2"}, func(k string) string { return env[k] }, &out, &out); err != nil {
+	if err := genGroup().run(ctx, []string{"changes", "--registry", regDir, file, "--seed", "2"}, func(k string) string { return env[k] }, &out, &out); err != nil {
 		t.Fatalf("gen changes: %v\n%s", err, out.String())
 	}
 	b, err := os.ReadFile(file)
@@ -58,14 +58,14 @@ func TestRunGen(t *testing.T) {
 	t.Run("ErrNoRegistry", func(t *testing.T) {
 		t.Parallel()
 		var out bytes.Buffer
-		if err := runGen(ctx, []string{"changes", file}, noEnv, &out, &out); err == nil {
+		if err := genGroup().run(ctx, []string{"changes", file}, noEnv, &out, &out); err == nil {
 			t.Error("gen changes without --registry succeeded")
 		}
 	})
 	t.Run("ErrUnknownCommand", func(t *testing.T) {
 		t.Parallel()
 		var out bytes.Buffer
-		if err := runGen(ctx, []string{"bogus"}, noEnv, &out, &out); err == nil {
+		if err := genGroup().run(ctx, []string{"bogus"}, noEnv, &out, &out); err == nil {
 			t.Error("gen bogus succeeded")
 		}
 	})

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,10 +11,18 @@ import (
 // runHealthcheck asks a running service for /healthz; container health
 // checks use it because the image has no shell or curl.
 func runHealthcheck(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	listen := fs.String("listen", "127.0.0.1:8080", "HTTP address of the service")
-	if err := parseFlags(fs, args, getenv); err != nil {
+	cmd := newCommand("healthcheck", "lessee healthcheck [--listen ADDR]", `Asks the service on --listen for /healthz and prints its answer; exits 0 when
+it reports the database, Redis and S3 healthy, 1 otherwise (container health
+checks use it: the image has no shell or curl).
+
+Examples:
+  lessee healthcheck
+  LESSEE_LISTEN=127.0.0.1:8090 lessee healthcheck`, stdout)
+	listen := cmd.fs.String("listen", defaultServeConfig().Listen, "HTTP address of the service (as given to serve)")
+	if err := cmd.parse(args, getenv); err != nil {
+		return err
+	}
+	if _, err := cmd.args(); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -26,7 +33,7 @@ func runHealthcheck(ctx context.Context, args []string, getenv func(string) stri
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("healthcheck: %w", err)
+		return fmt.Errorf("healthcheck: cannot reach the service at http://%s: %w", *listen, netCause(err))
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))

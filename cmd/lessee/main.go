@@ -14,80 +14,235 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
-	stop()
-	if errors.Is(err, flag.ErrHelp) {
-		os.Exit(2)
+	ctx, intr, done := interrupts(os.Stderr)
+	code := runMain(withInterrupt(ctx, intr), os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	done()
+	os.Exit(code)
+}
+
+// runMain runs a command and reports its error as the user sees it: the
+// exit status is 0 on success and after -h, 2 for a usage error (printed
+// as one line naming the mistake, then the usage line), 1 for any other
+// error (printed as one line), and 128 + the signal's number when a
+// second interrupt stopped the command at once.
+func runMain(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	err := run(ctx, args, getenv, stdout, stderr)
+	var ue *usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		ue.print(stderr)
+		return 2
+	case errors.Is(err, errStoppedNow):
+		return interruptOf(ctx).code()
 	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "lessee:", err)
-		os.Exit(1)
+	fmt.Fprintln(stderr, "lessee:", err)
+	return 1
+}
+
+// errStoppedNow is returned by a command a second interrupt stopped at
+// once, after it printed what it left.
+var errStoppedNow = errors.New("stopped at once")
+
+// interrupt is the second SIGINT or SIGTERM: commands stop gracefully at
+// the first (the context is cancelled; serve waits for running files) and
+// at once at the second.
+type interrupt struct {
+	now chan struct{} // closed at the second signal
+	sig os.Signal     // that signal, set before now is closed
+}
+
+// stopNow is closed at the second interrupt; nil (never ready) for no
+// interrupt at all.
+func (i *interrupt) stopNow() <-chan struct{} {
+	if i == nil {
+		return nil
+	}
+	return i.now
+}
+
+// code is the conventional exit status of a process ended by the signal.
+func (i *interrupt) code() int {
+	if i != nil {
+		if n, ok := i.sig.(syscall.Signal); ok {
+			return 128 + int(n)
+		}
+	}
+	return 1
+}
+
+// interrupts returns a context cancelled at the first SIGINT or SIGTERM
+// and the interrupt a second one raises. Should a command not have
+// returned stopNowGrace after the second, the process exits anyway:
+// everything it does is safe to cut off (files resume from their last
+// committed chunk). done stops listening.
+func interrupts(stderr io.Writer) (ctx context.Context, intr *interrupt, done func()) {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	intr = &interrupt{now: make(chan struct{})}
+	quit := make(chan struct{})
+	go func() {
+		select {
+		case <-sigs:
+			cancel()
+		case <-quit:
+			return
+		}
+		select {
+		case intr.sig = <-sigs:
+			close(intr.now)
+		case <-quit:
+			return
+		}
+		select {
+		case <-time.After(stopNowGrace):
+			fmt.Fprintf(stderr, "lessee: still running %s after the second interrupt; exiting\n", stopNowGrace)
+			os.Exit(intr.code())
+		case <-quit:
+		}
+	}()
+	return ctx, intr, func() { signal.Stop(sigs); cancel(); close(quit) }
+}
+
+// stopNowGrace is how long a command has to return after the second
+// interrupt before the process exits regardless.
+const stopNowGrace = 5 * time.Second
+
+// interruptKey is the context key of the interrupt.
+type interruptKey struct{}
+
+// withInterrupt gives ctx the second interrupt. It travels in the context
+// because only serve acts on it, and every command has run's signature.
+func withInterrupt(ctx context.Context, i *interrupt) context.Context {
+	return context.WithValue(ctx, interruptKey{}, i)
+}
+
+// interruptOf returns ctx's interrupt, or nil.
+func interruptOf(ctx context.Context) *interrupt {
+	i, _ := ctx.Value(interruptKey{}).(*interrupt)
+	return i
+}
+
+// runFunc is a command's entry point.
+type runFunc func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error
+
+// subcommand is one entry of a command group.
+type subcommand struct {
+	name    string
+	args    string // its arguments, for the list: "--as ORGNR FILE"
+	summary string
+	run     runFunc
+}
+
+// group is a command made of subcommands: lessee itself, `registry`, `gen`.
+type group struct {
+	name  string // "" for lessee itself
+	intro string // after the usage line
+	subs  []subcommand
+	outro string
+}
+
+func (g group) prefix() string { return strings.TrimSpace("lessee " + g.name) }
+
+// run dispatches to the subcommand args[0] names; -h, --help and help
+// print the group's help, and `help NAME` the subcommand's.
+func (g group) run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return &usageError{cmd: g.name, msg: "missing command: " + g.names()}
+	}
+	name := args[0]
+	switch name {
+	case "-h", "-help", "--help", "help":
+		if name == "help" && len(args) > 1 {
+			return g.run(ctx, append(args[1:], "-h"), getenv, stdout, stderr)
+		}
+		g.printHelp(stdout)
+		return nil
+	}
+	for _, s := range g.subs {
+		if s.name == name {
+			return s.run(ctx, args[1:], getenv, stdout, stderr)
+		}
+	}
+	if strings.HasPrefix(name, "-") {
+		return &usageError{cmd: g.name, msg: fmt.Sprintf("%s goes after the command: %s <command> [flags]", name, g.prefix())}
+	}
+	var names []string
+	for _, s := range g.subs {
+		names = append(names, s.name)
+	}
+	msg := fmt.Sprintf("unknown command %q", name)
+	if s := nearest(name, names); s != "" {
+		msg += fmt.Sprintf("; did you mean %q?", s)
+	} else {
+		msg += "; the commands are " + g.names()
+	}
+	return &usageError{cmd: g.name, msg: msg}
+}
+
+// names lists the subcommands: "import" or "serve, registry, ...".
+func (g group) names() string {
+	var names []string
+	for _, s := range g.subs {
+		names = append(names, s.name)
+	}
+	return orList(names)
+}
+
+func (g group) printHelp(w io.Writer) {
+	fmt.Fprintf(w, "usage: %s <command> [flags]\n\n", g.prefix())
+	if g.intro != "" {
+		fmt.Fprintf(w, "%s\n\n", g.intro)
+	}
+	fmt.Fprintln(w, "Commands:")
+	width := 0
+	for _, s := range g.subs {
+		width = max(width, len(s.name)+1+len(s.args))
+	}
+	for _, s := range g.subs {
+		fmt.Fprintf(w, "  %-*s  %s\n", width, strings.TrimSpace(s.name+" "+s.args), s.summary)
+	}
+	if g.outro != "" {
+		fmt.Fprintf(w, "\n%s\n", g.outro)
 	}
 }
 
-const usage = `usage: lessee <command> [flags]
+// topLevel is the lessee command itself.
+func topLevel() group {
+	return group{
+		subs: []subcommand{
+			{"serve", "", "run the worker, inbox scan, S3 endpoint (embedded) and HTTP", runServe},
+			{"submit", "--as ORGNR FILE", "upload a change file; --wait shows progress and the summary", runSubmit},
+			{"receipt", "KEY", "print the receipt of an upload", runReceipt},
+			{"status", "", "list recent jobs of a running service", runStatus},
+			{"token", "--as ORGNR", "print an API token of the development issuer (key under --data)", runToken},
+			{"export", "--as ORGNR|--all", "write exports/<orgnr>/fleet.csv now for a fleet owner, or all of them", runExport},
+			{"registry", "import DIR", "load enterprises.csv, terms.csv, vehicles.csv, delegations.csv", registryGroup().run},
+			{"migrate", "", "apply the database schema", runMigrate},
+			{"gen", "registry DIR | changes FILE", "write a seeded synthetic registry or change file", genGroup().run},
+			{"bench", "", "measure the real path end to end against PostgreSQL and Redis, with baselines", runBench},
+			{"healthcheck", "", "exit 0 when the service on --listen reports healthy", runHealthcheck},
+		},
+		outro: `Every flag also reads an environment variable: --data is LESSEE_DATA,
+--s3-listen is LESSEE_S3_LISTEN, and so on; submit, receipt, status and
+export find the service by the same flags and variables as serve.
+Run 'lessee <command> -h' for a command's flags and examples.`,
+	}
+}
 
-commands:
-  serve                   run the worker, inbox scan, S3 endpoint (embedded) and HTTP
-  registry import DIR     load enterprises.csv, terms.csv, vehicles.csv, delegations.csv
-  migrate                 apply the database schema
-  submit --as ORGNR FILE  upload a change file; --wait shows progress and the summary
-  receipt KEY             print the receipt of an upload
-  export --as ORGNR|--all write exports/<orgnr>/fleet.csv now for a fleet owner, or all of them
-  status                  list recent jobs of a running service
-  gen registry DIR        write a seeded synthetic registry (import files)
-  gen changes FILE        write a seeded synthetic change file for a registry
-  bench                   measure the real path end to end against PostgreSQL and Redis, with baselines
-  healthcheck             exit 0 when the service on --listen reports healthy
-  token --as ORGNR        print an API token of the development issuer (key under --data)
-
-Every flag also reads an environment variable: --data is LESSEE_DATA,
---s3-access-key is LESSEE_S3_ACCESS_KEY, and so on. Run 'lessee <command> -h'
-for the flags of a command.
-`
+func registryGroup() group {
+	return group{name: "registry", intro: "Manages the registry data the service validates against.",
+		subs: []subcommand{{"import", "DIR", "load enterprises.csv, terms.csv, vehicles.csv and delegations.csv from DIR, all or nothing", runImport}}}
+}
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return flag.ErrHelp
-	}
-	switch args[0] {
-	case "serve":
-		return runServe(ctx, args[1:], getenv, stdout, stderr)
-	case "registry":
-		if len(args) < 2 || args[1] != "import" {
-			fmt.Fprint(stderr, usage)
-			return flag.ErrHelp
-		}
-		return runImport(ctx, args[2:], getenv, stdout, stderr)
-	case "migrate":
-		return runMigrate(ctx, args[1:], getenv, stdout, stderr)
-	case "submit":
-		return runSubmit(ctx, args[1:], getenv, stdout, stderr)
-	case "status":
-		return runStatus(ctx, args[1:], getenv, stdout, stderr)
-	case "receipt":
-		return runReceipt(ctx, args[1:], getenv, stdout, stderr)
-	case "export":
-		return runExport(ctx, args[1:], getenv, stdout, stderr)
-	case "gen":
-		return runGen(ctx, args[1:], getenv, stdout, stderr)
-	case "bench":
-		return runBench(ctx, args[1:], getenv, stdout, stderr)
-	case "healthcheck":
-		return runHealthcheck(ctx, args[1:], getenv, stdout, stderr)
-	case "token":
-		return runToken(ctx, args[1:], getenv, stdout, stderr)
-	case "-h", "--help", "help":
-		fmt.Fprint(stdout, usage)
-		return nil
-	}
-	fmt.Fprint(stderr, usage)
-	return fmt.Errorf("unknown command %q", args[0])
+	return topLevel().run(ctx, args, getenv, stdout, stderr)
 }
 
 // parseFlags parses args and then fills every flag not given on the command
@@ -124,8 +279,13 @@ func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) err
 		}
 		name := envName(f.Name)
 		if v := getenv(name); v != "" {
-			if serr := f.Value.Set(v); serr != nil {
-				err = fmt.Errorf("%s=%q: %w", name, v, serr)
+			// fs.Set, not f.Value.Set: Visit then counts it as given
+			// (bench checks which flags were given).
+			if serr := fs.Set(f.Name, v); serr != nil {
+				if want := valueKind(f); want != "" {
+					serr = errors.New(want)
+				}
+				err = fmt.Errorf("%s=%q (for --%s): %w", name, v, f.Name, serr)
 			}
 		}
 	})

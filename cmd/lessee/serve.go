@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -34,34 +34,56 @@ import (
 	"github.com/fleetreg/lessee/worker"
 )
 
+// shutdownTimeout is how long a stop waits for running files before it
+// cuts them off (they resume from their last committed chunk).
+const shutdownTimeout = 25 * time.Second
+
+const serveHelp = `Runs the service: the workers, the inbox scan, the S3 endpoint (embedded unless
+--s3-endpoint names one), the job pages and the single-change API. With no
+flags everything runs in-process, with its state under --data, and the demo
+registry is loaded into an empty registry. It prints where everything listens
+and an upload command that works as printed.
+
+Ctrl-C (or SIGTERM) stops it: running files get up to %s to finish, and a
+second Ctrl-C stops at once; a file cut off resumes from its last committed
+chunk at the next start.
+
+Examples:
+  lessee serve
+  lessee serve --data /srv/lessee --listen 127.0.0.1:8090 --s3-listen 127.0.0.1:9100
+  lessee serve --role worker --database-url postgres://lessee@db/lessee \
+      --redis-url redis://redis:6379/0 --s3-endpoint http://minio:9000`
+
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	cmd := newCommand("serve", "lessee serve [flags]", fmt.Sprintf(serveHelp, shutdownTimeout), stdout)
 	var cfg serveConfig
-	cfg.flags(fs)
-	if err := parseFlags(fs, args, getenv); err != nil {
+	cfg.flags(cmd.fs)
+	if err := cmd.parse(args, getenv); err != nil {
+		return err
+	}
+	if _, err := cmd.args(); err != nil {
 		return err
 	}
 	if err := cfg.validate(); err != nil {
-		return err
+		return cmd.usageErr("%s", err)
 	}
 	log, err := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
 	if err != nil {
-		return err
+		return cmd.usageErr("%s", err)
 	}
-	svc := &service{cfg: cfg, log: log}
+	intr := interruptOf(ctx)
+	svc := &service{cfg: cfg, log: log, stopNow: intr.stopNow(), stopMessages: stderr}
 	if err := svc.start(ctx); err != nil {
 		svc.close()
 		return err
 	}
-	fmt.Fprintf(stdout, "lessee is running\n  HTTP:       http://%s/jobs  (asynqmon at /monitoring/)\n  S3:         %s  bucket %s\n  upload:     aws --endpoint-url %s s3 cp FILE s3://%s/inbox/<orgnr>/FILE\n",
-		svc.httpAddr, svc.s3Endpoint, cfg.Bucket, svc.s3Endpoint, cfg.Bucket)
-	if svc.apiAddr != "" {
-		fmt.Fprintf(stdout, "  API:        http://%s/api/v1/changes  (token: lessee token --as <orgnr>)\n", svc.apiAddr)
-	}
+	svc.banner(ctx).print(stdout)
 	err = svc.wait()
 	svc.close()
-	return err
+	if err != nil {
+		return err
+	}
+	return svc.stopped()
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
@@ -90,6 +112,15 @@ type service struct {
 	// s3Now, if set, is the embedded S3 endpoint's clock (LastModified);
 	// tests move it on instead of sleeping.
 	s3Now func() time.Time
+	// stopNow, closed at a second interrupt, makes a stop cut running
+	// files off at once and close HTTP connections without waiting.
+	stopNow <-chan struct{}
+	// stopMessages, if set, is told in plain words what a stop waits for
+	// and how it ended (the log has the same as structured lines).
+	stopMessages io.Writer
+
+	mu  sync.Mutex
+	cut []worker.Running // files the stop cut off
 
 	httpAddr   string // bound HTTP address
 	apiAddr    string // bound API address, if the API is on
@@ -257,11 +288,13 @@ func (s *service) start(parent context.Context) error {
 	if cfg.Role != roleHTTP {
 		s.group.Go(func() error {
 			return worker.Serve(ctx, s.redisOpt, handler, worker.ServerConfig{
-				SmallConcurrency: cfg.SmallWorkers, LargeConcurrency: cfg.LargeWorkers, ShutdownTimeout: 25 * time.Second,
-				ResumeAfter: cfg.ResumeAfter,
+				SmallConcurrency: cfg.SmallWorkers, LargeConcurrency: cfg.LargeWorkers, ShutdownTimeout: shutdownTimeout,
+				ResumeAfter: cfg.ResumeAfter, StopNow: s.stopNow, Stopping: s.stopping, Stopped: s.setCut,
 			}, s.log)
 		})
 		s.group.Go(func() error { uploads.Run(ctx, cfg.ScanInterval); return nil })
+	} else {
+		s.group.Go(func() error { <-ctx.Done(); s.stopping(nil, 0); return nil })
 	}
 	// Every process sweeps receipts past their retention, hourly.
 	sweeper := &worker.HistorySweeper{Store: store, Objects: objects, Retention: cfg.ReceiptRetention, Log: s.log, Now: time.Now}
@@ -353,9 +386,20 @@ func (s *service) serveHTTP(ctx context.Context, ln net.Listener, h http.Handler
 	})
 	s.group.Go(func() error {
 		<-ctx.Done()
+		// Open requests get 10 s, none after a second interrupt.
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		return srv.Shutdown(sctx)
+		go func() {
+			select {
+			case <-s.stopNow:
+				cancel()
+			case <-sctx.Done():
+			}
+		}()
+		if err := srv.Shutdown(sctx); err != nil {
+			return srv.Close()
+		}
+		return nil
 	})
 }
 

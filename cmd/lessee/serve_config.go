@@ -138,6 +138,27 @@ func (c *serveConfig) validate() error {
 	if c.SmallWorkers < 1 || c.LargeWorkers < 1 {
 		return fmt.Errorf("--small-workers and --large-workers must be at least 1")
 	}
+	if c.Data == "" {
+		return fmt.Errorf("--data must name a directory")
+	}
+	if c.Bucket == "" {
+		return fmt.Errorf("--bucket must not be empty")
+	}
+	for _, err := range []error{
+		checkDatabaseURL(c.DatabaseURL),
+		positive("max-rows", c.MaxRows),
+		positive("max-file-bytes", c.MaxFileBytes),
+		atLeast("small-file-bytes", c.SmallFile, 0),
+		positive("start-timeout", c.StartTimeout),
+		positive("db-max-conns", c.DBMaxConns),
+		atLeast("db-max-idle-conns", c.DBMaxIdleConns, 0),
+		oneOf("log-format", c.LogFormat, "text", "json"),
+		oneOf("log-level", strings.ToLower(c.LogLevel), "debug", "info", "warn", "error"),
+	} {
+		if err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

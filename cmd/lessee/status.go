@@ -3,12 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
 )
@@ -43,40 +40,41 @@ func (j jobRow) modeLabel() string {
 	return m
 }
 
+const statusHelp = `Lists the most recent jobs of a running service, newest first. The service
+is found as serve was told: --listen (or --server), or LESSEE_LISTEN.
+
+Examples:
+  lessee status
+  lessee status --limit 100 --operator-user ops --operator-password secret`
+
 func runStatus(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("status", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: lessee status [--limit N]\n\nLists the most recent jobs of a running service, newest first.")
-		fs.PrintDefaults()
-	}
-	server := fs.String("server", "http://127.0.0.1:8080", "HTTP address of the service")
-	limit := fs.Int("limit", 20, "how many jobs")
-	user := fs.String("operator-user", "", "operator user, when the service requires one")
-	password := fs.String("operator-password", "", "operator password")
-	if err := parseFlags(fs, args, getenv); err != nil {
+	cmd := newCommand("status", "lessee status [--limit N] [flags]", statusHelp, stdout)
+	var c clientFlags
+	c.registerHTTP(cmd.fs)
+	limit := cmd.fs.Int("limit", 20, "how many jobs (1 to 1000)")
+	if err := cmd.parse(args, getenv); err != nil {
 		return err
+	}
+	if _, err := cmd.args(); err != nil {
+		return err
+	}
+	if *limit < 1 || *limit > 1000 {
+		return cmd.usageErr("--limit must be between 1 and 1000, not %d", *limit)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(*server, "/")+"/api/jobs?limit="+strconv.Itoa(*limit), nil)
+	resp, err := c.get(ctx, "/api/jobs?limit="+strconv.Itoa(*limit))
 	if err != nil {
-		return fmt.Errorf("status: %w", err)
-	}
-	if *user != "" {
-		req.SetBasicAuth(*user, *password)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("status: %w", err)
+		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("status: %s answered %s", *server, resp.Status)
-	}
 	var jobs []jobRow
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&jobs); err != nil {
-		return fmt.Errorf("status: %w", err)
+		return fmt.Errorf("the service at %s answered something other than a job list: %w", c.serverURL(), err)
+	}
+	if len(jobs) == 0 {
+		fmt.Fprintln(stdout, "no jobs yet: upload a file with 'lessee submit'")
+		return nil
 	}
 	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "STARTED\tSTATE\tSUBMITTER\tFILE\tMODE\tROWS\tAPPLIED\tUNCHANGED\tREJECTED\tCODE\tJOB")

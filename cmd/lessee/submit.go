@@ -8,13 +8,17 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
+	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/aws/smithy-go"
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/fleetreg/lessee"
@@ -26,53 +30,160 @@ import (
 )
 
 // clientFlags are the flags of commands that talk to a running service as
-// a client: its S3 endpoint and its HTTP API.
+// a client. They are serve's own flags, so that the settings (and
+// LESSEE_* variables) that told serve where to listen tell the client
+// where to connect: --s3-listen, or --s3-endpoint for S3 or MinIO, and
+// --listen for its HTTP side.
 type clientFlags struct {
 	S3Endpoint string
+	S3Listen   string
 	AccessKey  string
 	SecretKey  string
 	Region     string
 	Bucket     string
-	Server     string
+	// The HTTP side, for commands that use it (withHTTP).
+	Listen           string
+	Server           string
+	OperatorUser     string
+	OperatorPassword string
 }
 
-func (c *clientFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.S3Endpoint, "s3-endpoint", "http://127.0.0.1:9000", "S3 endpoint of the service")
-	fs.StringVar(&c.AccessKey, "s3-access-key", defaultAccessKey, "S3 access key")
-	fs.StringVar(&c.SecretKey, "s3-secret-key", defaultSecretKey, "S3 secret key")
-	fs.StringVar(&c.Region, "s3-region", "us-east-1", "S3 region")
-	fs.StringVar(&c.Bucket, "bucket", "lessee", "S3 bucket")
-	fs.StringVar(&c.Server, "server", "http://127.0.0.1:8080", "HTTP address of the service, for progress and job lists")
+// registerS3 defines the flags of the service's S3 endpoint.
+func (c *clientFlags) registerS3(fs *flag.FlagSet) {
+	def := defaultServeConfig()
+	fs.StringVar(&c.S3Endpoint, "s3-endpoint", "", "S3 or MinIO endpoint URL the service uses; empty means the embedded endpoint on --s3-listen")
+	fs.StringVar(&c.S3Listen, "s3-listen", def.S3Listen, "address of the service's embedded S3 endpoint (as given to serve)")
+	fs.StringVar(&c.AccessKey, "s3-access-key", "", "S3 access key (embedded default: "+defaultAccessKey+")")
+	fs.StringVar(&c.SecretKey, "s3-secret-key", "", "S3 secret key (embedded default: "+defaultSecretKey+")")
+	fs.StringVar(&c.Region, "s3-region", def.S3Region, "S3 region")
+	fs.StringVar(&c.Bucket, "bucket", def.Bucket, "S3 bucket")
+}
+
+// registerHTTP defines the flags of the service's HTTP side.
+func (c *clientFlags) registerHTTP(fs *flag.FlagSet) {
+	def := defaultServeConfig()
+	fs.StringVar(&c.Listen, "listen", def.Listen, "HTTP address of the service (as given to serve)")
+	fs.StringVar(&c.Server, "server", "", "URL of the service's HTTP side when it is not http://<--listen>, e.g. behind a proxy")
+	fs.StringVar(&c.OperatorUser, "operator-user", "", "operator user, when the service requires one")
+	fs.StringVar(&c.OperatorPassword, "operator-password", "", "operator password of --operator-user")
+}
+
+// s3URL is the S3 endpoint the flags name.
+func (c *clientFlags) s3URL() string {
+	if c.S3Endpoint != "" {
+		return c.S3Endpoint
+	}
+	return "http://" + c.S3Listen
+}
+
+// serverURL is the service's HTTP side the flags name.
+func (c *clientFlags) serverURL() string {
+	if c.Server != "" {
+		return strings.TrimSuffix(c.Server, "/")
+	}
+	return "http://" + c.Listen
+}
+
+// credentials are the S3 keys, the embedded endpoint's when none are
+// given.
+func (c *clientFlags) credentials() (access, secret string) {
+	if c.AccessKey == "" && c.SecretKey == "" {
+		return defaultAccessKey, defaultSecretKey
+	}
+	return c.AccessKey, c.SecretKey
 }
 
 func (c *clientFlags) objects(ctx context.Context) (*s3store.Client, error) {
+	access, secret := c.credentials()
 	objects, err := s3store.NewClient(ctx, s3store.Config{
-		Endpoint: c.S3Endpoint, Region: c.Region, AccessKey: c.AccessKey, SecretKey: c.SecretKey, Bucket: c.Bucket,
+		Endpoint: c.s3URL(), Region: c.Region, AccessKey: access, SecretKey: secret, Bucket: c.Bucket,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("s3 client: %w", err)
+		return nil, fmt.Errorf("S3 endpoint %s: %w", c.s3URL(), err)
 	}
 	return objects, nil
+}
+
+// get asks the service's HTTP side for path and returns the answer to a
+// 200, or an error that says what went wrong in the user's terms.
+func (c *clientFlags) get(ctx context.Context, path string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.serverURL()+path, nil)
+	if err != nil {
+		return nil, fmt.Errorf("--server %q: %w", c.Server, err)
+	}
+	if c.OperatorUser != "" {
+		req.SetBasicAuth(c.OperatorUser, c.OperatorPassword)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("the service at %s did not answer in time", c.serverURL())
+		}
+		return nil, fmt.Errorf("cannot reach the service at %s (is 'lessee serve' running? --listen or LESSEE_LISTEN names where): %w", c.serverURL(), netCause(err))
+	}
+	switch resp.StatusCode {
+	case http.StatusOK:
+		return resp, nil
+	case http.StatusUnauthorized:
+		resp.Body.Close()
+		if c.OperatorUser == "" {
+			return nil, fmt.Errorf("the service at %s wants an operator login: give --operator-user and --operator-password", c.serverURL())
+		}
+		return nil, fmt.Errorf("the service at %s refused --operator-user %q and its password", c.serverURL(), c.OperatorUser)
+	}
+	resp.Body.Close()
+	return nil, fmt.Errorf("the service at %s answered %s to %s", c.serverURL(), resp.Status, path)
+}
+
+// s3Error turns an error of the S3 endpoint into a sentence: where it is
+// and what to check, with the SDK's request ids left out.
+func (c *clientFlags) s3Error(err error) error {
+	var opErr *net.OpError
+	if errors.As(err, &opErr) {
+		return fmt.Errorf("cannot reach the S3 endpoint %s (is 'lessee serve' running? --s3-listen or LESSEE_S3_LISTEN names where, --s3-endpoint another S3): %w", c.s3URL(), netCause(err))
+	}
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		switch api.ErrorCode() {
+		case "InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "Forbidden":
+			return fmt.Errorf("the S3 endpoint %s refused the credentials (--s3-access-key, --s3-secret-key): %s", c.s3URL(), api.ErrorCode())
+		case "NoSuchBucket":
+			return fmt.Errorf("the S3 endpoint %s has no bucket %q (--bucket)", c.s3URL(), c.Bucket)
+		}
+		msg := api.ErrorMessage()
+		if msg == "" {
+			msg = api.ErrorCode()
+		}
+		return fmt.Errorf("the S3 endpoint %s answered: %s", c.s3URL(), msg)
+	}
+	return err
+}
+
+// netCause is the innermost network error: "connection refused" rather
+// than the request that met it.
+func netCause(err error) error {
+	var opErr *net.OpError
+	if errors.As(err, &opErr) && opErr.Err != nil {
+		return opErr.Err
+	}
+	return err
 }
 
 // submitOptions are the flags of lessee submit.
 type submitOptions struct {
 	clientFlags
-	OperatorUser     string
-	OperatorPassword string
-	As               string
-	Name             string
-	DryRun           bool
-	Snapshot         bool
-	Wait             bool
-	Timeout          time.Duration
-	Poll             time.Duration
+	As       string
+	Name     string
+	DryRun   bool
+	Snapshot bool
+	Wait     bool
+	Timeout  time.Duration
+	Poll     time.Duration
 }
 
 func (o *submitOptions) register(fs *flag.FlagSet) {
-	o.clientFlags.register(fs)
-	fs.StringVar(&o.OperatorUser, "operator-user", "", "operator user for the progress API, when the service requires one")
-	fs.StringVar(&o.OperatorPassword, "operator-password", "", "operator password for the progress API")
+	o.registerS3(fs)
+	o.registerHTTP(fs)
 	fs.StringVar(&o.As, "as", "", "organisation number of the submitter (required)")
 	fs.StringVar(&o.Name, "name", "", "object name below the upload prefix (default: the file's base name)")
 	fs.BoolVar(&o.DryRun, "dry-run", false, "upload to dryrun/ORGNR/ (with --snapshot: dryrun-snapshot/ORGNR/): every row is judged, nothing applied; the receipt is <name>.dryrun.receipt.csv")
@@ -95,35 +206,49 @@ func (o *submitOptions) source() objectkey.Source {
 // errRefused is returned by submit --wait when the service refused the file.
 var errRefused = errors.New("file refused")
 
-func runSubmit(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("submit", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, `usage: lessee submit --as ORGNR [--dry-run] [--snapshot] [--wait] FILE
+const submitHelp = `Uploads FILE (CSV or XLSX) to inbox/ORGNR/ and, with --wait, shows progress
+until the receipt exists, then prints the summary. --snapshot uploads to
+snapshot/ORGNR/ (FILE is the whole desired lessee state of one fleet);
+--dry-run to dryrun/ORGNR/, and both together to dryrun-snapshot/ORGNR/: the
+receipt tells what the file would do, nothing is applied, and it is written as
+<name>.dryrun.receipt.csv beside the real receipts, which it never replaces.
+The service is found as serve was told: --s3-listen (or --s3-endpoint) and
+--listen, or their LESSEE_* variables.
 
-Uploads FILE to inbox/ORGNR/ and, with --wait, shows progress until the receipt
-exists, then prints the summary. --snapshot uploads to snapshot/ORGNR/ (FILE is
-the whole desired lessee state of one fleet); --dry-run to dryrun/ORGNR/, and
-both together to dryrun-snapshot/ORGNR/: the receipt tells what the file would
-do, nothing is applied, and it is written as <name>.dryrun.receipt.csv beside
-the real receipts, which it never replaces.
 Exit status: 0 when the file was processed (even with rejected rows), 1 when it
-was refused or on error, 2 on a usage error.`)
-		fs.PrintDefaults()
-	}
+was refused or on error, 2 on a usage error.
+
+Examples:
+  lessee submit --as 912345602 --wait examples/changes/all-outcomes.csv
+  lessee submit --as 912345602 --snapshot --dry-run --wait examples/snapshot/fleet.csv
+  LESSEE_S3_LISTEN=127.0.0.1:9100 lessee submit --as 912345602 fleet.xlsx`
+
+func runSubmit(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cmd := newCommand("submit", "lessee submit --as ORGNR [--wait] [--snapshot] [--dry-run] [flags] FILE", submitHelp, stdout)
 	var o submitOptions
-	o.register(fs)
-	if err := parseFlags(fs, args, getenv); err != nil {
+	o.register(cmd.fs)
+	if err := cmd.parse(args, getenv); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 || o.As == "" {
-		fs.Usage()
-		return flag.ErrHelp
+	if o.As == "" {
+		return cmd.usageErr("missing --as ORGNR: the organisation number the file is submitted as")
+	}
+	pos, err := cmd.args("FILE")
+	if err != nil {
+		return err
+	}
+	if err := cmd.checkFlags(positive("timeout", o.Timeout), positive("poll", o.Poll)); err != nil {
+		return err
 	}
 	if err := ident.OrgNr(o.As); err != nil {
-		return fmt.Errorf("--as %q: %w", o.As, err)
+		return cmd.usageErr("--as %q: %v", o.As, err)
 	}
-	path := fs.Arg(0)
+	path := pos[0]
+	if st, err := os.Stat(path); err != nil {
+		return fmt.Errorf("cannot read %s: %w", path, unwrapPath(err))
+	} else if st.IsDir() {
+		return fmt.Errorf("%s is a directory; give the change file to upload", path)
+	}
 	if o.Name == "" {
 		o.Name = filepath.Base(path)
 	}
@@ -137,11 +262,11 @@ was refused or on error, 2 on a usage error.`)
 		return err
 	}
 	if err := objects.PutFile(ctx, key, path, "application/octet-stream"); err != nil {
-		return err
+		return fmt.Errorf("upload %s: %w", path, o.s3Error(err))
 	}
 	head, err := objects.Head(ctx, key)
 	if err != nil {
-		return fmt.Errorf("upload %s: %w", key, err)
+		return fmt.Errorf("upload %s: %w", key, o.s3Error(err))
 	}
 	// The service names the upload from the same HEAD or listing, so this
 	// is the job it will run.
@@ -149,6 +274,7 @@ was refused or on error, 2 on a usage error.`)
 	version, jobID := upload.Version, intake.JobID(upload.Bucket, upload.Key, upload.Version)
 	fmt.Fprintf(stdout, "uploaded %s to s3://%s/%s (job %s)\n", path, o.Bucket, key, jobID)
 	if !o.Wait {
+		fmt.Fprintf(stdout, "its receipt, once processed: lessee receipt %s\n", key)
 		return nil
 	}
 
@@ -159,7 +285,12 @@ was refused or on error, 2 on a usage error.`)
 	// show a newer upload under the same name.
 	summaryKeys := []string{objectkey.HistoryFor(o.As, jobID, o.Name, o.DryRun).Summary, objectkey.ReceiptsFor(o.As, o.Name, o.DryRun).Summary}
 	summary, err := waitForSummary(ctx, &o, objects, summaryKeys, version, jobID, o.Poll, stderr)
-	if err != nil {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("no receipt within --timeout %s; the file is uploaded and will be processed: 'lessee receipt %s' shows its receipt then", o.Timeout, key)
+	case errors.Is(err, context.Canceled):
+		return fmt.Errorf("stopped waiting; the file is uploaded and will be processed: 'lessee receipt %s' shows its receipt then", key)
+	case err != nil:
 		return err
 	}
 	printSummary(stdout, summary)
@@ -167,6 +298,15 @@ was refused or on error, 2 on a usage error.`)
 		return fmt.Errorf("%w: %s: %s", errRefused, summary.Code, summary.Message)
 	}
 	return nil
+}
+
+// unwrapPath drops the *fs.PathError's repetition of the path.
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // waitForSummary polls summaryKeys for the summary of this upload's
@@ -196,7 +336,7 @@ func waitForSummary(ctx context.Context, c *submitOptions, objects *s3store.Clie
 					return s, nil
 				}
 			} else if lessee.ErrorCode(err) != lessee.ENOTFOUND && ctx.Err() == nil {
-				fmt.Fprintf(stderr, "\rwaiting: %v\n", err)
+				fmt.Fprintf(stderr, "\rwaiting: %v\n", c.s3Error(err))
 			}
 		}
 		if p, err := fetchProgress(ctx, c, jobID); err == nil {
@@ -226,21 +366,11 @@ func fetchProgress(ctx context.Context, c *submitOptions, jobID string) (jobProg
 	var p jobProgress
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(c.Server, "/")+"/api/jobs/"+jobID, nil)
-	if err != nil {
-		return p, err
-	}
-	if c.OperatorUser != "" {
-		req.SetBasicAuth(c.OperatorUser, c.OperatorPassword)
-	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.get(ctx, "/api/jobs/"+jobID)
 	if err != nil {
 		return p, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return p, fmt.Errorf("job api: %s", resp.Status)
-	}
 	err = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&p)
 	return p, err
 }
@@ -256,9 +386,12 @@ func printSummary(w io.Writer, s receipt.Summary) {
 	}
 	fmt.Fprintf(w, "mode:      %s\n", mode)
 	if s.Code != "" {
-		fmt.Fprintf(w, "code:      %s\nmessage:   %s\n", s.Code, s.Message)
+		fmt.Fprintf(w, "code:      %s\nreason:    %s\n", s.Code, s.Message)
 	}
-	fmt.Fprintf(w, "rows:      %d (applied %d, unchanged %d, rejected %d)\n", s.Rows, s.Applied, s.Unchanged, s.Rejected)
+	// A refused file's rows were not processed: its counts say nothing.
+	if s.Status != "refused" || s.Rows > 0 {
+		fmt.Fprintf(w, "rows:      %d (applied %d, unchanged %d, rejected %d)\n", s.Rows, s.Applied, s.Unchanged, s.Rejected)
+	}
 	codes := make([]string, 0, len(s.Codes))
 	for c := range s.Codes {
 		codes = append(codes, c)
@@ -274,6 +407,9 @@ func printSummary(w io.Writer, s receipt.Summary) {
 		fmt.Fprintf(w, "ignored columns: %s\n", strings.Join(s.IgnoredColumns, ", "))
 	}
 	fmt.Fprintf(w, "receipt:   %s\n", s.Receipt)
+	if s.ReceiptXLSX != "" {
+		fmt.Fprintf(w, "receipt:   %s (the same, as XLSX)\n", s.ReceiptXLSX)
+	}
 }
 
 // formatOperations lists a snapshot's counts per derived operation: keep,
@@ -296,35 +432,42 @@ func formatOperations(ops map[string]int) string {
 	return strings.Join(parts, ", ")
 }
 
-func runReceipt(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("receipt", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, `usage: lessee receipt [--summary] KEY
-
-Prints the receipt of an upload. KEY is the receipt key, or the upload's key
+const receiptHelp = `Prints the receipt of an upload. KEY is the receipt key, or the upload's key
 inbox/<orgnr>/<name>, snapshot/<orgnr>/<name>, dryrun/<orgnr>/<name> or
-dryrun-snapshot/<orgnr>/<name> (a dry run's is <name>.dryrun.receipt.csv).`)
-		fs.PrintDefaults()
-	}
+dryrun-snapshot/<orgnr>/<name> (a dry run's is <name>.dryrun.receipt.csv).
+The S3 endpoint is found as serve was told: --s3-listen (or --s3-endpoint),
+or their LESSEE_* variables.
+
+Examples:
+  lessee receipt inbox/912345602/all-outcomes.csv
+  lessee receipt --summary dryrun-snapshot/912345602/fleet.csv
+  lessee receipt receipts/912345602/fleet.xlsx.receipt.xlsx > receipt.xlsx`
+
+func runReceipt(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cmd := newCommand("receipt", "lessee receipt [--summary] [flags] KEY", receiptHelp, stdout)
 	var c clientFlags
-	c.register(fs)
-	summary := fs.Bool("summary", false, "print the summary JSON instead of the receipt CSV")
-	if err := parseFlags(fs, args, getenv); err != nil {
+	c.registerS3(cmd.fs)
+	summary := cmd.fs.Bool("summary", false, "print the summary JSON instead of the receipt CSV")
+	if err := cmd.parse(args, getenv); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return flag.ErrHelp
+	pos, err := cmd.args("KEY")
+	if err != nil {
+		return err
 	}
-	key := fs.Arg(0)
-	key = receiptKeyOf(key, *summary)
+	key := receiptKeyOf(pos[0], *summary)
 	objects, err := c.objects(ctx)
 	if err != nil {
 		return err
 	}
 	if _, err := objects.Download(ctx, key, "", stdout); err != nil {
-		return fmt.Errorf("receipt %s: %w", key, err)
+		if lessee.ErrorCode(err) == lessee.ENOTFOUND {
+			if key == pos[0] {
+				return fmt.Errorf("no receipt %s: there is no such object (an upload's key, inbox/<orgnr>/<name>, finds its receipt)", key)
+			}
+			return fmt.Errorf("no receipt for %s yet: %s does not exist (the file may still be in the queue; 'lessee status' lists the jobs)", pos[0], key)
+		}
+		return fmt.Errorf("receipt %s: %w", key, c.s3Error(err))
 	}
 	return nil
 }

@@ -103,6 +103,11 @@ func TestPrintSummaryModes(t *testing.T) {
 			Codes:      map[string]int{"DUPLICATE_VEHICLE": 1},
 			Operations: map[string]int{"keep": 5, "add": 1, "replace": 0, "remove": 2}},
 			[]string{"mode:      snapshot\n", "  DUPLICATE_VEHICLE            1\noperations: keep 5, add 1, replace 0, remove 2\n"}, []string{"dry run"}},
+		{"XLSXBothReceipts", receipt.Summary{Status: "completed", Mode: "changes", Rows: 2, Applied: 2,
+			Receipt: "receipts/912345602/f.xlsx.receipt.csv", ReceiptXLSX: "receipts/912345602/f.xlsx.receipt.xlsx"},
+			[]string{"receipt:   receipts/912345602/f.xlsx.receipt.csv\nreceipt:   receipts/912345602/f.xlsx.receipt.xlsx (the same, as XLSX)\n"}, nil},
+		{"RefusedNoRows", receipt.Summary{Status: "refused", Code: "MISSING_COLUMN", Message: "the file has no lessee_id column", Mode: "changes", Receipt: "r"},
+			[]string{"code:      MISSING_COLUMN\nreason:    the file has no lessee_id column\nreceipt:   r\n"}, []string{"rows:"}},
 		{"SnapshotDryRunRefused", receipt.Summary{Status: "refused", Code: "TOO_MANY_REMOVALS", Message: "12 of 40", Mode: "snapshot", DryRun: true,
 			Operations: map[string]int{"keep": 0, "add": 0, "replace": 0, "remove": 0}},
 			[]string{"status:    refused\nmode:      snapshot (dry run: nothing applied)\ncode:      TOO_MANY_REMOVALS\n",
@@ -266,5 +271,48 @@ func TestReceiptCommandDryRun(t *testing.T) {
 		if out.String() != tc.want {
 			t.Errorf("receipt %q printed %q, want %q", tc.args, out.String(), tc.want)
 		}
+	}
+}
+
+// TestClientErrorsAreSentences: what a person can get wrong with a client
+// command (a receipt not there yet, no service where the flags point, a
+// file that does not exist) is told in a sentence that says what to
+// check, without the SDK's status codes and request ids.
+func TestClientErrorsAreSentences(t *testing.T) {
+	t.Parallel()
+	_, env := s3Only(t)
+	down := freeAddr(t) // nothing listens there
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"ReceiptNotYet", []string{"receipt", "inbox/912345602/not-there.csv"}, env,
+			"no receipt for inbox/912345602/not-there.csv yet: receipts/912345602/not-there.csv.receipt.csv does not exist"},
+		{"ReceiptKeyNotThere", []string{"receipt", "receipts/912345602/x.receipt.csv"}, env,
+			"no receipt receipts/912345602/x.receipt.csv: there is no such object"},
+		{"ReceiptNoService", []string{"receipt", "inbox/912345602/a.csv"}, map[string]string{"LESSEE_S3_LISTEN": down},
+			"cannot reach the S3 endpoint http://" + down + " (is 'lessee serve' running?"},
+		{"StatusNoService", []string{"status", "--listen", down}, nil,
+			"cannot reach the service at http://" + down + " (is 'lessee serve' running?"},
+		{"SubmitNoFile", []string{"submit", "--as", "912345602", "does-not-exist.csv"}, env,
+			"cannot read does-not-exist.csv: no such file or directory"},
+		{"SubmitDirectory", []string{"submit", "--as", "912345602", t.TempDir()}, env, "is a directory"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var out, errOut bytes.Buffer
+			code := runMain(context.Background(), tc.args, func(k string) string { return tc.env[k] }, &out, &errOut)
+			msg := errOut.String()
+			if code != 1 || !strings.Contains(msg, tc.want) || strings.Count(msg, "\n") != 1 {
+				t.Errorf("exit %d, stderr %q; want exit 1 and one line containing %q", code, msg, tc.want)
+			}
+			for _, dump := range []string{"StatusCode", "RequestID", "HostID", "operation error"} {
+				if strings.Contains(msg, dump) {
+					t.Errorf("stderr has the SDK's %q: %s", dump, msg)
+				}
+			}
+		})
 	}
 }

@@ -74,8 +74,11 @@ func TestSubmitWait(t *testing.T) {
 		if !errors.Is(err, errRefused) {
 			t.Fatalf("submit of a refused file: err = %v, want errRefused\n%s", err, out.String())
 		}
-		if !strings.Contains(out.String(), "code:      MISSING_COLUMN") {
-			t.Errorf("output lacks the refusal code:\n%s", out.String())
+		if !strings.Contains(out.String(), "code:      MISSING_COLUMN\nreason:    ") {
+			t.Errorf("output lacks the refusal code and reason:\n%s", out.String())
+		}
+		if strings.Contains(out.String(), "rows:") {
+			t.Errorf("a refused file's output shows row counts:\n%s", out.String())
 		}
 	})
 

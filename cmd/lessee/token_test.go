@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"strings"
 	"testing"
 	"time"
@@ -118,9 +117,10 @@ func TestTokenCommand(t *testing.T) {
 	}
 
 	t.Run("ErrNoAs", func(t *testing.T) {
-		_, errOut, err := token()
-		if !errors.Is(err, flag.ErrHelp) || !strings.Contains(errOut, "usage: lessee token") {
-			t.Errorf("%v\n%s", err, errOut)
+		_, _, err := token()
+		var ue *usageError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), "missing --as") {
+			t.Errorf("token without --as: %v, want a usage error naming --as", err)
 		}
 	})
 }
