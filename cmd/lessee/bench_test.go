@@ -332,6 +332,16 @@ func TestBenchFlags(t *testing.T) {
 			}
 		}
 	})
+	t.Run("ErrEmbeddedFileBenchOnly", func(t *testing.T) {
+		t.Parallel()
+		for _, args := range [][]string{{"--embedded", "--snapshot"}, {"--embedded", "--api"}} {
+			var out bytes.Buffer
+			err := runBench(context.Background(), args, func(string) string { return "" }, &out, &out)
+			if err == nil || !strings.Contains(err.Error(), "--embedded") {
+				t.Errorf("runBench %v = %v, want an error naming --embedded", args, err)
+			}
+		}
+	})
 	t.Run("RedisDefault", func(t *testing.T) {
 		t.Parallel()
 		for in, want := range map[string]string{
