@@ -194,9 +194,9 @@ func pgWriteFloor(ctx context.Context, cfg Config, b *backend, f files, run *End
 		wf.Steps = append(wf.Steps, FloorStep{Name: name, Rows: n, Wall: time.Since(start)})
 		return nil
 	}
-	exec := func(sql string) func() (int, error) {
+	exec := func(query string) func() (int, error) {
 		return func() (int, error) {
-			tag, err := fc.Exec(ctx, sql)
+			tag, err := fc.Exec(ctx, query)
 			return int(tag.RowsAffected()), err
 		}
 	}
@@ -284,8 +284,7 @@ func sqliteWriteFloor(ctx context.Context, cfg Config, b *backend, f files, run 
 	wf.Database = "SQLite " + version + " (embedded)"
 
 	step("write floor: reading back what the run wrote")
-	rdb := b.db
-	conn, err := rdb.Conn(ctx)
+	conn, err := b.db.Conn(ctx)
 	if err != nil {
 		return nil, err
 	}
