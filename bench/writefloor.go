@@ -70,7 +70,9 @@ var floorTables = []string{"lessee_periods", "row_results", "audit_log"}
 // registry reachable under the prefix floor ("schema." or "f.").
 func floorQueries(cols map[string][]string, floor, job string) (map[string]string, string) {
 	lit := "'" + strings.ReplaceAll(job, "'", "''") + "'"
-	others := `NOT EXISTS (SELECT 1 FROM audit_log AS o WHERE o.vin = r.vin AND o.job_id <> ` + lit + `)`
+	// One scan of the audit log for the vehicles of other jobs (hashed or
+	// materialized once), not a probe of every vehicle's entries per period.
+	others := `r.vin NOT IN (SELECT o.vin FROM audit_log AS o WHERE o.job_id <> ` + lit + `)`
 	sel := func(table string) string {
 		qs := make([]string, len(cols[table]))
 		for i, c := range cols[table] {
@@ -417,7 +419,7 @@ func sqliteInsertAll(ctx context.Context, tx *sql.Tx, table string, cols []strin
 				if full, err = tx.PrepareContext(ctx, statement(per)); err != nil {
 					return err
 				}
-				defer full.Close()
+				defer func() { _ = full.Close() }() // the transaction ends it anyway
 			}
 			_, err = full.ExecContext(ctx, args...)
 		} else {
