@@ -39,10 +39,16 @@ type Config struct {
 
 	// Fleet is the vehicles of the fleet RunSnapshot reconciles (default
 	// DefaultFleet); ExportFleet, when positive, the vehicles of a second
-	// fleet it only exports. SQLite runs RunSnapshot on the embedded SQLite
-	// registry instead of DatabaseURL.
+	// fleet it only exports.
 	Fleet, ExportFleet int
-	SQLite             bool
+	// SQLite runs the end-to-end paths (Run's and RunSnapshot's) on the
+	// embedded SQLite registry instead of DatabaseURL; Run then measures
+	// SQLite's write floor and none of the PostgreSQL baselines.
+	SQLite bool
+	// Keep leaves every registry the end-to-end runs and the write floor
+	// wrote (PostgreSQL schemas, SQLite files under Dir) in place, their
+	// URLs in the report, for a test to inspect; the caller removes them.
+	Keep bool
 
 	// Dir holds the generated files and the child's data; "" means a
 	// temporary directory, removed afterwards.
@@ -54,10 +60,16 @@ type Config struct {
 // Report is what a Run measured.
 type Report struct {
 	Machine   Machine
+	Database  string // of the end-to-end runs: "PostgreSQL 17.2" or "SQLite 3.x (embedded)"
 	Rows      int
 	ChunkSize int
 	CSV       *EndToEnd // nil when not run
 	XLSX      *EndToEnd // nil when not run
+	// WriteFloor is the least the database does to store what the first
+	// end-to-end run wrote (see WriteFloor); nil when no file ran end to
+	// end.
+	WriteFloor *WriteFloor
+	// Naive and Floor are PostgreSQL's baselines, zero with SQLite.
 	Naive     Measure
 	Floor     Measure
 	ParseCSV  Measure
@@ -101,6 +113,9 @@ type EndToEnd struct {
 	FirstMismatch                string
 	// Small is the file sent while this one ran, if any.
 	Small *Small
+	// JobID is the file's job; DatabaseURL, with Config.Keep, the registry
+	// it ran on (sqlstore.Open's URL).
+	JobID, DatabaseURL string
 	// ServiceExports counts the fleet exports the service wrote while the
 	// file ran, and their time (RunSnapshot only).
 	ServiceExports    int
@@ -146,26 +161,40 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	step := stepper(cfg.Progress)
 
 	rep := &Report{Rows: cfg.Rows, ChunkSize: cfg.ChunkSize}
-	if rep.Machine, err = machine(ctx, cfg.DatabaseURL); err != nil {
+	pgURL := cfg.DatabaseURL
+	if cfg.SQLite {
+		pgURL = ""
+	}
+	if rep.Machine, err = machine(ctx, pgURL); err != nil {
 		return nil, err
 	}
+	rep.Database = rep.Machine.PostgreSQL
 	step("generating a registry of %d vehicles and %d change rows", cfg.Vehicles, cfg.Rows)
 	f, err := generate(dir, cfg)
 	if err != nil {
 		return nil, err
 	}
 
+	// The write floor is measured after the first run, on what it wrote:
+	// both files write the same rows.
 	if cfg.CSV {
 		step("end to end: CSV")
-		if rep.CSV, err = endToEnd(ctx, cfg, f, f.csv, lessee.FormatCSV, step); err != nil {
+		if rep.CSV, rep.WriteFloor, err = endToEnd(ctx, cfg, f, f.csv, lessee.FormatCSV, true, step); err != nil {
 			return nil, fmt.Errorf("end to end csv: %w", err)
 		}
 	}
 	if cfg.XLSX {
 		step("end to end: XLSX")
-		if rep.XLSX, err = endToEnd(ctx, cfg, f, f.xlsx, lessee.FormatXLSX, step); err != nil {
+		var wf *WriteFloor
+		if rep.XLSX, wf, err = endToEnd(ctx, cfg, f, f.xlsx, lessee.FormatXLSX, rep.WriteFloor == nil, step); err != nil {
 			return nil, fmt.Errorf("end to end xlsx: %w", err)
 		}
+		if wf != nil {
+			rep.WriteFloor = wf
+		}
+	}
+	if rep.WriteFloor != nil && cfg.SQLite {
+		rep.Database = rep.WriteFloor.Database
 	}
 
 	step("parse only: encoding/csv")
@@ -179,6 +208,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return nil, err
 		}
 		rep.ParseXLSX = &m
+	}
+	if cfg.SQLite {
+		step("done")
+		return rep, nil
 	}
 	step("floor: COPY of the change rows")
 	if rep.Floor, err = withSchema(ctx, cfg.DatabaseURL, func(url string) (Measure, error) {

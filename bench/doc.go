@@ -18,8 +18,17 @@
 //     same schema, decisions and bookkeeping as the real path;
 //   - floor: PostgreSQL COPY of the change rows into an equivalent table
 //     (CopyFloor), the least any path that stores the rows can cost;
+//   - write floor: what the first end-to-end run wrote (its periods,
+//     results, audit entries and end dates), read back from its registry
+//     and written into a fresh registry of the project's schema, every
+//     index and constraint, in one transaction by the fastest bulk path
+//     (WriteFloor): the least the database must do to store the outcome;
 //   - parse only: encoding/csv over the CSV file, excelize's streaming row
 //     reader over the XLSX file.
+//
+// With Config.SQLite (`lessee bench --embedded`) the files run on the
+// embedded SQLite registry instead, the write floor is SQLite's (prepared
+// multi-row INSERTs) and the PostgreSQL baselines are left out.
 //
 // RunSnapshot (`lessee bench --snapshot`) measures reconciling a fleet
 // instead: a registry whose largest fleet has Config.Fleet vehicles, a

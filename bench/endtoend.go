@@ -165,62 +165,36 @@ type jobState struct {
 	RowsTotal, RowsDone int
 }
 
-// watchJob reads the job of key, ok false while there is none.
-func watchJob(ctx context.Context, db *pgx.Conn, key string) (j jobState, ok bool, err error) {
-	err = db.QueryRow(ctx, `SELECT state, rows_total, rows_done FROM jobs WHERE object_key = $1`, key).
-		Scan(&j.State, &j.RowsTotal, &j.RowsDone)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return j, false, nil
-	}
-	return j, err == nil, err
-}
-
 func finished(state string) bool {
 	return state == string(lessee.JobCompleted) || state == string(lessee.JobRefused)
 }
 
-// endToEnd runs one file through a fresh `lessee serve` on a fresh schema
-// and measures it; for CSV it also sends the small file midway.
-func endToEnd(ctx context.Context, cfg Config, f files, path string, format lessee.Format, step func(string, ...any)) (*EndToEnd, error) {
-	schemaURL, drop, err := NewSchema(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return nil, err
-	}
-	defer drop()
-	step("importing the registry")
-	if err := importRegistry(ctx, schemaURL, f.regDir); err != nil {
-		return nil, err
-	}
-	if err := flushRedis(ctx, cfg.RedisURL); err != nil {
-		return nil, err
-	}
+// endToEnd runs one file through a fresh `lessee serve` on a fresh
+// registry (a PostgreSQL schema, or with cfg.SQLite the embedded SQLite
+// file) and measures it; for CSV it also sends the small file midway. With
+// floor it then measures the write floor of what the run wrote, once the
+// service has stopped.
+func endToEnd(ctx context.Context, cfg Config, f files, path string, format lessee.Format, floor bool, step func(string, ...any)) (*EndToEnd, *WriteFloor, error) {
 	st, err := os.Stat(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	data, err := os.MkdirTemp(f.dir, "serve-*")
+	b, c, closeAll, err := serve(ctx, cfg, f.dir, f.regDir, st.Size(), max(2*cfg.Rows, 2_000_000), step)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	defer os.RemoveAll(data)
-	c, err := startServe(ctx, cfg, schemaURL, data, max(st.Size()*2, 200<<20), max(2*cfg.Rows, 2_000_000))
-	if err != nil {
-		return nil, err
-	}
-	defer c.stop()
-	db, err := pgx.Connect(ctx, schemaURL)
-	if err != nil {
-		return nil, err
-	}
-	defer db.Close(ctx)
+	defer closeAll()
 
 	name := filepath.Base(path)
 	key := objectkey.InboxKey(f.submitter, name)
 	r := &EndToEnd{Format: format, Size: st.Size()}
+	if cfg.Keep {
+		r.DatabaseURL = b.storeURL
+	}
 	step("uploading %s (%d bytes)", name, st.Size())
 	start := time.Now()
 	if err := c.upload(ctx, key, path); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	r.Upload = time.Since(start)
 
@@ -228,26 +202,26 @@ func endToEnd(ctx context.Context, cfg Config, f files, path string, format less
 	var passes passClock
 	for {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		j, ok, err := watchJob(ctx, db, key)
+		j, ok, err := b.watch(ctx, key)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		passes.observe(j, ok, step)
 		if ok && smallDone == nil && f.small != "" && format == lessee.FormatCSV && j.RowsDone > 0 && j.RowsDone >= j.RowsTotal/10 {
 			smallDone = make(chan smallResult, 1)
-			go func(at int) { smallDone <- sendSmall(ctx, c, db, f, at) }(j.RowsDone)
+			go func(at int) { smallDone <- sendSmall(ctx, c, b, f, at) }(j.RowsDone)
 			step("small file sent at %d of %d rows", j.RowsDone, j.RowsTotal)
 		}
 		if ok && finished(j.State) {
 			if j.State != string(lessee.JobCompleted) {
-				return nil, fmt.Errorf("%s was %s; log %s", key, j.State, c.logPath)
+				return nil, nil, fmt.Errorf("%s was %s; log %s", key, j.State, c.logPath)
 			}
 			break
 		}
 		if err := c.exited(); err != nil {
-			return nil, fmt.Errorf("lessee serve exited: %v; log %s", err, c.logPath)
+			return nil, nil, fmt.Errorf("lessee serve exited: %v; log %s", err, c.logPath)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -256,25 +230,35 @@ func endToEnd(ctx context.Context, cfg Config, f files, path string, format less
 	if smallDone != nil {
 		s := <-smallDone
 		if s.err != nil {
-			return nil, fmt.Errorf("small file: %w", s.err)
+			return nil, nil, fmt.Errorf("small file: %w", s.err)
 		}
 		s.Small.Overlapped = s.finishedAt.Before(passes.second)
 		r.Small = &s.Small
 	}
 	if r.PeakRSS, err = c.peakRSS(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	step("checking the receipt against the intended outcomes")
-	rows, counts, mismatches, first, err := checkReceipt(ctx, c, f.submitter, name, data)
+	rows, counts, mismatches, first, err := checkReceipt(ctx, c, f.submitter, name, b.data)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	r.Rows = rows
 	r.Applied, r.Unchanged, r.Rejected = counts[0], counts[1], counts[2]
 	r.Mismatches, r.FirstMismatch = mismatches, first
+	if err := b.db.QueryRowContext(ctx, b.rebind(`SELECT id FROM jobs WHERE object_key = ?`), key).Scan(&r.JobID); err != nil {
+		return nil, nil, fmt.Errorf("job of %s: %w", key, err)
+	}
 	c.stop()
 	r.Worker = workerStages(c.logPath)
-	return r, nil
+	if !floor {
+		return r, nil, nil
+	}
+	wf, err := measureWriteFloor(ctx, cfg, b, f, r, step)
+	if err != nil {
+		return nil, nil, fmt.Errorf("write floor: %w", err)
+	}
+	return r, wf, nil
 }
 
 // exited reports the child's exit, if it has ended.
@@ -298,15 +282,7 @@ type smallResult struct {
 }
 
 // sendSmall uploads the small file and waits for its receipt.
-func sendSmall(ctx context.Context, c *child, db *pgx.Conn, f files, at int) smallResult {
-	// The bench's connection is busy with the large file's polling; use one
-	// of our own.
-	cfg := db.Config()
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return smallResult{err: err}
-	}
-	defer conn.Close(ctx)
+func sendSmall(ctx context.Context, c *child, b *backend, f files, at int) smallResult {
 	key := objectkey.InboxKey(f.smallFrom, "small.csv")
 	if err := c.upload(ctx, key, f.small); err != nil {
 		return smallResult{err: err}
@@ -314,7 +290,7 @@ func sendSmall(ctx context.Context, c *child, db *pgx.Conn, f files, at int) sma
 	start := time.Now()
 	deadline := start.Add(5 * time.Minute)
 	for {
-		j, ok, err := watchJob(ctx, conn, key)
+		j, ok, err := b.watch(ctx, key)
 		if err != nil {
 			return smallResult{err: err}
 		}

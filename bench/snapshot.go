@@ -234,6 +234,7 @@ type backend struct {
 	data     string  // serve's --data
 	db       *sql.DB // the bench's own connection
 	drop     func()
+	keep     bool // Config.Keep: close leaves the registry and the data directory
 }
 
 func newBackend(ctx context.Context, cfg Config, dir string) (*backend, error) {
@@ -241,7 +242,7 @@ func newBackend(ctx context.Context, cfg Config, dir string) (*backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
-	b := &backend{data: data, drop: func() {}}
+	b := &backend{data: data, drop: func() {}, keep: cfg.Keep}
 	if cfg.SQLite {
 		path := filepath.Join(data, "registry.db")
 		b.storeURL = "sqlite:" + path
@@ -266,6 +267,9 @@ func newBackend(ctx context.Context, cfg Config, dir string) (*backend, error) {
 func (b *backend) close() {
 	if b.db != nil {
 		_ = b.db.Close() // read only
+	}
+	if b.keep {
+		return
 	}
 	b.drop()
 	_ = os.RemoveAll(b.data)

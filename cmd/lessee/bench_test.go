@@ -5,12 +5,16 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jmoiron/sqlx"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/fleetreg/lessee"
@@ -329,6 +333,16 @@ func TestBenchFlags(t *testing.T) {
 			}
 		}
 	})
+	t.Run("ErrEmbeddedFileBenchOnly", func(t *testing.T) {
+		t.Parallel()
+		for _, args := range [][]string{{"--embedded", "--snapshot"}, {"--embedded", "--api"}} {
+			var out bytes.Buffer
+			err := runBench(context.Background(), args, func(string) string { return "" }, &out, &out)
+			if err == nil || !strings.Contains(err.Error(), "--embedded") {
+				t.Errorf("runBench %v = %v, want an error naming --embedded", args, err)
+			}
+		}
+	})
 	t.Run("RedisDefault", func(t *testing.T) {
 		t.Parallel()
 		for in, want := range map[string]string{
@@ -342,4 +356,169 @@ func TestBenchFlags(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestBenchWriteFloor runs the file bench small on PostgreSQL and on
+// embedded SQLite (--embedded) and checks the write floor against the
+// databases themselves, which it keeps: the floor wrote as many periods,
+// results, audit entries and end dates as the run's registry shows the
+// job wrote (counted there: periods by the job's change ids, end dates by
+// the periods on file its audit entries changed), and the floor's registry
+// ends exactly as the run's did, row for row. The table shows the floor
+// and its goal.
+func TestBenchWriteFloor(t *testing.T) {
+	if testing.Short() {
+		t.Skip("benchmark path skipped with -short")
+	}
+	dbURL, rURL := os.Getenv("TEST_DATABASE_URL"), os.Getenv("TEST_REDIS_URL")
+	if dbURL == "" || rURL == "" {
+		t.Skip("TEST_DATABASE_URL and TEST_REDIS_URL not set: benchmark path on real PostgreSQL and Redis skipped (.ci/run sets them)")
+	}
+	bin := buildLessee(t)
+	const rows = 3000
+	for i, sqlite := range []bool{false, true} {
+		name := map[bool]string{false: "PostgreSQL", true: "SQLite"}[sqlite]
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			cfg := bench.Config{
+				Bin:         bin,
+				DatabaseURL: dbURL,
+				RedisURL:    redisDB(t, rURL, 7+i), // apart from the other bench tests' (+2, +4..+6) and the CLI's default (+3)
+				Rows:        rows,
+				Vehicles:    4000,
+				Enterprises: 20,
+				Seed:        11,
+				NaiveRows:   50,
+				CSV:         true,
+				ChunkSize:   250,
+				SQLite:      sqlite,
+				Keep:        true,
+				Dir:         t.TempDir(),
+			}
+			var progress bytes.Buffer
+			cfg.Progress = &progress
+			rep, err := bench.Run(context.Background(), cfg)
+			if err != nil {
+				t.Fatalf("bench: %v\n%s", err, progress.String())
+			}
+			var out bytes.Buffer
+			rep.Print(&out)
+			t.Logf("\n%s", out.String())
+			e, wf := rep.CSV, rep.WriteFloor
+			if e == nil || wf == nil {
+				t.Fatalf("report without the CSV run (%v) or the write floor (%v)", e != nil, wf != nil)
+			}
+			if !sqlite {
+				t.Cleanup(func() { dropSchemas(t, dbURL, e.DatabaseURL, wf.DatabaseURL) })
+			}
+			if e.Mismatches != 0 || e.Rows != rows {
+				t.Fatalf("end to end: %d rows, %d mismatches (first %s)", e.Rows, e.Mismatches, e.FirstMismatch)
+			}
+			db, floor := openRunAndFloor(t, sqlite, e.DatabaseURL, wf.DatabaseURL)
+			count := func(query string, args ...any) int {
+				t.Helper()
+				var n int
+				if err := db.QueryRow(db.Rebind(query), args...).Scan(&n); err != nil {
+					t.Fatalf("%s: %v", query, err)
+				}
+				return n
+			}
+			beforeID := `CAST(before_json AS json)->>'id'`
+			if sqlite {
+				beforeID = `json_extract(before_json, '$.id')`
+			}
+			want := map[string]int{
+				"results": count(`SELECT count(*) FROM row_results WHERE job_id = ?`, e.JobID),
+				"audit":   count(`SELECT count(*) FROM audit_log WHERE job_id = ?`, e.JobID),
+				"periods": count(`SELECT count(*) FROM lessee_periods WHERE id IN (SELECT change_id FROM audit_log WHERE job_id = ?)`, e.JobID),
+				"end dates": count(`SELECT count(DISTINCT `+beforeID+`) FROM audit_log WHERE job_id = ? AND before_json <> 'null'
+					AND `+beforeID+` NOT IN (SELECT change_id FROM audit_log WHERE job_id = ?)`, e.JobID, e.JobID),
+			}
+			got := map[string]int{"results": wf.Results, "audit": wf.Audit, "periods": wf.Periods, "end dates": wf.Updates}
+			for k, n := range want {
+				if got[k] != n {
+					t.Errorf("write floor wrote %d %s, the run's registry has %d", got[k], k, n)
+				}
+			}
+			if want["results"] != rows || want["audit"] != e.Applied || want["periods"] == 0 || want["end dates"] == 0 {
+				t.Errorf("the run wrote %v for %d rows, %d applied: not the file's", want, rows, e.Applied)
+			}
+			// The floor's registry, imported and then written, ends as the
+			// run's: the same periods, and the job's results and audit.
+			for _, q := range []string{
+				`SELECT id, vin, lessee_id, lessee_name, start_date, end_date FROM %slessee_periods`,
+				`SELECT job_id, row_index, row_line, reference, status, code, message, change_id FROM %srow_results`,
+				`SELECT change_id, job_id, row_line, vin, before_json, after_json, created_at FROM %saudit_log`,
+			} {
+				diff := `SELECT count(*) FROM (` + fmt.Sprintf(q, "") + ` EXCEPT ` + fmt.Sprintf(q, floor) + `) AS a`
+				rdiff := `SELECT count(*) FROM (` + fmt.Sprintf(q, floor) + ` EXCEPT ` + fmt.Sprintf(q, "") + `) AS a`
+				if n, m := count(diff), count(rdiff); n != 0 || m != 0 {
+					t.Errorf("%s: %d rows only in the run's registry, %d only in the floor's", q, n, m)
+				}
+			}
+			if wf.Rows != rows || wf.Wall <= 0 || len(wf.Steps) < 5 {
+				t.Errorf("write floor: %d rows in %s, %d steps", wf.Rows, wf.Wall, len(wf.Steps))
+			}
+			goalLine := "PostgreSQL CSV end to end"
+			if sqlite {
+				goalLine = "embedded SQLite CSV end to end"
+			}
+			for _, line := range []string{"write floor (", goalLine, "its write floor's time (goal ≤ 2×", "time vs write floor"} {
+				if !strings.Contains(out.String(), line) {
+					t.Errorf("the report lacks %q:\n%s", line, out.String())
+				}
+			}
+			if sqlite && (rep.Naive.Rows != 0 || rep.Floor.Rows != 0 || !strings.Contains(rep.Database, "SQLite")) {
+				t.Errorf("--embedded ran PostgreSQL baselines or reports database %q", rep.Database)
+			}
+		})
+	}
+}
+
+// openRunAndFloor opens the run's registry with the floor's reachable under
+// the returned prefix: the floor's schema on PostgreSQL, its file attached
+// on SQLite.
+func openRunAndFloor(t *testing.T, sqlite bool, runURL, floorURL string) (*sqlx.DB, string) {
+	t.Helper()
+	if sqlite {
+		db, err := sqlx.Open("sqlite", strings.TrimPrefix(runURL, "sqlite:"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.SetMaxOpenConns(1) // ATTACH is per connection
+		t.Cleanup(func() { _ = db.Close() })
+		if _, err := db.Exec(`ATTACH DATABASE ? AS f`, strings.TrimPrefix(floorURL, "sqlite:")); err != nil {
+			t.Fatal(err)
+		}
+		return db, "f."
+	}
+	db, err := sqlx.Open("pgx", runURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	u, err := url.Parse(floorURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db, pgx.Identifier{u.Query().Get("search_path")}.Sanitize() + "."
+}
+
+// dropSchemas drops the schemas of the kept PostgreSQL URLs.
+func dropSchemas(t *testing.T, dbURL string, urls ...string) {
+	db, err := sqlx.Open("pgx", dbURL)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer db.Close()
+	for _, s := range urls {
+		u, err := url.Parse(s)
+		if err != nil || u.Query().Get("search_path") == "" {
+			continue
+		}
+		if _, err := db.Exec(`DROP SCHEMA ` + pgx.Identifier{u.Query().Get("search_path")}.Sanitize() + ` CASCADE`); err != nil {
+			t.Errorf("drop schema: %v", err)
+		}
+	}
 }

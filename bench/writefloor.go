@@ -1,0 +1,434 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/fleetreg/lessee/storage/sqlstore"
+)
+
+// WriteFloor is the least the database must do to store what an end-to-end
+// run wrote: its lessee periods (inserted as they ended up), its per-row
+// results, its audit entries and the end dates it set on periods that were
+// on file before, into a fresh registry of the project's schema (every
+// index and constraint, the registry imported as the run had it), in one
+// transaction, by the database's fastest bulk path, with nothing to decide.
+// On PostgreSQL that is COPY (the end dates COPYed into a temporary table
+// and applied with one UPDATE ... FROM); on SQLite prepared multi-row
+// INSERTs and a prepared UPDATE per end date. The rows are read back from
+// the run's registry before the clock starts.
+type WriteFloor struct {
+	// Measure: Rows is the file's rows the written rows stand for, so that
+	// per-row ratios are ratios of wall time; Wall the transaction, from
+	// BEGIN to COMMIT.
+	Measure
+	Database string // "PostgreSQL 17.2" or "SQLite 3.x (embedded)"
+	// What was written: periods inserted, results, audit entries, and
+	// periods on file given a new end date.
+	Periods, Results, Audit, Updates int
+	// Steps times each statement of the transaction, in order.
+	Steps []FloorStep
+	// DatabaseURL is the floor's registry with Config.Keep.
+	DatabaseURL string
+}
+
+// FloorStep is one timed statement of the write floor.
+type FloorStep struct {
+	Name string
+	Rows int
+	Wall time.Duration
+}
+
+// measureWriteFloor measures the write floor of run, which has just
+// finished on b (its service stopped): a fresh registry of the same kind,
+// the registry files imported, then what the run wrote for its job.
+// Periods are told apart by comparing the run's registry with the floor's
+// before the clock starts: an id the import did not write was inserted, an
+// end date that differs was set. Vehicles of other jobs' audit entries
+// (the small file's) are left out.
+func measureWriteFloor(ctx context.Context, cfg Config, b *backend, f files, run *EndToEnd, step func(string, ...any)) (*WriteFloor, error) {
+	if b.sqlite() {
+		return sqliteWriteFloor(ctx, cfg, b, f, run, step)
+	}
+	return pgWriteFloor(ctx, cfg, b, f, run, step)
+}
+
+// The tables a run writes, in the order the floor writes them after the
+// end dates; their columns are read from the run's registry.
+var floorTables = []string{"lessee_periods", "row_results", "audit_log"}
+
+// floorQueries returns the queries that read back what job wrote, per
+// table, and the end dates it set (id, end_date), with the floor's
+// registry reachable under the prefix floor ("schema." or "f.").
+func floorQueries(cols map[string][]string, floor, job string) (map[string]string, string) {
+	lit := "'" + strings.ReplaceAll(job, "'", "''") + "'"
+	// One scan of the audit log for the vehicles of other jobs (hashed or
+	// materialized once), not a probe of every vehicle's entries per period.
+	others := `r.vin NOT IN (SELECT o.vin FROM audit_log AS o WHERE o.job_id <> ` + lit + `)`
+	sel := func(table string) string {
+		qs := make([]string, len(cols[table]))
+		for i, c := range cols[table] {
+			qs[i] = "r." + c
+		}
+		return "SELECT " + strings.Join(qs, ", ") + " FROM " + table + " AS r"
+	}
+	return map[string]string{
+			"lessee_periods": sel("lessee_periods") + ` WHERE NOT EXISTS (SELECT 1 FROM ` + floor + `lessee_periods AS b WHERE b.id = r.id) AND ` + others,
+			"row_results":    sel("row_results") + ` WHERE r.job_id = ` + lit,
+			"audit_log":      sel("audit_log") + ` WHERE r.job_id = ` + lit,
+		}, `SELECT r.id, r.end_date FROM lessee_periods AS r JOIN ` + floor + `lessee_periods AS b ON b.id = r.id
+		WHERE r.end_date IS DISTINCT FROM b.end_date AND ` + others
+}
+
+// pgWriteFloor: the run's rows are COPYed out in binary to files under the
+// work directory, then COPYed into the floor's schema.
+func pgWriteFloor(ctx context.Context, cfg Config, b *backend, f files, run *EndToEnd, step func(string, ...any)) (*WriteFloor, error) {
+	step("write floor: importing the registry into a fresh schema")
+	floorURL, drop, err := NewSchema(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	wf := &WriteFloor{Measure: Measure{Rows: run.Rows}}
+	if cfg.Keep {
+		wf.DatabaseURL = floorURL
+	} else {
+		defer drop()
+	}
+	if err := importRegistry(ctx, floorURL, f.regDir); err != nil {
+		return nil, err
+	}
+	fc, err := pgx.Connect(ctx, floorURL)
+	if err != nil {
+		return nil, err
+	}
+	defer fc.Close(ctx)
+	var floorSchema, version string
+	if err := fc.QueryRow(ctx, `SELECT current_schema(), current_setting('server_version')`).Scan(&floorSchema, &version); err != nil {
+		return nil, err
+	}
+	wf.Database = "PostgreSQL " + strings.Fields(version)[0]
+
+	step("write floor: reading back what the run wrote")
+	rc, err := pgx.Connect(ctx, b.storeURL)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close(ctx)
+	cols := map[string][]string{}
+	for _, t := range floorTables {
+		rows, err := rc.Query(ctx, `SELECT column_name FROM information_schema.columns
+			WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position`, t)
+		if err != nil {
+			return nil, err
+		}
+		if cols[t], err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+			return nil, err
+		}
+	}
+	queries, ends := floorQueries(cols, pgx.Identifier{floorSchema}.Sanitize()+".", run.JobID)
+	tmp, err := os.MkdirTemp(f.dir, "floor-*")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	copyOut := func(name, query string) (string, int, error) {
+		path := filepath.Join(tmp, name)
+		fh, err := os.Create(path)
+		if err != nil {
+			return "", 0, err
+		}
+		bw := bufio.NewWriterSize(fh, 1<<20)
+		tag, err := rc.PgConn().CopyTo(ctx, bw, "COPY ("+query+") TO STDOUT (FORMAT binary)")
+		if err == nil {
+			err = bw.Flush()
+		}
+		if cerr := fh.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return "", 0, fmt.Errorf("read back %s: %w", name, err)
+		}
+		return path, int(tag.RowsAffected()), nil
+	}
+	files := map[string]string{}
+	counts := map[string]int{}
+	for _, t := range floorTables {
+		if files[t], counts[t], err = copyOut(t, queries[t]); err != nil {
+			return nil, err
+		}
+	}
+	endsPath, nEnds, err := copyOut("ends", ends)
+	if err != nil {
+		return nil, err
+	}
+	wf.Periods, wf.Results, wf.Audit, wf.Updates = counts["lessee_periods"], counts["row_results"], counts["audit_log"], nEnds
+
+	step("write floor: %d periods, %d results, %d audit entries, %d end dates in one transaction", wf.Periods, wf.Results, wf.Audit, wf.Updates)
+	copyIn := func(path, stmt string) (int, error) {
+		fh, err := os.Open(path)
+		if err != nil {
+			return 0, err
+		}
+		defer func() { _ = fh.Close() }() // only read
+		tag, err := fc.PgConn().CopyFrom(ctx, bufio.NewReaderSize(fh, 1<<20), stmt)
+		if err != nil {
+			return 0, err
+		}
+		return int(tag.RowsAffected()), nil
+	}
+	timed := func(name string, want int, fn func() (int, error)) error {
+		start := time.Now()
+		n, err := fn()
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		if want >= 0 && n != want {
+			return fmt.Errorf("%s: %d rows, want %d", name, n, want)
+		}
+		wf.Steps = append(wf.Steps, FloorStep{Name: name, Rows: n, Wall: time.Since(start)})
+		return nil
+	}
+	exec := func(query string) func() (int, error) {
+		return func() (int, error) {
+			tag, err := fc.Exec(ctx, query)
+			return int(tag.RowsAffected()), err
+		}
+	}
+	start := time.Now()
+	tx, err := fc.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	// The end dates first, as a chunk ends periods before it opens others:
+	// the exclusion constraint is checked per row.
+	if err := timed("end dates: COPY into a temporary table", nEnds, func() (int, error) {
+		if _, err := fc.Exec(ctx, `CREATE TEMPORARY TABLE floor_ends (id text, end_date text) ON COMMIT DROP`); err != nil {
+			return 0, err
+		}
+		n, err := copyIn(endsPath, `COPY floor_ends (id, end_date) FROM STDIN (FORMAT binary)`)
+		if err == nil {
+			_, err = fc.Exec(ctx, `ANALYZE floor_ends`)
+		}
+		return n, err
+	}); err != nil {
+		return nil, err
+	}
+	if err := timed("end dates: UPDATE ... FROM", nEnds, exec(`UPDATE lessee_periods AS p SET end_date = e.end_date
+		FROM floor_ends AS e WHERE p.id = e.id`)); err != nil {
+		return nil, err
+	}
+	for _, t := range floorTables {
+		stmt := "COPY " + t + " (" + strings.Join(cols[t], ", ") + ") FROM STDIN (FORMAT binary)"
+		if err := timed(t+": COPY", counts[t], func() (int, error) { return copyIn(files[t], stmt) }); err != nil {
+			return nil, err
+		}
+	}
+	if err := timed("commit", -1, func() (int, error) { return 0, tx.Commit(ctx) }); err != nil {
+		return nil, err
+	}
+	wf.Wall = time.Since(start)
+	return wf, nil
+}
+
+// sqliteWriteFloor: the run's rows are read into memory from its SQLite
+// file (the floor's attached to tell periods apart), then inserted into the
+// floor's file with prepared multi-row INSERTs, with the store's own
+// connection settings (WAL, synchronous NORMAL).
+func sqliteWriteFloor(ctx context.Context, cfg Config, b *backend, f files, run *EndToEnd, step func(string, ...any)) (*WriteFloor, error) {
+	step("write floor: importing the registry into a fresh SQLite file")
+	dir, err := os.MkdirTemp(f.dir, "floor-*")
+	if err != nil {
+		return nil, err
+	}
+	wf := &WriteFloor{Measure: Measure{Rows: run.Rows}}
+	path := filepath.Join(dir, "floor.db")
+	if cfg.Keep {
+		wf.DatabaseURL = "sqlite:" + path
+	} else {
+		defer os.RemoveAll(dir)
+	}
+	s, err := sqlstore.Open(ctx, "sqlite:"+path)
+	if err != nil {
+		return nil, err
+	}
+	err = s.Migrate(ctx)
+	if err == nil {
+		_, err = s.Import(ctx, f.regDir, sqlstore.ImportOptions{})
+	}
+	if cerr := s.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate")
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = db.Close() }() // committed or measured already
+	db.SetMaxOpenConns(1)
+	if _, err := db.ExecContext(ctx, "ANALYZE"); err != nil {
+		return nil, err
+	}
+	var version string
+	if err := db.QueryRowContext(ctx, "SELECT sqlite_version()").Scan(&version); err != nil {
+		return nil, err
+	}
+	wf.Database = "SQLite " + version + " (embedded)"
+
+	step("write floor: reading back what the run wrote")
+	conn, err := b.db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = conn.Close() }() // read only
+	if _, err := conn.ExecContext(ctx, `ATTACH DATABASE ? AS f`, path); err != nil {
+		return nil, err
+	}
+	cols := map[string][]string{}
+	for _, t := range floorTables {
+		rows, err := conn.QueryContext(ctx, `SELECT name FROM pragma_table_info(?) ORDER BY cid`, t)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var c string
+			if err := rows.Scan(&c); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			cols[t] = append(cols[t], c)
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+	}
+	queries, ends := floorQueries(cols, "f.", run.JobID)
+	data := map[string][][]any{}
+	for _, t := range floorTables {
+		if data[t], err = readAll(ctx, conn, queries[t], len(cols[t])); err != nil {
+			return nil, fmt.Errorf("read back %s: %w", t, err)
+		}
+	}
+	endRows, err := readAll(ctx, conn, ends, 2)
+	if err != nil {
+		return nil, fmt.Errorf("read back end dates: %w", err)
+	}
+	if _, err := conn.ExecContext(ctx, `DETACH DATABASE f`); err != nil {
+		return nil, err
+	}
+	wf.Periods, wf.Results, wf.Audit, wf.Updates = len(data["lessee_periods"]), len(data["row_results"]), len(data["audit_log"]), len(endRows)
+
+	step("write floor: %d periods, %d results, %d audit entries, %d end dates in one transaction", wf.Periods, wf.Results, wf.Audit, wf.Updates)
+	start := time.Now()
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = tx.Rollback() }()
+	st := time.Now()
+	upd, err := tx.PrepareContext(ctx, `UPDATE lessee_periods SET end_date = ? WHERE id = ?`)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range endRows {
+		res, err := upd.ExecContext(ctx, r[1], r[0])
+		if err != nil {
+			return nil, fmt.Errorf("end dates: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return nil, fmt.Errorf("end dates: period %v: %d updated (%v)", r[0], n, err)
+		}
+	}
+	_ = upd.Close() // the transaction ends it anyway
+	wf.Steps = append(wf.Steps, FloorStep{Name: "end dates: prepared UPDATE per period", Rows: len(endRows), Wall: time.Since(st)})
+	for _, t := range floorTables {
+		st := time.Now()
+		if err := sqliteInsertAll(ctx, tx, t, cols[t], data[t]); err != nil {
+			return nil, fmt.Errorf("%s: %w", t, err)
+		}
+		wf.Steps = append(wf.Steps, FloorStep{Name: t + ": multi-row INSERT", Rows: len(data[t]), Wall: time.Since(st)})
+	}
+	st = time.Now()
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("commit: %w", err)
+	}
+	wf.Steps = append(wf.Steps, FloorStep{Name: "commit", Wall: time.Since(st)})
+	wf.Wall = time.Since(start)
+	return wf, nil
+}
+
+// readAll reads every row of query, of n columns, into memory.
+func readAll(ctx context.Context, conn *sql.Conn, query string, n int) ([][]any, error) {
+	rows, err := conn.QueryContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out [][]any
+	for rows.Next() {
+		vals := make([]any, n)
+		ptrs := make([]any, n)
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		out = append(out, vals)
+	}
+	return out, rows.Err()
+}
+
+// sqliteMaxParams is the most parameters a multi-row INSERT binds (SQLite's
+// limit is 32766).
+const sqliteMaxParams = 32000
+
+// sqliteInsertAll inserts rows with a prepared statement of as many rows as
+// the parameter limit allows (at most 500), and one more for the rest.
+func sqliteInsertAll(ctx context.Context, tx *sql.Tx, table string, cols []string, rows [][]any) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	per := min(500, sqliteMaxParams/len(cols))
+	statement := func(n int) string {
+		one := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ") + ")"
+		return "INSERT INTO " + table + " (" + strings.Join(cols, ", ") + ") VALUES " +
+			strings.TrimSuffix(strings.Repeat(one+", ", n), ", ")
+	}
+	var full *sql.Stmt
+	args := make([]any, 0, per*len(cols))
+	for len(rows) > 0 {
+		n := min(per, len(rows))
+		args = args[:0]
+		for _, r := range rows[:n] {
+			args = append(args, r...)
+		}
+		var err error
+		if n == per {
+			if full == nil {
+				if full, err = tx.PrepareContext(ctx, statement(per)); err != nil {
+					return err
+				}
+				defer func() { _ = full.Close() }() // the transaction ends it anyway
+			}
+			_, err = full.ExecContext(ctx, args...)
+		} else {
+			_, err = tx.ExecContext(ctx, statement(n), args...)
+		}
+		if err != nil {
+			return err
+		}
+		rows = rows[n:]
+	}
+	return nil
+}
