@@ -48,6 +48,7 @@ func TestBannerCommandsWork(t *testing.T) {
 	listen, s3Listen := freeAddr(t), freeAddr(t)
 	cmd := exec.Command(bin, "serve", "--data", "./lessee-data", "--listen", listen, "--s3-listen", s3Listen, "--api-listen", "127.0.0.1:0")
 	cmd.Dir, cmd.Env = work, env
+	dieWithTest(cmd)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

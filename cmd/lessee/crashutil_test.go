@@ -197,6 +197,7 @@ func (r *rig) start() {
 		"--log-format", "json")
 	cmd.Args = append(cmd.Args, r.args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	dieWithTest(cmd)
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		r.t.Fatalf("start lessee serve: %v", err)

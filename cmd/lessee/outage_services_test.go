@@ -221,6 +221,7 @@ func (r *privateRedis) start() {
 	cmd := exec.Command(r.bin, "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", aof, "--appendfsync", "always", "--dir", r.dir, "--daemonize", "no")
 	cmd.Stdout, cmd.Stderr = r.logs, r.logs
+	dieWithTest(cmd)
 	if err := cmd.Start(); err != nil {
 		r.t.Fatalf("start redis-server: %v", err)
 	}
