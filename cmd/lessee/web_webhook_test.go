@@ -74,16 +74,22 @@ func TestWebhookEndToEnd(t *testing.T) {
 	}
 	post() // its task exists (running or done) and the source may be archived: nothing to enqueue
 
-	var jobs []web.JobView
-	if err := json.Unmarshal(webGet(t, ts.URL+"/api/jobs"), &jobs); err != nil {
-		t.Fatal(err)
-	}
+	// The receipts are published before the job is marked finished (a
+	// job is finished only once they are): wait for that too.
 	var mine []web.JobView
-	for _, j := range jobs {
-		if j.Key == key {
-			mine = append(mine, j)
+	waitFor(t, 30*time.Second, func() bool {
+		var jobs []web.JobView
+		if err := json.Unmarshal(webGet(t, ts.URL+"/api/jobs"), &jobs); err != nil {
+			t.Fatal(err)
 		}
-	}
+		mine = mine[:0]
+		for _, j := range jobs {
+			if j.Key == key {
+				mine = append(mine, j)
+			}
+		}
+		return len(mine) != 1 || mine[0].Finished != nil
+	})
 	if len(mine) != 1 {
 		t.Fatalf("%d jobs for %s, want 1", len(mine), key)
 	}
