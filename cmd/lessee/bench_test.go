@@ -51,15 +51,7 @@ func TestBenchSmall(t *testing.T) {
 		ChunkSize:   500,
 		Dir:         t.TempDir(),
 	}
-	var progress bytes.Buffer
-	cfg.Progress = &progress
-	rep, err := bench.Run(context.Background(), cfg)
-	if err != nil {
-		t.Fatalf("bench: %v\n%s", err, progress.String())
-	}
-	var out bytes.Buffer
-	rep.Print(&out)
-	t.Logf("\n%s", out.String())
+	rep, out := runFileBench(t, cfg)
 
 	for _, e := range []*bench.EndToEnd{rep.CSV, rep.XLSX} {
 		if e == nil {
@@ -395,15 +387,7 @@ func TestBenchWriteFloor(t *testing.T) {
 				Keep:        true,
 				Dir:         t.TempDir(),
 			}
-			var progress bytes.Buffer
-			cfg.Progress = &progress
-			rep, err := bench.Run(context.Background(), cfg)
-			if err != nil {
-				t.Fatalf("bench: %v\n%s", err, progress.String())
-			}
-			var out bytes.Buffer
-			rep.Print(&out)
-			t.Logf("\n%s", out.String())
+			rep, out := runFileBench(t, cfg)
 			e, wf := rep.CSV, rep.WriteFloor
 			if e == nil || wf == nil {
 				t.Fatalf("report without the CSV run (%v) or the write floor (%v)", e != nil, wf != nil)
@@ -521,4 +505,19 @@ func dropSchemas(t *testing.T, dbURL string, urls ...string) {
 			t.Errorf("drop schema: %v", err)
 		}
 	}
+}
+
+// runFileBench runs the file benchmark with cfg, failing the test with its
+// progress lines on an error, and logs and returns its report and table.
+func runFileBench(t *testing.T, cfg bench.Config) (*bench.Report, bytes.Buffer) {
+	t.Helper()
+	var progress, out bytes.Buffer
+	cfg.Progress = &progress
+	rep, err := bench.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("bench: %v\n%s", err, progress.String())
+	}
+	rep.Print(&out)
+	t.Logf("\n%s", out.String())
+	return rep, out
 }
