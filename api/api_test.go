@@ -107,6 +107,8 @@ func TestPostChange(t *testing.T) {
 		{"ErrConflict", owner, `{"operation":"add","registration_number":"EL10002","lessee_id":"03030353373","start_date":"2026-01-15"}`, 422, "LESSEE_CONFLICT", "rejected"},
 		{"ErrCompetitorsVehicle", competitor, `{"operation":"remove","registration_number":"EL10004"}`, 422, "NOT_OWNER", "rejected"},
 		{"ErrOnBehalfWithoutDelegation", partner, `{"operation":"remove","registration_number":"FJ20001","on_behalf_of":"912345610"}`, 422, "DELEGATION_EXPIRED", "rejected"},
+		// A zero-day period: the API is the same engine as a change file.
+		{"ErrEndOnStart", owner, `{"operation":"add","registration_number":"EL10001","lessee_id":"12128822249","start_date":"2025-03-01","end_date":"2025-03-01"}`, 422, "END_BEFORE_START", "rejected"},
 		{"ErrUnknownOperation", owner, `{"operation":"frobnicate","registration_number":"EL10001"}`, 422, "INVALID_OPERATION", "rejected"},
 		{"ErrInvalidLesseeID", owner, `{"operation":"add","vin":"WVWZZZ1KZAW000008","lessee_id":"12128822248","start_date":"2026-01-01"}`, 422, "INVALID_LESSEE_ID", "rejected"},
 		{"ErrNotJSON", owner, `{"operation":`, 400, "BAD_REQUEST", ""},

@@ -13,6 +13,7 @@ const (
 	LesseeIDEmpty      Key = "lessee_id_empty"
 	StartDateEmpty     Key = "start_date_empty"
 	EndBeforeStartDate Key = "end_before_start_date"
+	EndOnStartDate     Key = "end_on_start_date"
 	VehicleEmpty       Key = "vehicle_empty"
 	OnBehalfOfNotOrgNr Key = "on_behalf_of_not_orgnr"
 	FieldTooLong       Key = "field_too_long"
@@ -200,6 +201,9 @@ var catalogue = map[Key]entry{
 	EndBeforeStartDate: {lessee.CodeEndBeforeStart,
 		"%s is before start_date %s; correct one of the dates",
 		"%s er før start_date %s; rett en av datoene"},
+	EndOnStartDate: {lessee.CodeEndBeforeStart,
+		"%s is the same day as start_date; a lease runs up to, not including, its end date, so the end date must be after the start date: give the day after the lease's last day",
+		"%s er samme dag som start_date; et leieforhold varer fram til, men ikke med, sluttdatoen, så sluttdatoen må være etter startdatoen: oppgi dagen etter leieforholdets siste dag"},
 	VehicleEmpty: {lessee.CodeMissingField,
 		"both vin and registration_number are empty; give at least one to name the vehicle",
 		"både vin og registration_number er tomme; fyll ut minst én av dem, så vi vet hvilket kjøretøy det gjelder"},

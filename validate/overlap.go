@@ -65,11 +65,13 @@ func inForce(v *lessee.Vehicle, d lessee.Date) int {
 // sameStart returns the index of a period of lesseeID that starts on start,
 // preferring one that ends on end when end is given, or -1. Such a period
 // is what makes an add unchanged, so it is looked for before overlap, which
-// the period itself would otherwise be.
+// the period itself would otherwise be. A period that ends on its start
+// (on file from before such adds were refused) holds no day, so it never
+// makes an add unchanged: the lessee would be told it has a lease it lacks.
 func sameStart(v *lessee.Vehicle, lesseeID string, start, end lessee.Date) int {
 	found := -1
 	for i, p := range v.Periods {
-		if p.LesseeID != lesseeID || p.Start != start {
+		if p.LesseeID != lesseeID || p.Start != start || p.Start == p.End {
 			continue
 		}
 		if end.IsZero() || p.End == end {

@@ -149,6 +149,17 @@ func TestDecideOverlap(t *testing.T) {
 		{name: "OKUnchangedFuture", row: addRow(vin1, person2, "2027-01-01"), setup: later,
 			status: lessee.StatusUnchanged},
 
+		// A zero-day period (end on its start) covers no day: refused, and a
+		// later add of that lessee from that day is not unchanged.
+		{name: "ErrEndOnStart", row: addTo(vin1, person1, "2026-03-01", "2026-03-01"),
+			code: lessee.CodeEndBeforeStart, msg: "end_date: 2026-03-01 is the same day as start_date; " +
+				"a lease runs up to, not including, its end date, so the end date must be after the start date"},
+		{name: "ErrEndOnStartBeforeLater", row: addTo(vin1, person1, "2026-03-01", "2026-03-01"), setup: later,
+			code: lessee.CodeEndBeforeStart},
+		{name: "OKAddOverZeroDayOnFile", row: addRow(vin1, person1, "2026-03-01"),
+			setup:  periods(vin1, lessee.Period{ID: "zero", LesseeID: person1, Start: "2026-03-01", End: "2026-03-01"}),
+			status: lessee.StatusApplied, msg: "lessee added from 2026-03-01 with no end date"},
+
 		// remove ends only the period in force on its date.
 		{name: "ErrRemoveBeforeFutureStart", row: removeRow(vin1, "", "2026-06-01"), setup: later,
 			code: lessee.CodeNoActiveLessee, msg: "no active lessee on 2026-06-01"},
@@ -246,6 +257,22 @@ func TestOverlapMessageNorwegian(t *testing.T) {
 	const want = "end_date: overlapper med leasingtakeren som er registrert fra 2027-01-01 uten sluttdato; " +
 		"oppgi en end_date som ikke er senere enn 2027-01-01, dagen den perioden begynner"
 	if o.Code != lessee.CodeLesseeConflict || o.Message != want {
+		t.Errorf("%s %q, want %q", o.Code, o.Message, want)
+	}
+}
+
+// TestEndOnStartNorwegian: a zero-day add is refused in the job's language
+// too, saying the end date must come after the start date.
+func TestEndOnStartNorwegian(t *testing.T) {
+	t.Parallel()
+	fx := newFixture()
+	job := testJob()
+	job.Language = lessee.Norwegian
+	row := with(addRow(vin1, person1, "2026-03-01"), lessee.ColEndDate, "2026-03-01")
+	o := Decide(Config{}, job, fx.state, rows(t, job, row)).Outcomes[0]
+	const want = "end_date: 2026-03-01 er samme dag som start_date; et leieforhold varer fram til, men ikke med, " +
+		"sluttdatoen, så sluttdatoen må være etter startdatoen: oppgi dagen etter leieforholdets siste dag"
+	if o.Code != lessee.CodeEndBeforeStart || o.Message != want {
 		t.Errorf("%s %q, want %q", o.Code, o.Message, want)
 	}
 }

@@ -265,8 +265,15 @@ func parseChange(cfg Config, job Job, c [lessee.NumColumns]lessee.Cell) (lessee.
 			ch.EndDate = job.ProcessingDate
 		}
 	case lessee.OpAdd:
-		if !ch.EndDate.IsZero() && ch.EndDate.Before(ch.StartDate) {
+		// A period runs up to, not including, its end, so one ending on its
+		// start covers no day: recorded, it would hold no lessee yet make a
+		// later add of that lessee from that day look unchanged.
+		switch {
+		case ch.EndDate.IsZero():
+		case ch.EndDate.Before(ch.StartDate):
 			return ch, problem(lessee.CodeEndBeforeStart, lessee.ColEndDate, message.EndBeforeStartDate, ch.EndDate, ch.StartDate)
+		case ch.EndDate == ch.StartDate:
+			return ch, problem(lessee.CodeEndBeforeStart, lessee.ColEndDate, message.EndOnStartDate, ch.EndDate)
 		}
 	}
 

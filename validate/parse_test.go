@@ -100,11 +100,11 @@ func TestParseRow(t *testing.T) {
 			EndDate: "2026-03-05", OnBehalfOf: orgF}},
 		{name: "OKDottedDates", cells: addOK(func(c cells) {
 			c[lessee.ColStartDate] = "01.02.2026"
-			c[lessee.ColEndDate] = "1.2.2026"
+			c[lessee.ColEndDate] = "1.3.2026"
 			c[lessee.ColLesseeID] = dnumber
 			c[lessee.ColOperation] = "legg_til"
 		}), change: lessee.Change{Operation: lessee.OpAdd, RegistrationNumber: "AB12345", VIN: vin1, LesseeID: dnumber,
-			LesseeName: "Nordmann", StartDate: "2026-02-01", EndDate: "2026-02-01", Reference: "ref-1"}},
+			LesseeName: "Nordmann", StartDate: "2026-02-01", EndDate: "2026-03-01", Reference: "ref-1"}},
 		{name: "OKNumberCellValidOrgNr", cells: addOK(func(c cells) {
 			c[lessee.ColLesseeID] = orgC
 			c[lessee.ColOnBehalfOf] = orgF
@@ -117,9 +117,9 @@ func TestParseRow(t *testing.T) {
 		{name: "OKSyntheticAllowed", synth: true, cells: addOK(func(c cells) { c[lessee.ColLesseeID] = synthetic }),
 			change: lessee.Change{Operation: lessee.OpAdd, RegistrationNumber: "AB12345", VIN: vin1, LesseeID: synthetic,
 				LesseeName: "Nordmann", StartDate: "2026-01-01", Reference: "ref-1"}},
-		{name: "OKEndEqualsStart", cells: addOK(func(c cells) { c[lessee.ColEndDate] = "2026-01-01" }),
+		{name: "OKEndDayAfterStart", cells: addOK(func(c cells) { c[lessee.ColEndDate] = "2026-01-02" }),
 			change: lessee.Change{Operation: lessee.OpAdd, RegistrationNumber: "AB12345", VIN: vin1, LesseeID: person1,
-				LesseeName: "Nordmann", StartDate: "2026-01-01", EndDate: "2026-01-01", Reference: "ref-1"}},
+				LesseeName: "Nordmann", StartDate: "2026-01-01", EndDate: "2026-01-02", Reference: "ref-1"}},
 		{name: "OKOnlyVIN", cells: addOK(func(c cells) { delete(c, lessee.ColRegistrationNumber) }),
 			change: lessee.Change{Operation: lessee.OpAdd, VIN: vin1, LesseeID: person1,
 				LesseeName: "Nordmann", StartDate: "2026-01-01", Reference: "ref-1"}},
@@ -174,6 +174,8 @@ func TestParseRow(t *testing.T) {
 			code: lessee.CodeInvalidDate, field: "end_date", msg: "day 31"},
 		{name: "ErrEndBeforeStart", cells: addOK(func(c cells) { c[lessee.ColEndDate] = "2025-12-31" }),
 			code: lessee.CodeEndBeforeStart, field: "end_date", msg: "before start_date 2026-01-01"},
+		{name: "ErrEndOnStart", cells: addOK(func(c cells) { c[lessee.ColEndDate] = "01.01.2026" }),
+			code: lessee.CodeEndBeforeStart, field: "end_date", msg: "end date must be after the start date"},
 		{name: "ErrFieldTooLongReference", cells: addOK(func(c cells) { c[lessee.ColReference] = strings.Repeat("ø", 201) }),
 			code: lessee.CodeFieldTooLong, field: "reference", msg: "201 characters"},
 		{name: "ErrFieldTooLongName", cells: addOK(func(c cells) { c[lessee.ColLesseeName] = strings.Repeat("x", 300) }),
