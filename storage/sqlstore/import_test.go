@@ -258,6 +258,29 @@ func TestImportReferences(t *testing.T) {
 				t.Fatalf("with AllowSynthetic: %v", err)
 			}
 		})
+		t.Run("ErrLesseeEndNotAfterStart", func(t *testing.T) {
+			// A zero-day period on line 3 and an inverted one on line 4: each
+			// refused with its line, and nothing of the file loaded.
+			dir := writeFiles(t, map[string]string{
+				"vehicles.csv": "registration_number,vin,owner_orgnr,owner_since,lessee_id,lessee_start,lessee_end\n" +
+					"ZZ22222,WVWZZZ1JZXW000007,910000004,2024-01-01,01019010046,2024-01-01,2024-06-01\n" +
+					"ZZ33333,WVWZZZ1JZXW000008,910000004,2024-01-01,01019010046,2024-03-01,2024-03-01\n" +
+					"ZZ44444,WVWZZZ1JZXW000009,910000004,2024-01-01,01019010046,2024-03-01,2024-02-01\n",
+			})
+			_, err := s.Import(ctx, dir, sqlstore.ImportOptions{})
+			var ie *sqlstore.ImportError
+			if !errors.As(err, &ie) || ie.Total != 2 {
+				t.Fatalf("err = %v, want 2 problems", err)
+			}
+			for i, line := range []int{3, 4} {
+				if p := ie.Problems[i]; p.Line != line || !strings.Contains(p.Message, "is not after lessee_start") {
+					t.Errorf("problem %d = %+v, want line %d, lessee_end not after lessee_start", i, p, line)
+				}
+			}
+			if v, err := s.Vehicle(ctx, "WVWZZZ1JZXW000007"); !errors.Is(err, sqlstore.ErrNotFound) {
+				t.Errorf("a refused import loaded %+v (err %v)", v, err)
+			}
+		})
 		t.Run("ErrDuplicates", func(t *testing.T) {
 			dir := writeFiles(t, map[string]string{
 				"enterprises.csv": "orgnr,name,fleet_owner\n910000055,A,true\n910000055,B,true\n",

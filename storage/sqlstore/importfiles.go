@@ -346,8 +346,10 @@ func parseImportedLessee(ps *problems, r record, vin string, opt ImportOptions) 
 		ps.add(FileVehicles, r.line, "lessee_start is required with a lessee_id")
 		ok = false
 	}
-	if start != "" && end != "" && end < start {
-		ps.add(FileVehicles, r.line, "lessee_end %s is before lessee_start %s", end, start)
+	// A period runs up to, not including, its end, so one ending on its
+	// start holds no day; the change files refuse it, and so does import.
+	if start != "" && end != "" && end <= start {
+		ps.add(FileVehicles, r.line, "lessee_end %s is not after lessee_start %s; a lessee period runs up to, not including, its end date", end, start)
 		ok = false
 	}
 	if !ok {
