@@ -260,19 +260,39 @@ func (h *Handler) publishFinished(ctx context.Context, job lessee.Job) error {
 
 // showNewest shows, under the latest receipt keys of job's name, the
 // receipts of the newest upload under that name that has them. Every job
-// of the name calls it after its own are in history: whichever calls it
-// last copies the newest, so the latest keys end with the newest upload's
-// receipt whatever order the jobs finish in.
+// of the name calls it after its own are in history. Two finishers may
+// interleave: one reads the older job as newest, the newer job's finisher
+// then publishes, and the first copies the older receipts over it (or a
+// mix: the newer CSV beside the older summary). So after copying, the
+// newest is read again and copied again until a read finds what was just
+// copied. A finisher that stops thus finished all its copies before the
+// newer job had a history, and that job's finisher copies after it; any
+// later round copies the same newest set, summary last, so the latest
+// keys end with the newest upload's whole receipt set.
 func (h *Handler) showNewest(ctx context.Context, job lessee.Job) error {
-	newest, err := h.store.NewestPublished(ctx, job.Submitter, job.Name, job.DryRun)
-	if err != nil {
-		return fmt.Errorf("newest receipt of %s: %w", job.Name, err)
+	shown := ""
+	for range maxShowRounds {
+		newest, err := h.store.NewestPublished(ctx, job.Submitter, job.Name, job.DryRun)
+		if err != nil {
+			return fmt.Errorf("newest receipt of %s: %w", job.Name, err)
+		}
+		if newest.ID == shown {
+			return nil
+		}
+		if err := h.publisher().ShowLatest(ctx, newest); err != nil {
+			return fmt.Errorf("publish receipt: %w", err)
+		}
+		shown = newest.ID
 	}
-	if err := h.publisher().ShowLatest(ctx, newest); err != nil {
-		return fmt.Errorf("publish receipt: %w", err)
-	}
-	return nil
+	// Uploads under the name keep overtaking this one; stopping without a
+	// read that confirms the copy could leave an older set shown, so the
+	// task is retried instead (publishing again is harmless).
+	return fmt.Errorf("publish receipt of %s: newer uploads kept arriving after %d rounds", job.Name, maxShowRounds)
 }
+
+// maxShowRounds bounds showNewest: each extra round means yet another
+// upload under the name got its history meanwhile.
+const maxShowRounds = 10
 
 // originalCells steps t to the record of result o and returns its cells as
 // uploaded. The table and the stored results both run in index order with

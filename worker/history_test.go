@@ -16,6 +16,7 @@ import (
 	"github.com/fleetreg/lessee/examples"
 	"github.com/fleetreg/lessee/intake"
 	"github.com/fleetreg/lessee/objectkey"
+	"github.com/fleetreg/lessee/storage/sqlstore"
 	"github.com/fleetreg/lessee/storage/sqlstore/sqlstoretest"
 )
 
@@ -427,4 +428,68 @@ func TestLatestShownAfterCrashBetweenCopies(t *testing.T) {
 	if j.State != lessee.JobCompleted || !bytes.Equal(b.get(t, "receipts/912345602/lessees.csv.summary.json"), b.get(t, h.Summary)) {
 		t.Errorf("job %s; the latest summary is not the job's", j.State)
 	}
+}
+
+// newestGate holds a finisher just after its first NewestPublished read,
+// so that a newer upload under the same name can publish in between, as
+// two workers finishing at the same moment may.
+type newestGate struct {
+	Store
+	once             sync.Once
+	arrived, release chan struct{}
+}
+
+func (g *newestGate) NewestPublished(ctx context.Context, submitter, name string, dryRun bool) (lessee.Job, error) {
+	j, err := g.Store.NewestPublished(ctx, submitter, name, dryRun)
+	g.once.Do(func() {
+		close(g.arrived)
+		<-g.release
+	})
+	return j, err
+}
+
+// TestConcurrentFinishersShowTheNewest: the older of two uploads under one
+// name reads itself as the newest published, the newer upload's job then
+// finishes on another worker, and only then does the older one copy its
+// receipts to the latest keys. The latest receipt and summary end as the
+// newer job's, both of them.
+func TestConcurrentFinishersShowTheNewest(t *testing.T) {
+	t.Parallel()
+	sqlstoretest.Run(t, func(t *testing.T, store *sqlstore.Store) {
+		ctx := context.Background()
+		b := setup(t, store)
+		const key = "inbox/912345602/lessees.csv"
+		older := b.put(t, key, "changes/all-outcomes.csv")
+		gate := &newestGate{Store: store, arrived: make(chan struct{}), release: make(chan struct{})}
+		slow := NewHandler(b.handler.objects, gate, b.handler.cfg, slog.New(slog.DiscardHandler))
+		done := make(chan error, 1)
+		go func() { done <- slow.Process(ctx, older) }()
+		select {
+		case <-gate.arrived:
+		case err := <-done:
+			t.Fatalf("the older job finished without reading the newest: %v", err)
+		}
+
+		b.s3Clock.Add(2 * time.Second) // a new upload, a new version
+		newer := b.put(t, key, "changes/third-party.csv")
+		if err := b.handler.Process(ctx, newer); err != nil {
+			t.Fatal(err)
+		}
+		close(gate.release)
+		if err := <-done; err != nil {
+			t.Fatalf("the older job: %v", err)
+		}
+
+		jo, jn := b.jobFor(t, older), b.jobFor(t, newer)
+		if jo.State != lessee.JobCompleted || jn.State != lessee.JobCompleted {
+			t.Fatalf("older %s, newer %s; want both completed", jo.State, jn.State)
+		}
+		hn := objectkey.HistoryFor(jn.Submitter, jn.ID, jn.Name, false)
+		if got := b.get(t, "receipts/912345602/lessees.csv.summary.json"); !bytes.Equal(got, b.get(t, hn.Summary)) {
+			t.Errorf("the latest summary is not the newer job's: %s", got)
+		}
+		if !bytes.Equal(b.get(t, "receipts/912345602/lessees.csv.receipt.csv"), b.get(t, hn.CSV)) {
+			t.Error("the latest receipt is not the newer job's")
+		}
+	})
 }
