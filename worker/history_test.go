@@ -493,3 +493,93 @@ func TestConcurrentFinishersShowTheNewest(t *testing.T) {
 		}
 	})
 }
+
+// bothRead holds each sweeper after its first ExpiredHistories read until
+// both have read, so that the two go after the same expired jobs at once,
+// as the sweepers of two processes may.
+type bothRead struct {
+	historyStore
+	mu      sync.Mutex
+	reads   int
+	allRead chan struct{}
+}
+
+func (r *bothRead) ExpiredHistories(ctx context.Context, cutoff time.Time, limit int) ([]lessee.Job, error) {
+	jobs, err := r.historyStore.ExpiredHistories(ctx, cutoff, limit)
+	r.mu.Lock()
+	r.reads++
+	if r.reads == 2 {
+		close(r.allRead)
+	}
+	r.mu.Unlock()
+	select {
+	case <-r.allRead:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return jobs, err
+}
+
+// TestTwoSweepersAtOnce: two retention sweeps that read the same expired
+// jobs and remove them at the same time both end without error; every
+// expired history is gone and recorded so, and the younger one stays.
+func TestTwoSweepersAtOnce(t *testing.T) {
+	t.Parallel()
+	sqlstoretest.Run(t, func(t *testing.T, store *sqlstore.Store) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		b := setup(t, store)
+		start := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+		var mu sync.Mutex
+		now := start
+		clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+		setNow := func(t time.Time) { mu.Lock(); now = t; mu.Unlock() }
+		store.Now, b.handler.Now = clock, clock
+		// Four jobs finished a day apart, then one 60 days later.
+		var jobs []lessee.Job
+		for i, age := range []time.Duration{0, 24 * time.Hour, 48 * time.Hour, 72 * time.Hour, 60 * 24 * time.Hour} {
+			setNow(start.Add(age))
+			b.s3Clock.Add(2 * time.Second)
+			p := b.put(t, "inbox/912345602/f"+string(rune('a'+i))+".csv", "changes/missing-column.csv")
+			if err := b.handler.Process(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+			jobs = append(jobs, b.jobFor(t, p))
+		}
+		expired := []bool{true, true, true, true, false}
+		setNow(start.Add(100 * 24 * time.Hour)) // past 90 days for the first four only
+
+		shared := &bothRead{historyStore: store, allRead: make(chan struct{})}
+		errs := make([]error, 2)
+		var wg sync.WaitGroup
+		for i := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s := &HistorySweeper{Store: shared, Objects: b.objects, Retention: 90 * 24 * time.Hour,
+					Log: slog.New(slog.DiscardHandler), Now: clock}
+				_, errs[i] = s.Sweep(ctx)
+			}()
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("sweeper %d: %v", i, err)
+			}
+		}
+		if shared.reads < 2 {
+			t.Fatalf("the sweepers read %d times; they did not run at once", shared.reads)
+		}
+		for i, j := range jobs {
+			h := objectkey.HistoryFor(j.Submitter, j.ID, j.Name, false)
+			for _, k := range []string{h.CSV, h.Summary} {
+				if b.has(t, k) == expired[i] {
+					t.Errorf("job %d: %s present %v; expired %v", i, k, !expired[i], expired[i])
+				}
+			}
+			if stored, _ := store.Job(ctx, j.ID); stored.HistoryRemoved != expired[i] {
+				t.Errorf("job %d: history removed %v, want %v", i, stored.HistoryRemoved, expired[i])
+			}
+		}
+	})
+}
