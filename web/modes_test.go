@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -299,11 +300,46 @@ func TestReceiptAPIServesEachJobsHistory(t *testing.T) {
 			t.Errorf("job %s view lacks %s: %s", id, want, rec.Body)
 		}
 	}
+	// The list in JSON and the job list page link each job to its own
+	// history receipt, though both jobs share a name (and latest keys);
+	// each link serves that job's bytes.
+	var list []JobView
+	rec := serve(t, mux, http.MethodGet, "/api/jobs", "", nil)
+	if err := json.Unmarshal(rec.Body.Bytes(), &list); err != nil || rec.Code != http.StatusOK {
+		t.Fatalf("/api/jobs: %d %s (%v)", rec.Code, rec.Body, err)
+	}
+	page := serve(t, mux, http.MethodGet, "/jobs", "", nil).Body.String()
+	for _, id := range ids {
+		history := "receipts/912345602/history/" + id + "/"
+		i := slices.IndexFunc(list, func(v JobView) bool { return v.ID == id })
+		if i < 0 {
+			t.Fatalf("/api/jobs lacks job %s: %s", id, rec.Body)
+		}
+		if v := list[i]; v.Receipt != history+"lessees.csv.receipt.csv" || v.Summary != history+"lessees.csv.summary.json" {
+			t.Errorf("/api/jobs: job %s receipt %q, summary %q; want its history's", id, v.Receipt, v.Summary)
+		}
+		for _, want := range []string{
+			`<a href="/api/jobs/` + id + `/receipt" title="` + history + `lessees.csv.receipt.csv">`,
+			`<a href="/api/jobs/` + id + `/summary" title="` + history + `lessees.csv.summary.json">`,
+		} {
+			if !strings.Contains(page, want) {
+				t.Errorf("/jobs lacks %s", want)
+			}
+		}
+		if got := serve(t, mux, http.MethodGet, "/api/jobs/"+id+"/summary", "", nil).Body.String(); got != `{"job_id":"`+id+`"}` {
+			t.Errorf("job %s's summary link serves %q", id, got)
+		}
+	}
+
 	if err := store.HistoryRemoved(ctx, ids[0]); err != nil {
 		t.Fatal(err)
 	}
-	rec := serve(t, mux, http.MethodGet, "/api/jobs/"+ids[0]+"/receipt", "", nil)
+	rec = serve(t, mux, http.MethodGet, "/api/jobs/"+ids[0]+"/receipt", "", nil)
 	if rec.Code != http.StatusNotFound || !strings.Contains(rec.Body.String(), "retention") {
 		t.Errorf("removed history: %d %s", rec.Code, rec.Body)
+	}
+	// Past retention the list links nothing for that job: no 404 behind a link.
+	if page := serve(t, mux, http.MethodGet, "/jobs", "", nil).Body.String(); strings.Contains(page, `/api/jobs/`+ids[0]+`/receipt"`) {
+		t.Errorf("/jobs still links job %s's removed receipt", ids[0])
 	}
 }
