@@ -71,6 +71,10 @@ const (
 	OverlapStartFrom       Key = "overlap_start_from"
 	OverlapSnapshotNoEnd   Key = "overlap_snapshot_no_end"
 	OverlapOneLessee       Key = "overlap_one_lessee"
+	ConflictOverlapMany    Key = "conflict_overlap_many"
+	PeriodFromTo           Key = "period_from_to"
+	PeriodFromOpen         Key = "period_from_open"
+	OverlapMore            Key = "overlap_more"
 	ConflictEndOpen        Key = "conflict_end_open"
 	ConflictEndTo          Key = "conflict_end_to"
 	AddUnchanged           Key = "add_unchanged"
@@ -374,6 +378,21 @@ var catalogue = map[Key]entry{
 	OverlapOneLessee: {"",
 		"a vehicle has one lessee on any day; correct the dates",
 		"et kjøretøy har bare én leasingtaker på en gitt dag; rett datoene"},
+	// A row over two or more periods: their dates (a List of PeriodFromTo,
+	// PeriodFromOpen and OverlapMore), never a remove, which would end
+	// only the one in force.
+	ConflictOverlapMany: {lessee.CodeLesseeConflict,
+		"overlaps %s lessee periods registered %s; a vehicle has one lessee on any day, so give dates that overlap none of them",
+		"overlapper med %s leasingperioder som er registrert %s; et kjøretøy har bare én leasingtaker på en gitt dag, så oppgi datoer som ikke overlapper noen av dem"},
+	PeriodFromTo: {"",
+		"from %s to %s",
+		"fra %s til %s"},
+	PeriodFromOpen: {"",
+		"from %s with no end date",
+		"fra %s uten sluttdato"},
+	OverlapMore: {"",
+		"%s more",
+		"%s til"},
 	ConflictEndOpen: {lessee.CodeLesseeConflict,
 		"this lessee is registered from %s with no end date; to end the period, use remove",
 		"denne leasingtakeren er registrert fra %s uten sluttdato; bruk remove for å avslutte perioden"},

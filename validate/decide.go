@@ -328,8 +328,8 @@ func add(job Job, v *lessee.Vehicle, r lessee.Row, f string, o *lessee.Outcome, 
 		say(job, o, message.AddUnchanged, p.Start)
 		return nil
 	}
-	if p, ok := overlapping(v.Periods, ch.StartDate, ch.EndDate); ok {
-		return overlapConflict(p, ch.StartDate, snapshot)
+	if ps := overlappingAll(v.Periods, ch.StartDate, ch.EndDate); len(ps) > 0 {
+		return overlapConflict(ps, ch.StartDate, snapshot)
 	}
 	p := lessee.Period{
 		ID:         lessee.ChangeID(job.ID, r.Index),

@@ -1,6 +1,9 @@
 package validate
 
 import (
+	"slices"
+	"strings"
+
 	"github.com/fleetreg/lessee"
 	"github.com/fleetreg/lessee/message"
 )
@@ -18,19 +21,26 @@ import (
 // and whether there is one. The earliest is reported because it is the one
 // the new period meets first, so its dates are the ones to correct against.
 func overlapping(periods []lessee.Period, start, end lessee.Date) (lessee.Period, bool) {
-	found := -1
-	for i, p := range periods {
-		if !overlaps(p.Start, p.End, start, end) {
-			continue
-		}
-		if found < 0 || p.Start.Before(periods[found].Start) {
-			found = i
-		}
-	}
-	if found < 0 {
+	all := overlappingAll(periods, start, end)
+	if len(all) == 0 {
 		return lessee.Period{}, false
 	}
-	return periods[found], true
+	return all[0], true
+}
+
+// overlappingAll returns every period of periods that shares a day with the
+// days from start up to, not including, end, earliest start first. A
+// conflict's advice depends on all of them: ending the one in force is no
+// fix when the row also runs into a later one.
+func overlappingAll(periods []lessee.Period, start, end lessee.Date) []lessee.Period {
+	var all []lessee.Period
+	for _, p := range periods {
+		if overlaps(p.Start, p.End, start, end) {
+			all = append(all, p)
+		}
+	}
+	slices.SortStableFunc(all, func(a, b lessee.Period) int { return strings.Compare(string(a.Start), string(b.Start)) })
+	return all
 }
 
 // overlaps reports whether [s1, e1) and [s2, e2) share a day; a zero end is
@@ -84,12 +94,20 @@ func sameStart(v *lessee.Vehicle, lesseeID string, start, end lessee.Date) int {
 	return found
 }
 
-// overlapConflict is the LESSEE_CONFLICT of a period from start (to end,
-// when given) that would overlap p. It names p's dates, never its lessee,
-// and says what would fix the row: for a change file, an end before a
-// period that begins later, or a remove of the one in force first; for a
-// snapshot, whose rows have no end date, a start after the period ends.
-func overlapConflict(p lessee.Period, start lessee.Date, snapshot bool) *reject {
+// overlapConflict is the LESSEE_CONFLICT of a period from start that
+// would overlap the periods ps (overlappingAll's, at least one). It names
+// their dates, never their lessees, and says what would fix the row: for a
+// change file, an end before a period that begins later, or a remove of
+// the one in force first; for a snapshot, whose rows have no end date, a
+// start after the period ends. Advice is given only where it is enough:
+// a row that begins inside one period and runs into another would still
+// overlap the later one after a remove (or a later start), so such a row
+// is told the dates of every period it overlaps instead.
+func overlapConflict(ps []lessee.Period, start lessee.Date, snapshot bool) *reject {
+	p := ps[0]
+	if len(ps) > 1 && !start.Before(p.Start) {
+		return overlapMany(ps)
+	}
 	col, hint := lessee.ColStartDate, message.New(message.OverlapOneLessee)
 	switch {
 	case start.Before(p.Start) && snapshot:
@@ -105,4 +123,26 @@ func overlapConflict(p lessee.Period, start lessee.Date, snapshot bool) *reject 
 		return rejectField(lessee.CodeLesseeConflict, col, message.ConflictOverlapOpen, p.Start, hint)
 	}
 	return rejectField(lessee.CodeLesseeConflict, col, message.ConflictOverlapTo, p.Start, p.End, hint)
+}
+
+// maxOverlapsNamed bounds the periods a conflict names, so that a row over
+// a long history still gets a message that fits a receipt cell.
+const maxOverlapsNamed = 4
+
+// overlapMany is the LESSEE_CONFLICT of a row overlapping every period of
+// ps (two or more): it names each one's dates and no lessee.
+func overlapMany(ps []lessee.Period) *reject {
+	var dates message.List
+	for i, p := range ps {
+		if i == maxOverlapsNamed {
+			dates = append(dates, message.New(message.OverlapMore, len(ps)-i))
+			break
+		}
+		if p.End.IsZero() {
+			dates = append(dates, message.New(message.PeriodFromOpen, p.Start))
+		} else {
+			dates = append(dates, message.New(message.PeriodFromTo, p.Start, p.End))
+		}
+	}
+	return rejectField(lessee.CodeLesseeConflict, lessee.ColStartDate, message.ConflictOverlapMany, len(ps), dates)
 }

@@ -85,6 +85,11 @@ func TestDecideOverlap(t *testing.T) {
 	handover := periods(vin4, lessee.Period{ID: "p4", LesseeID: person1, Start: "2025-06-01", End: "2026-06-01"},
 		lessee.Period{ID: "next", LesseeID: person2, Start: "2026-06-01"})
 
+	// vin1 has person2 until 2027-01-01 and orgC from then: a period in
+	// force and a later one.
+	inForceAndLater := periods(vin1, lessee.Period{ID: "now", LesseeID: person2, Start: "2026-01-01", End: "2027-01-01"},
+		lessee.Period{ID: "next", LesseeID: orgC, Start: "2027-01-01"})
+
 	tests := []struct {
 		name     string
 		snapshot bool
@@ -148,6 +153,20 @@ func TestDecideOverlap(t *testing.T) {
 			status: lessee.StatusUnchanged},
 		{name: "OKUnchangedFuture", row: addRow(vin1, person2, "2027-01-01"), setup: later,
 			status: lessee.StatusUnchanged},
+
+		// A row over the period in force and a later one: a remove on its
+		// start would not be enough, so none is suggested; both periods'
+		// dates are named. Over the one in force only, the remove is.
+		{name: "ErrOverInForceAndLater", row: addTo(vin1, person1, "2026-12-15", "2027-03-01"), setup: inForceAndLater,
+			code: lessee.CodeLesseeConflict,
+			msg: "start_date: overlaps 2 lessee periods registered from 2026-01-01 to 2027-01-01 and from 2027-01-01 with no end date; " +
+				"a vehicle has one lessee on any day, so give dates that overlap none of them"},
+		{name: "ErrOverInForceAndLaterOpenEnded", row: addRow(vin1, person1, "2026-12-15"), setup: inForceAndLater,
+			code: lessee.CodeLesseeConflict, msg: "overlaps 2 lessee periods registered from 2026-01-01 to 2027-01-01 and from 2027-01-01"},
+		{name: "ErrOverInForceOnly", row: addTo(vin1, person1, "2026-12-15", "2027-01-01"), setup: inForceAndLater,
+			code: lessee.CodeLesseeConflict, msg: "end that period first with a remove on 2026-12-15"},
+		{name: "ErrBeforeBothEndBy", row: addTo(vin1, person1, "2025-12-01", "2027-03-01"), setup: inForceAndLater,
+			code: lessee.CodeLesseeConflict, msg: "end_date: overlaps the lessee registered from 2026-01-01 to 2027-01-01; give an end_date no later than 2026-01-01"},
 
 		// A zero-day period (end on its start) covers no day: refused, and a
 		// later add of that lessee from that day is not unchanged.
@@ -220,6 +239,9 @@ func TestDecideOverlap(t *testing.T) {
 			if o.Status != tt.status || o.Code != tt.code || !strings.Contains(o.Message, tt.msg) {
 				t.Fatalf("outcome %s %s %q; want %s %s with %q", o.Status, o.Code, o.Message, tt.status, tt.code, tt.msg)
 			}
+			if strings.Contains(o.Message, "remove") && strings.Contains(tt.name, "AndLater") {
+				t.Errorf("message %q suggests a remove that would not be enough", o.Message)
+			}
 			for _, leak := range []string{person1, person2, orgC} {
 				if strings.Contains(o.Message, leak) {
 					t.Errorf("message %q reveals %s", o.Message, leak)
@@ -258,6 +280,41 @@ func TestOverlapMessageNorwegian(t *testing.T) {
 		"oppgi en end_date som ikke er senere enn 2027-01-01, dagen den perioden begynner"
 	if o.Code != lessee.CodeLesseeConflict || o.Message != want {
 		t.Errorf("%s %q, want %q", o.Code, o.Message, want)
+	}
+}
+
+// TestOverlapManyMessages: a row over several periods names their dates
+// in the job's language, at most four and how many more.
+func TestOverlapManyMessages(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		lang    lessee.Language
+		periods []lessee.Period
+		want    string
+	}{
+		{lessee.Norwegian, []lessee.Period{
+			{ID: "a", LesseeID: person2, Start: "2026-01-01", End: "2027-01-01"},
+			{ID: "b", LesseeID: orgC, Start: "2027-01-01"},
+		}, "start_date: overlapper med 2 leasingperioder som er registrert fra 2026-01-01 til 2027-01-01 og fra 2027-01-01 uten sluttdato; " +
+			"et kjøretøy har bare én leasingtaker på en gitt dag, så oppgi datoer som ikke overlapper noen av dem"},
+		{lessee.English, []lessee.Period{
+			{ID: "a", LesseeID: person2, Start: "2026-01-01", End: "2026-12-16"},
+			{ID: "b", LesseeID: orgC, Start: "2026-12-16", End: "2026-12-17"},
+			{ID: "c", LesseeID: person2, Start: "2026-12-17", End: "2026-12-18"},
+			{ID: "d", LesseeID: orgC, Start: "2026-12-18", End: "2026-12-19"},
+			{ID: "e", LesseeID: person2, Start: "2026-12-19", End: "2026-12-20"},
+			{ID: "f", LesseeID: orgC, Start: "2026-12-20"},
+		}, "start_date: overlaps 6 lessee periods registered from 2026-01-01 to 2026-12-16 and from 2026-12-16 to 2026-12-17 and " +
+			"from 2026-12-17 to 2026-12-18 and from 2026-12-18 to 2026-12-19 and 2 more; a vehicle has one lessee on any day, so give dates that overlap none of them"},
+	} {
+		fx := newFixture()
+		fx.state.Vehicles[vin1].Periods = tc.periods
+		job := testJob()
+		job.Language = tc.lang
+		o := Decide(Config{}, job, fx.state, rows(t, job, addRow(vin1, person1, "2026-12-15"))).Outcomes[0]
+		if o.Code != lessee.CodeLesseeConflict || o.Message != tc.want {
+			t.Errorf("%s: %s %q, want %q", tc.lang, o.Code, o.Message, tc.want)
+		}
 	}
 }
 
