@@ -12,7 +12,6 @@ import (
 	"math"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -157,12 +156,23 @@ const (
 	CodeUnavailable          = "UNAVAILABLE"
 )
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
+// writeJSON answers v as JSON; should v not encode, a technical fault in
+// lang, the caller's language, rather than the encoder's English.
+func writeJSON(w http.ResponseWriter, lang lessee.Language, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		status, b = http.StatusInternalServerError, []byte(`{"code":"INTERNAL","message":"could not encode the answer"}`)
+		status, b = http.StatusInternalServerError, internalBody(lang)
 	}
 	writeBody(w, status, b)
+}
+
+// internalBody is the body of a technical fault in lang.
+func internalBody(lang lessee.Language) []byte {
+	b, err := json.Marshal(errorBody{Code: CodeInternal, Message: message.Format(lang, message.TechnicalFault)})
+	if err != nil { // two strings always encode; kept for the compiler
+		return []byte(`{"code":"INTERNAL","message":""}`)
+	}
+	return b
 }
 
 func writeBody(w http.ResponseWriter, status int, b []byte) {
@@ -172,8 +182,8 @@ func writeBody(w http.ResponseWriter, status int, b []byte) {
 	_, _ = w.Write(b)
 }
 
-func writeError(w http.ResponseWriter, status int, code, msg string) {
-	writeJSON(w, status, errorBody{Code: code, Message: ident.MaskText(msg)})
+func writeError(w http.ResponseWriter, lang lessee.Language, status int, code, msg string) {
+	writeJSON(w, lang, status, errorBody{Code: code, Message: ident.MaskText(msg)})
 }
 
 // language returns what org's answers are written in: its enterprise's
@@ -209,44 +219,41 @@ func (s *Server) keepLanguage(org string, e *lessee.Enterprise, at time.Time) le
 // request may not go on; then the organisation's rate.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (string, bool) {
 	org, err := s.auth.Authenticate(r.Context(), r.Header.Get("Authorization"))
-	// No organisation yet: the default language. The authenticator's
-	// reason is passed on as it words it.
+	// No organisation yet: the default language (--default-language).
 	lang := s.cfg.DefaultLanguage
 	switch {
 	case errors.Is(err, ErrForbidden):
-		writeError(w, http.StatusForbidden, CodeForbidden, authMessage(lang, err, ErrForbidden, message.Forbidden, message.ForbiddenWhy))
+		writeError(w, lang, http.StatusForbidden, CodeForbidden, authMessage(lang, err, message.Forbidden, message.ForbiddenWhy))
 		return "", false
 	case errors.Is(err, ErrUnavailable):
 		w.Header().Set("Retry-After", "5")
-		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, message.Format(lang, message.TokenKeysUnavailable))
+		writeError(w, lang, http.StatusServiceUnavailable, CodeUnavailable, message.Format(lang, message.TokenKeysUnavailable))
 		return "", false
 	case err != nil:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="lessee", error="invalid_token"`)
-		writeError(w, http.StatusUnauthorized, CodeUnauthenticated,
-			authMessage(lang, err, ErrUnauthenticated, message.Unauthenticated, message.UnauthenticatedWhy))
+		writeError(w, lang, http.StatusUnauthorized, CodeUnauthenticated,
+			authMessage(lang, err, message.Unauthenticated, message.UnauthenticatedWhy))
 		return "", false
 	}
 	if wait, ok := s.allow(org); !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-		writeError(w, http.StatusTooManyRequests, CodeRateLimited,
+		writeError(w, lang, http.StatusTooManyRequests, CodeRateLimited,
 			message.Format(s.language(r.Context(), org), message.RateLimited, strconv.FormatFloat(s.cfg.Rate, 'g', -1, 64), org))
 		return "", false
 	}
 	return org, true
 }
 
-// authMessage is the message of an authentication error err of kind: bare
-// when err says no more than its kind, else with the authenticator's
-// reason ("unauthenticated: token expired"), which is passed on as it is.
-func authMessage(lang lessee.Language, err, kind error, bare, why message.Key) string {
-	reason, ok := strings.CutPrefix(err.Error(), kind.Error()+": ")
-	if !ok {
-		if err.Error() == kind.Error() {
-			return message.Format(lang, bare)
-		}
-		reason = err.Error()
+// authMessage is the message of an authentication error err of kind, in
+// lang: with the reason when the authenticator gives it as a message of
+// the catalogue (apiauth does: "token expired"), else bare. An
+// authenticator's own error text is never passed on: it may be a library's
+// English, or say more than a client should learn.
+func authMessage(lang lessee.Language, err error, bare, why message.Key) string {
+	if t, ok := message.TextOf(err); ok {
+		return message.Format(lang, why, message.Render(lang, t))
 	}
-	return message.Format(lang, why, reason)
+	return message.Format(lang, bare)
 }
 
 // allow takes a token from org's bucket, or says how long to wait.
@@ -292,17 +299,17 @@ func (s *Server) postChange(w http.ResponseWriter, r *http.Request) {
 	lang := s.language(r.Context(), org)
 	key := r.Header.Get("Idempotency-Key")
 	if len(key) > maxIdempotencyKey {
-		writeError(w, http.StatusBadRequest, CodeBadRequest, message.Format(lang, message.IdempotencyKeyLong, maxIdempotencyKey))
+		writeError(w, lang, http.StatusBadRequest, CodeBadRequest, message.Format(lang, message.IdempotencyKeyLong, maxIdempotencyKey))
 		return
 	}
 	body := http.MaxBytesReader(w, r.Body, MaxBodyBytes+1)
 	raw, err := DecodeChange(body)
 	if err != nil {
 		if t, ok := message.TextOf(err); ok && errors.Is(err, errBadRequest) {
-			writeError(w, http.StatusBadRequest, CodeBadRequest, message.Render(lang, t))
+			writeError(w, lang, http.StatusBadRequest, CodeBadRequest, message.Render(lang, t))
 			return
 		}
-		writeError(w, http.StatusBadRequest, CodeBadRequest, message.Format(lang, message.BodyUnreadable))
+		writeError(w, lang, http.StatusBadRequest, CodeBadRequest, message.Format(lang, message.BodyUnreadable))
 		return
 	}
 	rid, err := requestID()
@@ -340,7 +347,7 @@ func (s *Server) postChange(w http.ResponseWriter, r *http.Request) {
 	ans, replayed := res.Answer, res.Replayed
 	switch {
 	case lessee.ErrorCode(err) == lessee.ECONFLICT:
-		writeError(w, http.StatusUnprocessableEntity, CodeIdempotencyKeyReused, message.Format(lang, message.IdempotencyKeyReused))
+		writeError(w, lang, http.StatusUnprocessableEntity, CodeIdempotencyKeyReused, message.Format(lang, message.IdempotencyKeyReused))
 		return
 	case err != nil:
 		s.fail(w, r, lang, "apply change", err)
@@ -433,7 +440,7 @@ func requestHash(raw lessee.RawRow) string {
 
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, lang lessee.Language, what string, err error) {
 	s.log.Error("api: "+what, "path", r.URL.Path, "err", ident.MaskText(err.Error()))
-	writeError(w, http.StatusInternalServerError, CodeInternal, message.Format(lang, message.TechnicalFault))
+	writeError(w, lang, http.StatusInternalServerError, CodeInternal, message.Format(lang, message.TechnicalFault))
 }
 
 // PeriodView is a lessee period in the vehicle view.
@@ -463,7 +470,7 @@ func (s *Server) getVehicle(w http.ResponseWriter, r *http.Request) {
 	notFound := func() {
 		// The same answer whether the vehicle does not exist or belongs
 		// to a fleet the caller may not act for.
-		writeError(w, http.StatusNotFound, CodeNotFound, message.Format(lang, message.VehicleNotVisible))
+		writeError(w, lang, http.StatusNotFound, CodeNotFound, message.Format(lang, message.VehicleNotVisible))
 	}
 	var v lessee.Vehicle
 	var err error
@@ -504,5 +511,5 @@ func (s *Server) getVehicle(w http.ResponseWriter, r *http.Request) {
 			view.Lessee = &cur
 		}
 	}
-	writeJSON(w, http.StatusOK, view)
+	writeJSON(w, lang, http.StatusOK, view)
 }

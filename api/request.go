@@ -155,16 +155,18 @@ func foldKey(k string) string {
 	}, k)
 }
 
-// syntaxError shortens a JSON error for the client.
-func syntaxError(err error) string {
+// syntaxError says where the body stops being JSON, as a message of the
+// catalogue, so that it reads in the caller's language; the decoder's own
+// words (Go's English) are not passed on.
+func syntaxError(err error) lessee.Text {
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
-		return fmt.Sprintf("%s at byte %d", se.Error(), se.Offset)
+		return message.New(message.JSONInvalidAt, se.Offset)
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-		return "unexpected end"
+		return message.New(message.JSONEndsEarly)
 	}
-	return err.Error()
+	return message.New(message.JSONInvalid)
 }
 
 // truncate keeps a client's key short in a message.

@@ -23,6 +23,7 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwt"
 
 	"github.com/fleetreg/lessee/ident"
+	"github.com/fleetreg/lessee/message"
 )
 
 // Defaults of the service's token configuration; `lessee serve` and
@@ -65,20 +66,34 @@ type Error struct {
 	// Err is the cause of an ErrUnavailable (the fetch of the key set),
 	// for the operator's log; nil for the other kinds.
 	Err error
+	// text is Reason as a message of the catalogue (see reasonError).
+	text error
 }
 
 func (e *Error) Error() string { return e.Kind.Error() + ": " + e.Reason }
 
 // Unwrap gives the kind and, for ErrUnavailable, the cause.
 func (e *Error) Unwrap() []error {
-	if e.Err == nil {
-		return []error{e.Kind}
+	errs := []error{e.Kind}
+	if e.text != nil {
+		errs = append(errs, e.text)
 	}
-	return []error{e.Kind, e.Err}
+	if e.Err != nil {
+		errs = append(errs, e.Err)
+	}
+	return errs
 }
 
-func unauthenticated(reason string) error {
-	return &Error{Kind: ErrUnauthenticated, Reason: reason}
+func unauthenticated(key message.Key) error {
+	return reasonError(ErrUnauthenticated, key)
+}
+
+// reasonError is an Error of kind whose reason is the catalogue's message
+// key: English in Reason, for logs, and in the client's language through
+// message.TextOf, which finds it in the error's chain.
+func reasonError(kind error, key message.Key, args ...any) error {
+	t := message.Errorf(key, args...)
+	return &Error{Kind: kind, Reason: t.Error(), text: t}
 }
 
 // Principal is the caller a valid token names.
@@ -326,7 +341,7 @@ func (v *Validator) validate(ctx context.Context, authorization string) (Princip
 	}
 	// The library skips an exp of 0 (1970) as if it were absent.
 	if tok.Expiration().Unix() <= 0 {
-		return Principal{}, unauthenticated("token expired")
+		return Principal{}, unauthenticated(message.TokenExpired)
 	}
 
 	orgnr, err := consumerOrgNr(tok)
@@ -349,7 +364,7 @@ func (v *Validator) validate(ctx context.Context, authorization string) (Princip
 			return p, nil
 		}
 	}
-	return Principal{}, &Error{Kind: ErrForbidden, Reason: "token lacks scope " + v.cfg.Scope}
+	return Principal{}, reasonError(ErrForbidden, message.TokenLacksScope, v.cfg.Scope)
 }
 
 // bearer takes the token out of an Authorization header value and checks
@@ -358,29 +373,29 @@ func (v *Validator) validate(ctx context.Context, authorization string) (Princip
 func bearer(h string) (string, error) {
 	h = strings.TrimSpace(h)
 	if h == "" {
-		return "", unauthenticated("missing bearer token")
+		return "", unauthenticated(message.TokenMissing)
 	}
 	scheme, tok, _ := strings.Cut(h, " ")
 	if !strings.EqualFold(scheme, "Bearer") {
-		return "", unauthenticated("authorization scheme must be Bearer")
+		return "", unauthenticated(message.TokenNotBearer)
 	}
 	tok = strings.TrimLeft(tok, " ")
 	if tok == "" {
-		return "", unauthenticated("missing bearer token")
+		return "", unauthenticated(message.TokenMissing)
 	}
 	if len(tok) > maxTokenBytes {
-		return "", unauthenticated("token too long")
+		return "", unauthenticated(message.TokenTooLong)
 	}
 	parts := strings.Split(tok, ".")
 	if len(parts) != 3 {
-		return "", unauthenticated("malformed token")
+		return "", unauthenticated(message.TokenMalformed)
 	}
 	for _, p := range parts {
 		if p == "" {
-			return "", unauthenticated("malformed token")
+			return "", unauthenticated(message.TokenMalformed)
 		}
 		if _, err := base64.RawURLEncoding.Strict().DecodeString(p); err != nil {
-			return "", unauthenticated("malformed token")
+			return "", unauthenticated(message.TokenMalformed)
 		}
 	}
 	return tok, nil
@@ -392,25 +407,25 @@ func bearer(h string) (string, error) {
 func (v *Validator) key(ctx context.Context, h jws.Headers) (jwa.SignatureAlgorithm, jwk.Key, error) {
 	alg := h.Algorithm()
 	if !allowedAlg(alg) {
-		return "", nil, unauthenticated("token algorithm not allowed")
+		return "", nil, unauthenticated(message.TokenAlgorithm)
 	}
 	kid := h.KeyID()
 	if kid == "" {
-		return "", nil, unauthenticated("token has no key id")
+		return "", nil, unauthenticated(message.TokenNoKeyID)
 	}
 	key, err := v.lookup(ctx, kid)
 	if err != nil {
 		return "", nil, err
 	}
 	if use := key.KeyUsage(); use != "" && use != jwk.ForSignature.String() {
-		return "", nil, unauthenticated("signing key not for signatures")
+		return "", nil, unauthenticated(message.TokenKeyNotForSigning)
 	}
 	keyAlg := jwa.SignatureAlgorithm(key.Algorithm().String())
 	if !allowedAlg(keyAlg) || !keyFits(keyAlg, key) {
-		return "", nil, unauthenticated("signing key not usable")
+		return "", nil, unauthenticated(message.TokenKeyUnusable)
 	}
 	if keyAlg != alg {
-		return "", nil, unauthenticated("token algorithm does not match its key")
+		return "", nil, unauthenticated(message.TokenAlgorithmMismatch)
 	}
 	return keyAlg, key, nil
 }
@@ -462,7 +477,7 @@ func (v *Validator) lookup(ctx context.Context, kid string) (jwk.Key, error) {
 		if key, ok := v.static.LookupKeyID(kid); ok {
 			return key, nil
 		}
-		return nil, unauthenticated("unknown signing key")
+		return nil, unauthenticated(message.TokenUnknownKey)
 	}
 	set, err := v.cache.Get(ctx, v.cfg.JWKSURL)
 	if err != nil {
@@ -486,7 +501,7 @@ func (v *Validator) lookup(ctx context.Context, kid string) (jwk.Key, error) {
 	}
 	now := v.cfg.Now()
 	if now.Sub(v.lastRefresh) < v.cfg.MissRefresh {
-		return nil, unauthenticated("unknown signing key")
+		return nil, unauthenticated(message.TokenUnknownKey)
 	}
 	v.lastRefresh = now
 	set, err = v.cache.Refresh(ctx, v.cfg.JWKSURL)
@@ -496,47 +511,47 @@ func (v *Validator) lookup(ctx context.Context, kid string) (jwk.Key, error) {
 	if key, ok := set.LookupKeyID(kid); ok {
 		return key, nil
 	}
-	return nil, unauthenticated("unknown signing key")
+	return nil, unauthenticated(message.TokenUnknownKey)
 }
 
 // classify turns an error of jwt.Parse into a reason of our own.
 func classify(err error) error {
 	switch {
 	case errors.Is(err, jwt.ErrTokenExpired()):
-		return unauthenticated("token expired")
+		return unauthenticated(message.TokenExpired)
 	case errors.Is(err, jwt.ErrTokenNotYetValid()):
-		return unauthenticated("token not yet valid")
+		return unauthenticated(message.TokenNotYetValid)
 	case errors.Is(err, jwt.ErrInvalidIssuedAt()):
-		return unauthenticated("token issued in the future")
+		return unauthenticated(message.TokenIssuedInFuture)
 	case errors.Is(err, jwt.ErrInvalidIssuer()):
-		return unauthenticated("wrong token issuer")
+		return unauthenticated(message.TokenWrongIssuer)
 	case errors.Is(err, jwt.ErrInvalidAudience()):
-		return unauthenticated("wrong token audience")
+		return unauthenticated(message.TokenWrongAudience)
 	case errors.Is(err, jwt.ErrRequiredClaim()):
-		return unauthenticated("token has no expiry")
+		return unauthenticated(message.TokenNoExpiry)
 	case jws.IsVerificationError(err):
-		return unauthenticated("bad token signature")
+		return unauthenticated(message.TokenBadSignature)
 	}
-	return unauthenticated("malformed token")
+	return unauthenticated(message.TokenMalformed)
 }
 
 // consumerOrgNr reads the submitter from Maskinporten's consumer claim.
 func consumerOrgNr(tok jwt.Token) (string, error) {
 	c, ok := tok.Get("consumer")
 	if !ok {
-		return "", unauthenticated("token has no consumer")
+		return "", unauthenticated(message.TokenNoConsumer)
 	}
 	m, ok := c.(map[string]any)
 	if !ok {
-		return "", unauthenticated("bad consumer in token")
+		return "", unauthenticated(message.TokenBadConsumer)
 	}
 	if a, _ := m["authority"].(string); a != consumerAuthority {
-		return "", unauthenticated("bad consumer in token")
+		return "", unauthenticated(message.TokenBadConsumer)
 	}
 	id, _ := m["ID"].(string)
 	orgnr, ok := strings.CutPrefix(id, orgNrPrefix)
 	if !ok || !validOrgNr(orgnr) {
-		return "", unauthenticated("bad consumer in token")
+		return "", unauthenticated(message.TokenBadConsumer)
 	}
 	return orgnr, nil
 }

@@ -20,6 +20,9 @@ import (
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
+
+	"github.com/fleetreg/lessee"
+	"github.com/fleetreg/lessee/message"
 )
 
 // devPriv is the DevIssuer's private key, to sign crafted tokens with.
@@ -51,6 +54,17 @@ func checkErr(t *testing.T, err, want error, reason, header string) {
 	}
 	if !strings.Contains(e.Reason, reason) {
 		t.Errorf("reason %q, want it to contain %q", e.Reason, reason)
+	}
+	// The reason is a message of the catalogue, so the API can write it
+	// in the caller's language; Norwegian is not the English reason.
+	if want != ErrUnavailable {
+		text, ok := message.TextOf(err)
+		if !ok {
+			t.Fatalf("reason %q is no message of the catalogue", e.Reason)
+		}
+		if en, nb := message.Render(lessee.English, text), message.Render(lessee.Norwegian, text); en != e.Reason || nb == en {
+			t.Errorf("reason %q: English %q, Norwegian %q", e.Reason, en, nb)
+		}
 	}
 	for _, part := range strings.FieldsFunc(header, func(r rune) bool { return r == ' ' || r == '.' }) {
 		if len(part) > 12 && strings.Contains(err.Error(), part) {

@@ -162,6 +162,9 @@ const (
 	BodyTooLarge         Key = "api.body_too_large"
 	BodyNotJSON          Key = "api.body_not_json"
 	BodyNotObject        Key = "api.body_not_object"
+	JSONInvalidAt        Key = "api.json_invalid_at"
+	JSONEndsEarly        Key = "api.json_ends_early"
+	JSONInvalid          Key = "api.json_invalid"
 	BodyFieldTwice       Key = "api.body_field_twice"
 	BodyMoreThanOne      Key = "api.body_more_than_one"
 	BodyNoField          Key = "api.body_no_field"
@@ -181,6 +184,29 @@ const (
 	ForbiddenWhy         Key = "api.forbidden_why"
 	TechnicalFault       Key = "api.technical_fault"
 	VehicleNotVisible    Key = "api.vehicle_not_visible"
+
+	// Why a token was refused (package apiauth), written into
+	// UnauthenticatedWhy or ForbiddenWhy.
+	TokenExpired           Key = "auth.expired"
+	TokenMissing           Key = "auth.missing"
+	TokenNotBearer         Key = "auth.not_bearer"
+	TokenTooLong           Key = "auth.too_long"
+	TokenMalformed         Key = "auth.malformed"
+	TokenAlgorithm         Key = "auth.algorithm"
+	TokenNoKeyID           Key = "auth.no_key_id"
+	TokenKeyNotForSigning  Key = "auth.key_not_for_signing"
+	TokenKeyUnusable       Key = "auth.key_unusable"
+	TokenAlgorithmMismatch Key = "auth.algorithm_mismatch"
+	TokenUnknownKey        Key = "auth.unknown_key"
+	TokenNotYetValid       Key = "auth.not_yet_valid"
+	TokenIssuedInFuture    Key = "auth.issued_in_future"
+	TokenWrongIssuer       Key = "auth.wrong_issuer"
+	TokenWrongAudience     Key = "auth.wrong_audience"
+	TokenNoExpiry          Key = "auth.no_expiry"
+	TokenBadSignature      Key = "auth.bad_signature"
+	TokenNoConsumer        Key = "auth.no_consumer"
+	TokenBadConsumer       Key = "auth.bad_consumer"
+	TokenLacksScope        Key = "auth.lacks_scope"
 )
 
 // catalogue holds every message in both languages. It is read, never
@@ -626,6 +652,16 @@ var catalogue = map[Key]entry{
 	BodyNotJSON: {"",
 		"the body is not JSON: %s",
 		"innholdet i forespørselen er ikke JSON: %s"},
+	// Where a body stops being JSON, written into BodyNotJSON.
+	JSONInvalidAt: {"",
+		"an unexpected character at byte %s",
+		"et uventet tegn ved byte %s"},
+	JSONEndsEarly: {"",
+		"it ends before the JSON value is complete",
+		"det slutter før JSON-verdien er fullstendig"},
+	JSONInvalid: {"",
+		"it cannot be read as JSON",
+		"det kan ikke leses som JSON"},
 	BodyNotObject: {"",
 		"the body must be a JSON object with the change's fields",
 		"innholdet i forespørselen må være et JSON-objekt med feltene til endringen"},
@@ -668,7 +704,8 @@ var catalogue = map[Key]entry{
 	TokenKeysUnavailable: {"",
 		"the token issuer's keys cannot be fetched now; try again shortly",
 		"nøklene til den som utsteder tokenet, kan ikke hentes nå; prøv igjen om litt"},
-	// The token's fault as the authenticator words it (in English).
+	// The token's fault: the Token messages below, in the caller's
+	// language, or nothing more when the authenticator gives no message.
 	Unauthenticated: {"",
 		"unauthenticated",
 		"ikke autentisert: tokenet mangler, er ugyldig eller er utløpt"},
@@ -687,4 +724,65 @@ var catalogue = map[Key]entry{
 	VehicleNotVisible: {"",
 		"no vehicle with this registration number or vin that you may see",
 		"ingen kjøretøy med dette registreringsnummeret eller denne vin som du har tilgang til"},
+
+	TokenExpired: {"",
+		"token expired",
+		"tokenet er utløpt"},
+	TokenMissing: {"",
+		"missing bearer token",
+		"tokenet mangler: send Authorization: Bearer <token>"},
+	TokenNotBearer: {"",
+		"authorization scheme must be Bearer",
+		"Authorization må bruke ordningen Bearer"},
+	TokenTooLong: {"",
+		"token too long",
+		"tokenet er for langt"},
+	TokenMalformed: {"",
+		"malformed token",
+		"tokenet har feil format"},
+	TokenAlgorithm: {"",
+		"token algorithm not allowed",
+		"tokenets algoritme er ikke tillatt"},
+	TokenNoKeyID: {"",
+		"token has no key id",
+		"tokenet har ingen nøkkel-id (kid)"},
+	TokenKeyNotForSigning: {"",
+		"signing key not for signatures",
+		"signeringsnøkkelen er ikke for signaturer"},
+	TokenKeyUnusable: {"",
+		"signing key not usable",
+		"signeringsnøkkelen kan ikke brukes"},
+	TokenAlgorithmMismatch: {"",
+		"token algorithm does not match its key",
+		"tokenets algoritme passer ikke til nøkkelen"},
+	TokenUnknownKey: {"",
+		"unknown signing key",
+		"ukjent signeringsnøkkel"},
+	TokenNotYetValid: {"",
+		"token not yet valid",
+		"tokenet er ikke gyldig ennå"},
+	TokenIssuedInFuture: {"",
+		"token issued in the future",
+		"tokenet er utstedt fram i tid"},
+	TokenWrongIssuer: {"",
+		"wrong token issuer",
+		"tokenet er fra feil utsteder"},
+	TokenWrongAudience: {"",
+		"wrong token audience",
+		"tokenet har feil mottaker (audience)"},
+	TokenNoExpiry: {"",
+		"token has no expiry",
+		"tokenet har ingen utløpstid"},
+	TokenBadSignature: {"",
+		"bad token signature",
+		"tokenets signatur er ugyldig"},
+	TokenNoConsumer: {"",
+		"token has no consumer",
+		"tokenet har ingen consumer"},
+	TokenBadConsumer: {"",
+		"bad consumer in token",
+		"tokenets consumer er ugyldig"},
+	TokenLacksScope: {"",
+		"token lacks scope %s",
+		"tokenet mangler scopet %s"},
 }

@@ -102,4 +102,7 @@ type authError struct {
 }
 
 func (e authError) Error() string { return e.err.Error() }
-func (e authError) Unwrap() error { return e.kind }
+
+// Unwrap gives the API's kind and the apiauth error, whose reason the API
+// writes in the caller's language (message.TextOf finds it).
+func (e authError) Unwrap() []error { return []error{e.kind, e.err} }
