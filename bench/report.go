@@ -96,8 +96,8 @@ func (r *Report) Print(w io.Writer) {
 		}
 	}
 	if wf := r.WriteFloor; wf != nil {
-		fmt.Fprintf(w, "\nwrite floor on %s: %s periods inserted, %s results, %s audit entries, %s end dates set, into a fresh registry (every index and constraint) in one transaction:\n  ",
-			wf.Database, itoa(wf.Periods), itoa(wf.Results), itoa(wf.Audit), itoa(wf.Updates))
+		fmt.Fprintf(w, "\nwrite floor on %s: the run's writes replayed chunk by chunk (%s periods inserted, %s end dates set), then %s results and %s audit entries, into a fresh registry (every index and constraint) in one transaction:\n  ",
+			wf.Database, itoa(wf.Periods), itoa(wf.Updates), itoa(wf.Results), itoa(wf.Audit))
 		parts := make([]string, len(wf.Steps))
 		for i, s := range wf.Steps {
 			parts[i] = s.Name + " " + dur(s.Wall)

@@ -7,32 +7,38 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/fleetreg/lessee/storage/sqlstore"
+	"github.com/fleetreg/lessee/worker"
 )
 
 // WriteFloor is the least the database must do to store what an end-to-end
-// run wrote: its lessee periods (inserted as they ended up), its per-row
-// results, its audit entries and the end dates it set on periods that were
-// on file before, into a fresh registry of the project's schema (every
-// index and constraint, the registry imported as the run had it), in one
-// transaction, by the database's fastest bulk path, with nothing to decide.
-// On PostgreSQL that is COPY (the end dates COPYed into a temporary table
-// and applied with one UPDATE ... FROM); on SQLite prepared multi-row
-// INSERTs and a prepared UPDATE per end date. The rows are read back from
-// the run's registry before the clock starts.
+// run wrote: exactly its writes, with nothing to read or decide. Its lessee
+// periods are written as the run's chunks wrote them (a period is inserted
+// as the chunk that opened it left it, and every later chunk that ended it
+// sets its end date again; replayed from the audit log chunk by chunk, as
+// the constraint against overlapping periods requires), then its per-row
+// results and its audit entries, into a fresh registry of the project's
+// schema (every index and constraint, the registry imported as the run had
+// it), in one transaction, by the database's fastest bulk path. On
+// PostgreSQL that is COPY and, per chunk, one UPDATE ... FROM unnest of the
+// end dates; on SQLite prepared multi-row INSERTs and a prepared UPDATE per
+// end date. The rows are read back from the run's registry before the
+// clock starts.
 type WriteFloor struct {
 	// Measure: Rows is the file's rows the written rows stand for, so that
 	// per-row ratios are ratios of wall time; Wall the transaction, from
 	// BEGIN to COMMIT.
 	Measure
 	Database string // "PostgreSQL 17.2" or "SQLite 3.x (embedded)"
-	// What was written: periods inserted, results, audit entries, and
-	// periods on file given a new end date.
+	// What was written: periods inserted, results, audit entries, and end
+	// dates set on periods a chunk found on file (the same period counts
+	// once per chunk that ended it).
 	Periods, Results, Audit, Updates int
 	// Steps times each statement of the transaction, in order.
 	Steps []FloorStep
@@ -61,13 +67,15 @@ func measureWriteFloor(ctx context.Context, cfg Config, b *backend, f files, run
 	return pgWriteFloor(ctx, cfg, b, f, run, step)
 }
 
-// The tables a run writes, in the order the floor writes them after the
-// end dates; their columns are read from the run's registry.
+// The tables a run writes, in the order the floor writes them; their
+// columns are read from the run's registry.
 var floorTables = []string{"lessee_periods", "row_results", "audit_log"}
 
 // floorQueries returns the queries that read back what job wrote, per
-// table, and the end dates it set (id, end_date), with the floor's
-// registry reachable under the prefix floor ("schema." or "f.").
+// table (lessee_periods: the periods it inserted, as they ended up), and
+// its applied changes in row order (row index, change id, before and after
+// state), with the floor's registry reachable under the prefix floor
+// ("schema." or "f.").
 func floorQueries(cols map[string][]string, floor, job string) (map[string]string, string) {
 	lit := "'" + strings.ReplaceAll(job, "'", "''") + "'"
 	// One scan of the audit log for the vehicles of other jobs (hashed or
@@ -84,8 +92,48 @@ func floorQueries(cols map[string][]string, floor, job string) (map[string]strin
 			"lessee_periods": sel("lessee_periods") + ` WHERE NOT EXISTS (SELECT 1 FROM ` + floor + `lessee_periods AS b WHERE b.id = r.id) AND ` + others,
 			"row_results":    sel("row_results") + ` WHERE r.job_id = ` + lit,
 			"audit_log":      sel("audit_log") + ` WHERE r.job_id = ` + lit,
-		}, `SELECT r.id, r.end_date FROM lessee_periods AS r JOIN ` + floor + `lessee_periods AS b ON b.id = r.id
-		WHERE r.end_date IS DISTINCT FROM b.end_date AND ` + others
+		}, `SELECT r.row_index, a.change_id, a.before_json, a.after_json
+		FROM audit_log AS a JOIN row_results AS r ON r.job_id = a.job_id AND r.change_id = a.change_id
+		WHERE a.job_id = ` + lit + ` ORDER BY r.row_index`
+}
+
+// planFromRows plans the period writes from the periods and changes read
+// back (see floorQueries) for chunks of chunkSize rows.
+func planFromRows(cols []string, periods, changeRows [][]any, chunkSize int) ([][]any, []chunkWrites, error) {
+	idCol, endCol := slices.Index(cols, "id"), slices.Index(cols, "end_date")
+	if idCol < 0 || endCol < 0 {
+		return nil, nil, fmt.Errorf("lessee_periods has no id or end_date column: %v", cols)
+	}
+	changes := make([]floorChange, 0, len(changeRows))
+	for _, r := range changeRows {
+		index, ok := r[0].(int64)
+		if !ok {
+			if i32, ok32 := r[0].(int32); ok32 {
+				index, ok = int64(i32), true
+			}
+		}
+		changeID, ok2 := r[1].(string)
+		before, ok3 := r[2].(string)
+		after, ok4 := r[3].(string)
+		if !ok || !ok2 || !ok3 || !ok4 {
+			return nil, nil, fmt.Errorf("audit entry %v: unexpected column types %T %T %T %T", r, r[0], r[1], r[2], r[3])
+		}
+		id, end, err := auditPeriod(before, after)
+		if err != nil {
+			return nil, nil, fmt.Errorf("audit entry %s: %w", changeID, err)
+		}
+		changes = append(changes, floorChange{Index: int(index), ChangeID: changeID, Period: id, End: end})
+	}
+	return planPeriodWrites(periods, idCol, endCol, changes, chunkSize)
+}
+
+// countEnds is how many end dates plan sets.
+func countEnds(plan []chunkWrites) int {
+	n := 0
+	for _, c := range plan {
+		n += len(c.Ends)
+	}
+	return n
 }
 
 // pgWriteFloor: the run's rows are COPYed out in binary to files under the
@@ -133,7 +181,7 @@ func pgWriteFloor(ctx context.Context, cfg Config, b *backend, f files, run *End
 			return nil, err
 		}
 	}
-	queries, ends := floorQueries(cols, pgx.Identifier{floorSchema}.Sanitize()+".", run.JobID)
+	queries, changesQuery := floorQueries(cols, pgx.Identifier{floorSchema}.Sanitize()+".", run.JobID)
 	tmp, err := os.MkdirTemp(f.dir, "floor-*")
 	if err != nil {
 		return nil, err
@@ -158,18 +206,33 @@ func pgWriteFloor(ctx context.Context, cfg Config, b *backend, f files, run *End
 		}
 		return path, int(tag.RowsAffected()), nil
 	}
+	readRows := func(query string) ([][]any, error) {
+		rows, err := rc.Query(ctx, query)
+		if err != nil {
+			return nil, err
+		}
+		return pgx.CollectRows(rows, func(r pgx.CollectableRow) ([]any, error) { return r.Values() })
+	}
 	files := map[string]string{}
 	counts := map[string]int{}
-	for _, t := range floorTables {
+	for _, t := range floorTables[1:] {
 		if files[t], counts[t], err = copyOut(t, queries[t]); err != nil {
 			return nil, err
 		}
 	}
-	endsPath, nEnds, err := copyOut("ends", ends)
+	periods, err := readRows(queries["lessee_periods"])
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read back lessee_periods: %w", err)
 	}
-	wf.Periods, wf.Results, wf.Audit, wf.Updates = counts["lessee_periods"], counts["row_results"], counts["audit_log"], nEnds
+	changes, err := readRows(changesQuery)
+	if err != nil {
+		return nil, fmt.Errorf("read back the audit log: %w", err)
+	}
+	inserted, plan, err := planFromRows(cols["lessee_periods"], periods, changes, runChunkSize(cfg))
+	if err != nil {
+		return nil, fmt.Errorf("write floor: %w", err)
+	}
+	wf.Periods, wf.Results, wf.Audit, wf.Updates = len(inserted), counts["row_results"], counts["audit_log"], countEnds(plan)
 
 	step("write floor: %d periods, %d results, %d audit entries, %d end dates in one transaction", wf.Periods, wf.Results, wf.Audit, wf.Updates)
 	copyIn := func(path, stmt string) (int, error) {
@@ -196,37 +259,53 @@ func pgWriteFloor(ctx context.Context, cfg Config, b *backend, f files, run *End
 		wf.Steps = append(wf.Steps, FloorStep{Name: name, Rows: n, Wall: time.Since(start)})
 		return nil
 	}
-	exec := func(query string) func() (int, error) {
-		return func() (int, error) {
-			tag, err := fc.Exec(ctx, query)
-			return int(tag.RowsAffected()), err
-		}
-	}
 	start := time.Now()
 	tx, err := fc.Begin(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
-	// The end dates first, as a chunk ends periods before it opens others:
-	// the exclusion constraint is checked per row.
-	if err := timed("end dates: COPY into a temporary table", nEnds, func() (int, error) {
-		if _, err := fc.Exec(ctx, `CREATE TEMPORARY TABLE floor_ends (id text, end_date text) ON COMMIT DROP`); err != nil {
-			return 0, err
+	// Chunk by chunk, as the run wrote them: each chunk ends the periods
+	// on file before it opens others, since the exclusion constraint is
+	// checked per row.
+	var endsWall, opensWall time.Duration
+	for _, cw := range plan {
+		if len(cw.Ends) > 0 {
+			st := time.Now()
+			ids, ends := make([]string, len(cw.Ends)), make([]*string, len(cw.Ends))
+			for i, e := range cw.Ends {
+				ids[i], ends[i] = e.ID, e.End
+			}
+			tag, err := tx.Exec(ctx, `UPDATE lessee_periods AS p SET end_date = e.end_date
+				FROM unnest($1::text[], $2::text[]) AS e(id, end_date) WHERE p.id = e.id`, ids, ends)
+			if err != nil {
+				return nil, fmt.Errorf("end dates: %w", err)
+			}
+			if n := int(tag.RowsAffected()); n != len(ids) {
+				return nil, fmt.Errorf("end dates: %d of %d periods found", n, len(ids))
+			}
+			endsWall += time.Since(st)
 		}
-		n, err := copyIn(endsPath, `COPY floor_ends (id, end_date) FROM STDIN (FORMAT binary)`)
-		if err == nil {
-			_, err = fc.Exec(ctx, `ANALYZE floor_ends`)
+		if len(cw.Opened) > 0 {
+			st := time.Now()
+			rows := make([][]any, len(cw.Opened))
+			for i, j := range cw.Opened {
+				rows[i] = inserted[j]
+			}
+			n, err := tx.CopyFrom(ctx, pgx.Identifier{"lessee_periods"}, cols["lessee_periods"], pgx.CopyFromRows(rows))
+			if err != nil {
+				return nil, fmt.Errorf("lessee_periods: %w", err)
+			}
+			if int(n) != len(rows) {
+				return nil, fmt.Errorf("lessee_periods: %d of %d rows", n, len(rows))
+			}
+			opensWall += time.Since(st)
 		}
-		return n, err
-	}); err != nil {
-		return nil, err
 	}
-	if err := timed("end dates: UPDATE ... FROM", nEnds, exec(`UPDATE lessee_periods AS p SET end_date = e.end_date
-		FROM floor_ends AS e WHERE p.id = e.id`)); err != nil {
-		return nil, err
-	}
-	for _, t := range floorTables {
+	wf.Steps = append(wf.Steps,
+		FloorStep{Name: "end dates: UPDATE ... FROM unnest, per chunk", Rows: wf.Updates, Wall: endsWall},
+		FloorStep{Name: "lessee_periods: COPY, per chunk", Rows: wf.Periods, Wall: opensWall})
+	for _, t := range floorTables[1:] {
 		stmt := "COPY " + t + " (" + strings.Join(cols[t], ", ") + ") FROM STDIN (FORMAT binary)"
 		if err := timed(t+": COPY", counts[t], func() (int, error) { return copyIn(files[t], stmt) }); err != nil {
 			return nil, err
@@ -237,6 +316,14 @@ func pgWriteFloor(ctx context.Context, cfg Config, b *backend, f files, run *End
 	}
 	wf.Wall = time.Since(start)
 	return wf, nil
+}
+
+// runChunkSize is the rows per chunk the run's serve applied.
+func runChunkSize(cfg Config) int {
+	if cfg.ChunkSize > 0 {
+		return cfg.ChunkSize
+	}
+	return worker.DefaultConfig().ChunkSize
 }
 
 // sqliteWriteFloor: the run's rows are read into memory from its SQLite
@@ -312,21 +399,25 @@ func sqliteWriteFloor(ctx context.Context, cfg Config, b *backend, f files, run 
 			return nil, err
 		}
 	}
-	queries, ends := floorQueries(cols, "f.", run.JobID)
+	queries, changesQuery := floorQueries(cols, "f.", run.JobID)
 	data := map[string][][]any{}
 	for _, t := range floorTables {
 		if data[t], err = readAll(ctx, conn, queries[t], len(cols[t])); err != nil {
 			return nil, fmt.Errorf("read back %s: %w", t, err)
 		}
 	}
-	endRows, err := readAll(ctx, conn, ends, 2)
+	changes, err := readAll(ctx, conn, changesQuery, 4)
 	if err != nil {
-		return nil, fmt.Errorf("read back end dates: %w", err)
+		return nil, fmt.Errorf("read back the audit log: %w", err)
 	}
 	if _, err := conn.ExecContext(ctx, `DETACH DATABASE f`); err != nil {
 		return nil, err
 	}
-	wf.Periods, wf.Results, wf.Audit, wf.Updates = len(data["lessee_periods"]), len(data["row_results"]), len(data["audit_log"]), len(endRows)
+	inserted, plan, err := planFromRows(cols["lessee_periods"], data["lessee_periods"], changes, runChunkSize(cfg))
+	if err != nil {
+		return nil, fmt.Errorf("write floor: %w", err)
+	}
+	wf.Periods, wf.Results, wf.Audit, wf.Updates = len(inserted), len(data["row_results"]), len(data["audit_log"]), countEnds(plan)
 
 	step("write floor: %d periods, %d results, %d audit entries, %d end dates in one transaction", wf.Periods, wf.Results, wf.Audit, wf.Updates)
 	start := time.Now()
@@ -335,30 +426,46 @@ func sqliteWriteFloor(ctx context.Context, cfg Config, b *backend, f files, run 
 		return nil, err
 	}
 	defer func() { _ = tx.Rollback() }()
-	st := time.Now()
 	upd, err := tx.PrepareContext(ctx, `UPDATE lessee_periods SET end_date = ? WHERE id = ?`)
 	if err != nil {
 		return nil, err
 	}
-	for _, r := range endRows {
-		res, err := upd.ExecContext(ctx, r[1], r[0])
-		if err != nil {
-			return nil, fmt.Errorf("end dates: %w", err)
+	defer func() { _ = upd.Close() }() // the transaction ends it anyway
+	// Chunk by chunk, as the run wrote them.
+	var endsWall, opensWall time.Duration
+	for _, cw := range plan {
+		st := time.Now()
+		for _, e := range cw.Ends {
+			res, err := upd.ExecContext(ctx, endValue(e.End), e.ID)
+			if err != nil {
+				return nil, fmt.Errorf("end dates: %w", err)
+			}
+			if n, err := res.RowsAffected(); err != nil || n != 1 {
+				return nil, fmt.Errorf("end dates: period %v: %d updated (%v)", e.ID, n, err)
+			}
 		}
-		if n, err := res.RowsAffected(); err != nil || n != 1 {
-			return nil, fmt.Errorf("end dates: period %v: %d updated (%v)", r[0], n, err)
+		endsWall += time.Since(st)
+		st = time.Now()
+		rows := make([][]any, len(cw.Opened))
+		for i, j := range cw.Opened {
+			rows[i] = inserted[j]
 		}
+		if err := sqliteInsertAll(ctx, tx, "lessee_periods", cols["lessee_periods"], rows); err != nil {
+			return nil, fmt.Errorf("lessee_periods: %w", err)
+		}
+		opensWall += time.Since(st)
 	}
-	_ = upd.Close() // the transaction ends it anyway
-	wf.Steps = append(wf.Steps, FloorStep{Name: "end dates: prepared UPDATE per period", Rows: len(endRows), Wall: time.Since(st)})
-	for _, t := range floorTables {
+	wf.Steps = append(wf.Steps,
+		FloorStep{Name: "end dates: prepared UPDATE per period, per chunk", Rows: wf.Updates, Wall: endsWall},
+		FloorStep{Name: "lessee_periods: multi-row INSERT, per chunk", Rows: wf.Periods, Wall: opensWall})
+	for _, t := range floorTables[1:] {
 		st := time.Now()
 		if err := sqliteInsertAll(ctx, tx, t, cols[t], data[t]); err != nil {
 			return nil, fmt.Errorf("%s: %w", t, err)
 		}
 		wf.Steps = append(wf.Steps, FloorStep{Name: t + ": multi-row INSERT", Rows: len(data[t]), Wall: time.Since(st)})
 	}
-	st = time.Now()
+	st := time.Now()
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("commit: %w", err)
 	}
