@@ -76,8 +76,8 @@ func TestPlanPeriodWrites(t *testing.T) {
 func TestAuditPeriod(t *testing.T) {
 	for _, c := range []struct {
 		before, after, id string
-		end           string
-		err           bool
+		end               string
+		err               bool
 	}{
 		{`null`, `{"id":"a","lessee_id":"x","start_date":"2025-01-01"}`, "a", "", false},
 		{`{"id":"a"}`, `{"id":"a","end_date":"2025-02-01"}`, "a", "2025-02-01", false},
