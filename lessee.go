@@ -5,6 +5,7 @@
 package lessee
 
 import (
+	"context"
 	"slices"
 	"strconv"
 	"strings"
@@ -500,6 +501,21 @@ type Decision struct {
 // A period opened by a row has the row's change id as its id.
 func ChangeID(jobID string, index int) string {
 	return jobID + "-" + strconv.Itoa(index)
+}
+
+// ChunkTurn places a chunk of a file after the one before it, so that the
+// two can be in flight at once: the chunk may lock, decide and write while
+// the one before commits, and commits only after it.
+type ChunkTurn struct {
+	// Locked is called once the chunk holds its vehicles' row locks (or
+	// has given up before taking them); the next chunk may take its own
+	// only then, so that a vehicle both name is always the earlier
+	// chunk's first.
+	Locked func()
+	// Prior waits for the chunk before to end and returns its error; the
+	// chunk commits only after a nil. Nil means no chunk is in flight
+	// before it.
+	Prior func(context.Context) error
 }
 
 // Keys names what a chunk of rows needs loaded from the registry.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -80,30 +81,148 @@ func (h *Handler) applyRows(ctx context.Context, job lessee.Job, src upload, pro
 		}
 	}()
 
-	for c := range chunks {
-		start := time.Now()
+	// A change file's chunks go two at a time: the next one locks, decides
+	// and writes while the one before commits. A snapshot's chunks share
+	// the rows that record which vehicles the file named, so they go one
+	// at a time.
+	depth := h.cfg.ChunksInFlight
+	if job.Mode != lessee.ModeChanges {
+		depth = 1
+	}
+	apply := func(ctx context.Context, c parsedChunk, turn lessee.ChunkTurn) (time.Duration, error) {
 		var decided time.Duration
-		err := h.store.ApplyChunk(ctx, job.ID, c.start, validate.KeysFor(vjob, c.rows), func(st *lessee.State) lessee.Decision {
+		err := h.store.ApplyChunkInTurn(ctx, job.ID, c.start, validate.KeysFor(vjob, c.rows), func(st *lessee.State) lessee.Decision {
 			t := time.Now()
 			out := rules.decide(h.cfg.Validate, vjob, st, c.rows)
 			decided = time.Since(t)
 			return out
-		})
-		if err != nil {
-			return times, fmt.Errorf("apply rows %d-%d: %w", c.start, c.start+len(c.rows)-1, err)
-		}
-		times.validate += decided
-		times.apply += time.Since(start) - decided
-		checkpoint = c.start + len(c.rows)
+		}, turn)
+		return decided, err
+	}
+	committed := func(done int) {
 		if progress != nil {
-			progress(checkpoint, job.RowsTotal)
+			progress(done, job.RowsTotal)
 		}
+	}
+	if err := applyInTurn(ctx, chunks, depth, apply, committed, &times); err != nil {
+		return times, err
 	}
 	if err := <-readErr; err != nil {
 		return times, err
 	}
 	times.read, times.validate = readTimes.read, times.validate+readTimes.validate
 	return times, nil
+}
+
+// chunkFlight is a chunk being applied.
+type chunkFlight struct {
+	c       parsedChunk
+	locked  chan struct{} // closed once it holds its row locks, or gave up
+	done    chan struct{} // closed once it has committed or failed
+	err     error
+	decided time.Duration // time spent deciding, within took
+	took    time.Duration
+}
+
+// applyInTurn applies chunks in file order with up to depth of them in
+// flight: each is started once the one before holds its row locks, and
+// commits after it (see lessee.ChunkTurn). committed is told the rows done
+// after each chunk, in order. The first chunk to fail stops the rest,
+// which roll back, and its error is returned.
+func applyInTurn(ctx context.Context, chunks <-chan parsedChunk, depth int,
+	apply func(context.Context, parsedChunk, lessee.ChunkTurn) (time.Duration, error),
+	committed func(done int), times *stageTimes) error {
+	depth = max(depth, 1)
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel() // chunks still in flight after a failure roll back
+		wg.Wait()
+	}()
+	var flights []*chunkFlight // oldest first
+	finish := func() error {
+		f := flights[0]
+		flights = flights[1:]
+		<-f.done
+		if f.err != nil {
+			return fmt.Errorf("apply rows %d-%d: %w", f.c.start, f.c.start+len(f.c.rows)-1, f.err)
+		}
+		times.validate += f.decided
+		times.apply += f.took - f.decided
+		committed(f.c.start + len(f.c.rows))
+		return nil
+	}
+	launch := func(c parsedChunk) {
+		f := &chunkFlight{c: c, locked: make(chan struct{}), done: make(chan struct{})}
+		var once sync.Once
+		turn := lessee.ChunkTurn{Locked: func() { once.Do(func() { close(f.locked) }) }}
+		if n := len(flights); n > 0 {
+			prior := flights[n-1]
+			turn.Prior = func(ctx context.Context) error {
+				select {
+				case <-prior.done:
+					return prior.err
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(f.done)
+			defer turn.Locked()
+			start := time.Now()
+			f.decided, f.err = apply(ctx, c, turn)
+			f.took = time.Since(start)
+		}()
+		flights = append(flights, f)
+	}
+	// One loop waits for whichever comes first: the oldest chunk's end
+	// (reported at once, so progress never lags behind a commit), or, when
+	// another may start, the next chunk. The next one may start once the
+	// last one holds its row locks: a vehicle both name must be the
+	// earlier chunk's first.
+	for chunks != nil || len(flights) > 0 {
+		var oldest, lastLocked <-chan struct{}
+		var next <-chan parsedChunk
+		switch n := len(flights); {
+		case n == 0:
+			next = chunks
+		case n < depth && closed(flights[n-1].locked):
+			oldest, next = flights[0].done, chunks
+		case n < depth:
+			oldest, lastLocked = flights[0].done, flights[n-1].locked
+		default:
+			oldest = flights[0].done
+		}
+		select {
+		case <-oldest:
+			if err := finish(); err != nil {
+				return err
+			}
+		case <-lastLocked:
+		case c, ok := <-next:
+			if !ok {
+				chunks = nil
+				continue
+			}
+			launch(c)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// closed reports whether ch is closed, without waiting.
+func closed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
 
 // readChunks reads and parses the rows from index from on and sends them

@@ -59,7 +59,10 @@ type registry interface {
 	// Enterprise returns an enterprise with its terms; lessee.ENOTFOUND
 	// when the registry knows nothing of it.
 	Enterprise(ctx context.Context, orgnr string) (*lessee.Enterprise, error)
-	ApplyChunk(ctx context.Context, jobID string, checkpoint int, keys lessee.Keys, decide func(*lessee.State) lessee.Decision) error
+	// ApplyChunkInTurn applies a chunk in one transaction, after the
+	// chunk before it when turn says so (see lessee.ChunkTurn).
+	ApplyChunkInTurn(ctx context.Context, jobID string, checkpoint int, keys lessee.Keys,
+		decide func(*lessee.State) lessee.Decision, turn lessee.ChunkTurn) error
 	Results(ctx context.Context, jobID string, fn func(lessee.Result) error) error
 }
 
@@ -74,8 +77,11 @@ type Store interface {
 type Config struct {
 	Limits    ingest.Limits
 	Validate  validate.Config
-	ChunkSize int    // rows per transaction
-	TempDir   string // where uploads are spooled; "" means os.TempDir
+	ChunkSize int // rows per transaction
+	// ChunksInFlight is how many chunks of a change file may be in flight
+	// at once (see lessee.ChunkTurn); zero or less means 2.
+	ChunksInFlight int
+	TempDir        string // where uploads are spooled; "" means os.TempDir
 	// SnapshotMaxRemovals is the most a snapshot may remove of its fleet's
 	// lessees by leaving vehicles out, in percent of the fleet's vehicles
 	// with a lessee; past it the file is refused with TOO_MANY_REMOVALS.
@@ -92,7 +98,7 @@ const DefaultSnapshotMaxRemovals = 10
 
 // DefaultConfig returns production defaults.
 func DefaultConfig() Config {
-	return Config{Limits: ingest.DefaultLimits(), ChunkSize: 1000, SnapshotMaxRemovals: DefaultSnapshotMaxRemovals,
+	return Config{Limits: ingest.DefaultLimits(), ChunkSize: 1000, ChunksInFlight: 2, SnapshotMaxRemovals: DefaultSnapshotMaxRemovals,
 		DefaultLanguage: lessee.Norwegian}
 }
 
@@ -120,6 +126,9 @@ type Handler struct {
 func NewHandler(objects objectStore, store Store, cfg Config, log *slog.Logger) *Handler {
 	if cfg.ChunkSize <= 0 {
 		cfg.ChunkSize = DefaultConfig().ChunkSize
+	}
+	if cfg.ChunksInFlight <= 0 {
+		cfg.ChunksInFlight = DefaultConfig().ChunksInFlight
 	}
 	if cfg.SnapshotMaxRemovals <= 0 {
 		cfg.SnapshotMaxRemovals = DefaultSnapshotMaxRemovals

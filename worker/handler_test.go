@@ -289,15 +289,20 @@ func newScan(objects intake.Objects, queue intake.Queue) *intake.Intake {
 // failAfter lets a number of chunks commit, then fails like a lost database.
 type failAfter struct {
 	Store
+	mu     sync.Mutex // chunks of a file may be in flight at once
 	chunks int
 }
 
-func (f *failAfter) ApplyChunk(ctx context.Context, jobID string, checkpoint int, keys lessee.Keys, decide func(*lessee.State) lessee.Decision) error {
+func (f *failAfter) ApplyChunkInTurn(ctx context.Context, jobID string, checkpoint int, keys lessee.Keys,
+	decide func(*lessee.State) lessee.Decision, turn lessee.ChunkTurn) error {
+	f.mu.Lock()
 	if f.chunks == 0 {
+		f.mu.Unlock()
 		return io.ErrUnexpectedEOF
 	}
 	f.chunks--
-	return f.Store.ApplyChunk(ctx, jobID, checkpoint, keys, decide)
+	f.mu.Unlock()
+	return f.Store.ApplyChunkInTurn(ctx, jobID, checkpoint, keys, decide, turn)
 }
 
 func receiptRows(t *testing.T, b []byte) [][]string {

@@ -180,9 +180,9 @@ func (h *Handler) applyAbsent(ctx context.Context, job lessee.Job, plan snapshot
 			}
 		}
 		start := job.FileRows + from
-		err = h.store.ApplyChunk(ctx, job.ID, start, validate.KeysFor(vjob, rows), func(st *lessee.State) lessee.Decision {
+		err = h.store.ApplyChunkInTurn(ctx, job.ID, start, validate.KeysFor(vjob, rows), func(st *lessee.State) lessee.Decision {
 			return validate.DecideSnapshot(h.cfg.Validate, vjob, st, rows)
-		})
+		}, lessee.ChunkTurn{})
 		if err != nil {
 			return fmt.Errorf("remove absent vehicles %d-%d: %w", from, from+len(rows)-1, err)
 		}

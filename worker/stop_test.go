@@ -24,12 +24,13 @@ type stallingStore struct {
 	stallAt int
 }
 
-func (s stallingStore) ApplyChunk(ctx context.Context, jobID string, checkpoint int, keys lessee.Keys, decide func(*lessee.State) lessee.Decision) error {
+func (s stallingStore) ApplyChunkInTurn(ctx context.Context, jobID string, checkpoint int, keys lessee.Keys,
+	decide func(*lessee.State) lessee.Decision, turn lessee.ChunkTurn) error {
 	if checkpoint >= s.stallAt {
 		<-ctx.Done()
 		return ctx.Err()
 	}
-	return s.Store.ApplyChunk(ctx, jobID, checkpoint, keys, decide)
+	return s.Store.ApplyChunkInTurn(ctx, jobID, checkpoint, keys, decide, turn)
 }
 
 // TestServeStopsInStages: once its context is done Serve takes no more

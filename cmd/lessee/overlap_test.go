@@ -80,8 +80,16 @@ func runOverlap(t *testing.T, bin, dbURL, redisURL string, rows, chunk, wantOrde
 		}
 	}
 
-	x := newRig(t, bin, dbURL, redisURL, chunk)
-	y := newRig(t, bin, dbURL, redisURL, chunk)
+	// Each process names its connections, so that the test can tell the
+	// two files' chunks apart: one file has two chunks in flight at once.
+	named := func(name string) string {
+		if strings.Contains(dbURL, "?") {
+			return dbURL + "&application_name=" + name
+		}
+		return dbURL + "?application_name=" + name
+	}
+	x := newRig(t, bin, named("overlap-x"), redisURL, chunk)
+	y := newRig(t, bin, named("overlap-y"), redisURL, chunk)
 	x.args = []string{"--small-workers", "1", "--large-workers", "1"}
 	y.args = []string{"--small-workers", "1", "--large-workers", "1", "--s3-endpoint", "http://" + x.s3Listen,
 		"--s3-access-key", defaultAccessKey, "--s3-secret-key", defaultSecretKey}
@@ -107,18 +115,24 @@ func runOverlap(t *testing.T, bin, dbURL, redisURL string, rows, chunk, wantOrde
 	for _, f := range files {
 		x.upload("inbox/"+f.submitter+"/"+f.name, f.path)
 	}
+	var lastN int
 	if !poll(30*time.Second, 10*time.Millisecond, func() bool {
-		// The second waiter for a row waits behind the first, so count
-		// those blocked by this transaction and those blocked by them.
-		var n int
-		if err := x.db.Get(&n, `WITH direct AS (SELECT pid FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid)))
-			SELECT count(*) FROM pg_stat_activity a WHERE a.pid IN (SELECT pid FROM direct)
-			OR EXISTS (SELECT 1 FROM direct d WHERE d.pid = ANY(pg_blocking_pids(a.pid)))`, pid); err != nil {
+		// A waiter for a row may wait behind another waiter (one file has
+		// two chunks in flight), so count the processes of every backend
+		// blocked by this transaction, directly or through others.
+		if err := x.db.Get(&lastN, `WITH RECURSIVE blocked(pid) AS (
+				SELECT pid FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))
+				UNION SELECT a.pid FROM pg_stat_activity AS a JOIN blocked AS b ON b.pid = ANY(pg_blocking_pids(a.pid)))
+			SELECT count(DISTINCT a.application_name) FROM pg_stat_activity AS a
+			WHERE a.application_name LIKE 'overlap-%' AND a.pid IN (SELECT pid FROM blocked)`, pid); err != nil {
 			t.Fatal(err)
 		}
-		return n >= 2
+		return lastN >= 2
 	}) {
-		t.Fatal("the two files' first chunks were not both in flight within 30 s")
+		var seen []string
+		_ = x.db.Select(&seen, `SELECT pid::text || ' ' || application_name || ' ' || state || ' ' || coalesce(wait_event_type, '') || ' ' || left(query, 60) || ' blocked by ' || pg_blocking_pids(pid)::text
+			FROM pg_stat_activity WHERE datname = current_database()`)
+		t.Fatalf("the two files' first chunks were not both in flight within 30 s (%d processes waiting); backends:\n%s", lastN, strings.Join(seen, "\n"))
 	}
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)

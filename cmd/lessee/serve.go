@@ -281,7 +281,7 @@ func (s *service) start(parent context.Context) error {
 	limits.MaxBytes, limits.MaxRows = cfg.MaxFileBytes, cfg.MaxRows
 	handler := worker.NewHandler(objects, store, worker.Config{
 		Limits: limits, Validate: validate.Config{AllowSynthetic: cfg.TestRegistry},
-		ChunkSize: cfg.ChunkSize, TempDir: tmp, SnapshotMaxRemovals: cfg.SnapshotMaxRemovals,
+		ChunkSize: cfg.ChunkSize, ChunksInFlight: cfg.ChunksInFlight, TempDir: tmp, SnapshotMaxRemovals: cfg.SnapshotMaxRemovals,
 		DefaultLanguage: cfg.defaultLanguage(),
 	}, s.log)
 	handler.OnFinished = metrics.ObserveJob

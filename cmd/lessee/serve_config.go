@@ -25,33 +25,34 @@ const (
 
 // serveConfig is the configuration of `lessee serve`.
 type serveConfig struct {
-	Data          string
-	Listen        string
-	S3Listen      string
-	Bucket        string
-	RedisURL      string
-	RedisCluster  string
-	DatabaseURL   string
-	S3Endpoint    string
-	S3AccessKey   string
-	S3SecretKey   string
-	S3Region      string
-	S3AllowRemote bool
-	ScanInterval  time.Duration
-	Demo          bool
-	TestRegistry  bool
-	ChunkSize     int
-	MaxFileBytes  int64
-	MaxRows       int
-	SmallWorkers  int
-	LargeWorkers  int
-	SmallFile     int64
-	LogFormat     string
-	LogLevel      string
-	Role          string
-	Migrate       bool
-	StartTimeout  time.Duration
-	ResumeAfter   time.Duration
+	Data           string
+	Listen         string
+	S3Listen       string
+	Bucket         string
+	RedisURL       string
+	RedisCluster   string
+	DatabaseURL    string
+	S3Endpoint     string
+	S3AccessKey    string
+	S3SecretKey    string
+	S3Region       string
+	S3AllowRemote  bool
+	ScanInterval   time.Duration
+	Demo           bool
+	TestRegistry   bool
+	ChunkSize      int
+	ChunksInFlight int
+	MaxFileBytes   int64
+	MaxRows        int
+	SmallWorkers   int
+	LargeWorkers   int
+	SmallFile      int64
+	LogFormat      string
+	LogLevel       string
+	Role           string
+	Migrate        bool
+	StartTimeout   time.Duration
+	ResumeAfter    time.Duration
 	// ReceiptRetention is how long every job's own receipts are kept.
 	ReceiptRetention time.Duration
 	// SnapshotMaxRemovals is the percent of a fleet's vehicles with a
@@ -117,6 +118,9 @@ func (c *serveConfig) validate() error {
 	if c.ChunkSize <= 0 || c.ChunkSize > 10000 {
 		return fmt.Errorf("--chunk-size must be between 1 and 10000")
 	}
+	if c.ChunksInFlight < 1 || c.ChunksInFlight > 8 {
+		return fmt.Errorf("--chunks-in-flight must be between 1 and 8")
+	}
 	if c.ResumeAfter < minResumeAfter {
 		return fmt.Errorf("--resume-after must be at least %s: workers renew their claim on a file every 5 s, and a shorter wait would hand a live worker's file to a second one", minResumeAfter)
 	}
@@ -180,6 +184,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.Demo, "demo", true, "load the demo registry from examples/ when the embedded registry is empty")
 	fs.BoolVar(&c.TestRegistry, "test-registry", false, "accept synthetic test identity numbers (month + 40 or + 80)")
 	fs.IntVar(&c.ChunkSize, "chunk-size", 1000, "rows per transaction")
+	fs.IntVar(&c.ChunksInFlight, "chunks-in-flight", 2, "chunks of a change file applied at once on PostgreSQL (each locks, decides and writes while the one before commits)")
 	fs.Int64Var(&c.MaxFileBytes, "max-file-bytes", limits.MaxBytes, "largest accepted file")
 	fs.IntVar(&c.MaxRows, "max-rows", limits.MaxRows, "most data rows in one file")
 	fs.IntVar(&c.SmallWorkers, "small-workers", 2, "concurrent workers for small files")

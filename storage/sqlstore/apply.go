@@ -2,8 +2,10 @@ package sqlstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jmoiron/sqlx"
@@ -24,6 +26,32 @@ import (
 // decide may run more than once per chunk if the caller retries, and must
 // not have side effects beyond the State it is given.
 func (s *Store) ApplyChunk(ctx context.Context, jobID string, checkpoint int, keys lessee.Keys, decide func(*lessee.State) lessee.Decision) error {
+	return s.ApplyChunkInTurn(ctx, jobID, checkpoint, keys, decide, lessee.ChunkTurn{})
+}
+
+// ApplyChunkInTurn is ApplyChunk for a chunk that may be in flight while
+// the one before it commits (turn.Prior not nil). On PostgreSQL it then
+// locks its vehicles, decides and writes without the job's lock, waits for
+// the chunk before, and only then locks the job, checks the checkpoint and
+// commits: a vehicle both chunks name was locked by the earlier one first
+// (see lessee.ChunkTurn.Locked), so this one read it as the earlier one left
+// it, and a chunk whose predecessor failed or was not committed rolls back.
+// SQLite has one writer at a time, so there the chunk waits for the one
+// before and then runs as ApplyChunk does.
+func (s *Store) ApplyChunkInTurn(ctx context.Context, jobID string, checkpoint int, keys lessee.Keys,
+	decide func(*lessee.State) lessee.Decision, turn lessee.ChunkTurn) error {
+	locked := func() {}
+	if turn.Locked != nil {
+		locked = sync.OnceFunc(turn.Locked)
+	}
+	defer locked() // whatever happens, the next chunk must not wait forever
+	concurrent := turn.Prior != nil && s.dialect.name() == DialectPostgres
+	if turn.Prior != nil && !concurrent {
+		if err := turn.Prior(ctx); err != nil {
+			return fmt.Errorf("apply chunk: %w: %w", errPriorChunk, err)
+		}
+	}
+
 	// A dedicated connection, so that on PostgreSQL the bulk writes can use
 	// COPY on the connection that holds the transaction.
 	conn, err := s.db.Connx(ctx)
@@ -38,11 +66,14 @@ func (s *Store) ApplyChunk(ctx context.Context, jobID string, checkpoint int, ke
 	defer func() { _ = tx.Rollback() }()
 	w := &chunkTx{tx: tx, conn: conn, dialect: s.dialect, authority: s.authority}
 
-	job, err := s.getJob(ctx, tx, jobID, true)
+	// In turn, the job is locked only once the chunk before has committed;
+	// its checkpoint may still be behind this chunk's start until then, but
+	// never past it unless this chunk is already done.
+	job, err := s.getJob(ctx, tx, jobID, !concurrent)
 	if err != nil {
 		return fmt.Errorf("apply chunk: %w", err)
 	}
-	if job.RowsDone != checkpoint {
+	if job.RowsDone > checkpoint || (!concurrent && job.RowsDone != checkpoint) {
 		return fmt.Errorf("apply chunk: job %s has %d rows done, chunk starts at %d: %w",
 			jobID, job.RowsDone, checkpoint, ErrCheckpointMoved)
 	}
@@ -50,6 +81,7 @@ func (s *Store) ApplyChunk(ctx context.Context, jobID string, checkpoint int, ke
 	if err != nil {
 		return fmt.Errorf("apply chunk: %w", err)
 	}
+	locked()
 	d := decide(st)
 	if err := checkOutcomes(d.Outcomes, checkpoint); err != nil {
 		return fmt.Errorf("apply chunk: %w", err)
@@ -76,12 +108,28 @@ func (s *Store) ApplyChunk(ctx context.Context, jobID string, checkpoint int, ke
 		if err := w.writeAudit(ctx, job, d.Outcomes, now); err != nil {
 			return fmt.Errorf("apply chunk: %w", err)
 		}
-		if err := markFleetsChanged(ctx, tx, changedFleets(d.Outcomes), now); err != nil {
-			return fmt.Errorf("apply chunk: %w", err)
-		}
 	}
 	if err := w.writeResults(ctx, jobID, d.Outcomes); err != nil {
 		return fmt.Errorf("apply chunk: %w", err)
+	}
+	if concurrent {
+		if err := turn.Prior(ctx); err != nil {
+			return fmt.Errorf("apply chunk: %w: %w", errPriorChunk, err)
+		}
+		if job, err = s.getJob(ctx, tx, jobID, true); err != nil {
+			return fmt.Errorf("apply chunk: %w", err)
+		}
+		if job.RowsDone != checkpoint {
+			return fmt.Errorf("apply chunk: job %s has %d rows done, chunk starts at %d: %w",
+				jobID, job.RowsDone, checkpoint, ErrCheckpointMoved)
+		}
+	}
+	// The fleets' export marks come after the job's lock: chunks in turn
+	// take these shared rows one after the other, never crosswise.
+	if !job.DryRun {
+		if err := markFleetsChanged(ctx, tx, changedFleets(d.Outcomes), now); err != nil {
+			return fmt.Errorf("apply chunk: %w", err)
+		}
 	}
 	if err := advanceJob(ctx, tx, job, d.Outcomes, now); err != nil {
 		return fmt.Errorf("apply chunk: %w", err)
@@ -91,6 +139,9 @@ func (s *Store) ApplyChunk(ctx context.Context, jobID string, checkpoint int, ke
 	}
 	return nil
 }
+
+// errPriorChunk marks a chunk rolled back because the one before it failed.
+var errPriorChunk = errors.New("the chunk before failed")
 
 // chunkTx is a chunk's transaction, the connection it runs on (PostgreSQL
 // reaches under it for COPY and pgx reads) and the dialect to write with.
