@@ -329,7 +329,7 @@ func runChunkSize(cfg Config) int {
 // sqliteWriteFloor: the run's rows are read into memory from its SQLite
 // file (the floor's attached to tell periods apart), then inserted into the
 // floor's file with prepared multi-row INSERTs, with the store's own
-// connection settings (WAL, synchronous NORMAL).
+// connection settings (sqlstore.SQLiteDSN).
 func sqliteWriteFloor(ctx context.Context, cfg Config, b *backend, f files, run *EndToEnd, step func(string, ...any)) (*WriteFloor, error) {
 	step("write floor: importing the registry into a fresh SQLite file")
 	dir, err := os.MkdirTemp(f.dir, "floor-*")
@@ -357,7 +357,7 @@ func sqliteWriteFloor(ctx context.Context, cfg Config, b *backend, f files, run 
 	if err != nil {
 		return nil, err
 	}
-	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate")
+	db, err := sql.Open("sqlite", sqlstore.SQLiteDSN(path))
 	if err != nil {
 		return nil, err
 	}

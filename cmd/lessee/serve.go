@@ -279,9 +279,10 @@ func (s *service) start(parent context.Context) error {
 	// Worker and scan.
 	limits := ingest.DefaultLimits()
 	limits.MaxBytes, limits.MaxRows = cfg.MaxFileBytes, cfg.MaxRows
+	chunkSize, inFlight := cfg.chunking(store.Dialect())
 	handler := worker.NewHandler(objects, store, worker.Config{
 		Limits: limits, Validate: validate.Config{AllowSynthetic: cfg.TestRegistry},
-		ChunkSize: cfg.ChunkSize, ChunksInFlight: cfg.ChunksInFlight, TempDir: tmp, SnapshotMaxRemovals: cfg.SnapshotMaxRemovals,
+		ChunkSize: chunkSize, ChunksInFlight: inFlight, TempDir: tmp, SnapshotMaxRemovals: cfg.SnapshotMaxRemovals,
 		DefaultLanguage: cfg.defaultLanguage(),
 	}, s.log)
 	handler.OnFinished = metrics.ObserveJob

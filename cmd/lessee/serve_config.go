@@ -10,6 +10,7 @@ import (
 	"github.com/fleetreg/lessee"
 	"github.com/fleetreg/lessee/apiauth"
 	"github.com/fleetreg/lessee/ingest"
+	"github.com/fleetreg/lessee/storage/sqlstore"
 	"github.com/fleetreg/lessee/worker"
 )
 
@@ -115,8 +116,8 @@ func (c *serveConfig) validate() error {
 	if c.ScanInterval <= 0 {
 		return fmt.Errorf("--scan-interval must be positive")
 	}
-	if c.ChunkSize <= 0 || c.ChunkSize > 10000 {
-		return fmt.Errorf("--chunk-size must be between 1 and 10000")
+	if c.ChunkSize < 0 || c.ChunkSize > 10000 {
+		return fmt.Errorf("--chunk-size must be between 1 and 10000, or 0 for the database's default")
 	}
 	if c.ChunksInFlight < 1 || c.ChunksInFlight > 8 {
 		return fmt.Errorf("--chunks-in-flight must be between 1 and 8")
@@ -183,7 +184,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ScanInterval, "scan-interval", 2*time.Second, "how often inbox/ is scanned for uploads")
 	fs.BoolVar(&c.Demo, "demo", true, "load the demo registry from examples/ when the embedded registry is empty")
 	fs.BoolVar(&c.TestRegistry, "test-registry", false, "accept synthetic test identity numbers (month + 40 or + 80)")
-	fs.IntVar(&c.ChunkSize, "chunk-size", 1000, "rows per transaction")
+	fs.IntVar(&c.ChunkSize, "chunk-size", 0, "rows per transaction; 0: 1000 on PostgreSQL, 4000 on SQLite (one writer, and a commit rewrites every page a chunk touched)")
 	fs.IntVar(&c.ChunksInFlight, "chunks-in-flight", 2, "chunks of a change file applied at once on PostgreSQL (each locks, decides and writes while the one before commits)")
 	fs.Int64Var(&c.MaxFileBytes, "max-file-bytes", limits.MaxBytes, "largest accepted file")
 	fs.IntVar(&c.MaxRows, "max-rows", limits.MaxRows, "most data rows in one file")
@@ -264,4 +265,24 @@ func (d *daysDuration) Set(s string) error {
 	}
 	*d = daysDuration(t)
 	return nil
+}
+
+// chunking returns the rows per chunk and the chunks in flight for a
+// database dialect. SQLite has one writer, so its chunks go one at a time,
+// and each commit writes every page the chunk touched to the WAL again: a
+// 4,000-row chunk made BenchmarkWorkerPath 1.4 times faster there than
+// 1,000 rows (100,000 rows, back to back); on PostgreSQL 2,000 rows gained
+// less than the noise.
+func (c serveConfig) chunking(dialect string) (size, inFlight int) {
+	size, inFlight = c.ChunkSize, c.ChunksInFlight
+	if dialect == sqlstore.DialectSQLite {
+		inFlight = 1
+	}
+	if size == 0 {
+		size = 1000
+		if dialect == sqlstore.DialectSQLite {
+			size = 4000
+		}
+	}
+	return size, inFlight
 }

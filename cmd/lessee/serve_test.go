@@ -17,7 +17,7 @@ func TestServeConfigErrors(t *testing.T) {
 	}{
 		"ErrRole":            {args: []string{"--role", "both"}, want: "--role must be all, worker or http"},
 		"ErrRoleNeedsShared": {args: []string{"--role", "worker"}, want: "needs --redis-url, --database-url and --s3-endpoint"},
-		"ErrChunk":           {env: map[string]string{"LESSEE_CHUNK_SIZE": "0"}, want: "--chunk-size"},
+		"ErrChunk":           {env: map[string]string{"LESSEE_CHUNK_SIZE": "-1"}, want: "--chunk-size"},
 		"ErrOpenWithoutAuth": {args: []string{"--listen", "0.0.0.0:8080"}, want: "need --operator-user and --operator-password"},
 		"ErrOpenS3":          {args: []string{"--s3-listen", "0.0.0.0:9000"}, want: "--s3-allow-remote"},
 		"ErrTwoRedis":        {args: []string{"--redis-url", "redis://x", "--redis-cluster", "a:1,b:2"}, want: "not both"},

@@ -92,7 +92,7 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 	default:
 		s.dialect = &sqliteDialect{}
 		path := strings.TrimPrefix(databaseURL, "sqlite:")
-		s.db, err = sqlx.Open("sqlite", sqliteDSN(path))
+		s.db, err = sqlx.Open("sqlite", SQLiteDSN(path))
 		if err == nil && (path == ":memory:" || strings.Contains(path, "mode=memory")) {
 			// Every connection to :memory: is a fresh database.
 			s.db.SetMaxOpenConns(1)
@@ -108,9 +108,22 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 	return s, nil
 }
 
-// sqliteDSN adds the connection settings every SQLite connection needs.
-func sqliteDSN(path string) string {
-	params := "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+// SQLiteDSN adds to a SQLite path the connection settings every
+// connection of the store uses: WAL, a 10 s busy timeout, foreign keys,
+// synchronous NORMAL (durable at checkpoints, consistent always), immediate
+// write transactions, statement journals in memory (a multi-row INSERT
+// otherwise writes one to a temporary file: a tenth of the apply's CPU
+// profile was those writes) and a page cache of 12 MiB instead of 2 (a big
+// file's indexes outgrow 2 MiB, and every chunk read their pages back).
+// Measured in BenchmarkWorkerPath on SQLite, 100,000 rows, back to back:
+// both together 9,145-9,969 rows/s against 7,084-8,180 without (1,000-row
+// chunks); with 4,000-row chunks, 13,870-14,629 against 11,161-13,260 with
+// the default cache. Each connection's cache costs memory: the 12 MiB kept
+// the embedded serve's peak RSS at 117 MiB at 200,000 rows (72 MiB before;
+// 32 MiB took it to 163 MiB for no clear gain).
+func SQLiteDSN(path string) string {
+	params := "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)" +
+		"&_pragma=temp_store(MEMORY)&_pragma=cache_size(-12288)&_txlock=immediate"
 	if strings.Contains(path, "?") {
 		return path + "&" + params
 	}
