@@ -323,7 +323,7 @@ func runChunkSize(cfg Config) int {
 	if cfg.ChunkSize > 0 {
 		return cfg.ChunkSize
 	}
-	return worker.DefaultConfig().ChunkSize
+	return worker.DefaultChunkSize(cfg.SQLite)
 }
 
 // sqliteWriteFloor: the run's rows are read into memory from its SQLite

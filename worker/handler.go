@@ -93,6 +93,19 @@ type Config struct {
 	DefaultLanguage lessee.Language
 }
 
+// DefaultChunkSize is the rows per chunk for a database with one writer at
+// a time (SQLite) or with row locks (PostgreSQL). SQLite's chunks go one at
+// a time, and each commit writes every page the chunk touched to the WAL
+// again: 4,000-row chunks made BenchmarkWorkerPath 1.4 times faster there
+// than 1,000 rows (100,000 rows, back to back); on PostgreSQL 2,000 rows
+// gained less than the noise, and smaller chunks hold fewer row locks.
+func DefaultChunkSize(singleWriter bool) int {
+	if singleWriter {
+		return 4000
+	}
+	return 1000
+}
+
 // DefaultSnapshotMaxRemovals is the default of Config.SnapshotMaxRemovals.
 const DefaultSnapshotMaxRemovals = 10
 

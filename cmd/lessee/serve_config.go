@@ -268,21 +268,15 @@ func (d *daysDuration) Set(s string) error {
 }
 
 // chunking returns the rows per chunk and the chunks in flight for a
-// database dialect. SQLite has one writer, so its chunks go one at a time,
-// and each commit writes every page the chunk touched to the WAL again: a
-// 4,000-row chunk made BenchmarkWorkerPath 1.4 times faster there than
-// 1,000 rows (100,000 rows, back to back); on PostgreSQL 2,000 rows gained
-// less than the noise.
+// database dialect: SQLite has one writer, so its chunks go one at a time.
 func (c serveConfig) chunking(dialect string) (size, inFlight int) {
+	sqlite := dialect == sqlstore.DialectSQLite
 	size, inFlight = c.ChunkSize, c.ChunksInFlight
-	if dialect == sqlstore.DialectSQLite {
+	if sqlite {
 		inFlight = 1
 	}
 	if size == 0 {
-		size = 1000
-		if dialect == sqlstore.DialectSQLite {
-			size = 4000
-		}
+		size = worker.DefaultChunkSize(sqlite)
 	}
 	return size, inFlight
 }
