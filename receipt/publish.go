@@ -118,57 +118,99 @@ func (p *Publisher) Publish(ctx context.Context, job lessee.Job, userHeader []st
 // each row's derived operation, and its removals of vehicles the file left
 // out have no cells of the user's.
 func (p *Publisher) Stage(ctx context.Context, job lessee.Job, folder string, userHeader []string, lines func(*Lines) error) error {
-	latest := objectkey.ReceiptsFor(job.Submitter, job.Name, job.DryRun)
-	staged := latest.In(folder)
+	d, err := p.NewDraft(job, userHeader)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := lines(d.Lines()); err != nil {
+		return fmt.Errorf("write receipt: %w", err)
+	}
+	return p.StageDraft(ctx, d, job, folder)
+}
+
+// Draft is a job's receipt files being written on local disk, before they
+// are staged: a job may write its lines as its chunks commit, and stage
+// them once the last has (StageDraft). Close removes the files.
+type Draft struct {
+	csvFile *os.File
+	csvw    *CSVWriter
+	xlsxw   *XLSXWriter // nil unless the upload is XLSX
+	lines   *Lines
+}
+
+// NewDraft starts job's receipt files (see Stage for userHeader).
+func (p *Publisher) NewDraft(job lessee.Job, userHeader []string) (d *Draft, err error) {
 	if job.Mode == lessee.ModeSnapshot {
 		userHeader = nil
 	}
-	if err := p.objects.Delete(ctx, staged.Summary); err != nil && lessee.ErrorCode(err) != lessee.ENOTFOUND {
-		return fmt.Errorf("delete old summary: %w", err)
+	d = &Draft{}
+	defer func() {
+		if err != nil {
+			d.Close()
+		}
+	}()
+	if d.csvFile, err = os.CreateTemp(p.tempDir, TempPrefix+"*"); err != nil {
+		return nil, fmt.Errorf("create receipt file: %w", err)
 	}
-	csvFile, err := os.CreateTemp(p.tempDir, TempPrefix+"*")
-	if err != nil {
-		return fmt.Errorf("create receipt file: %w", err)
+	if d.csvw, err = NewCSVWriter(d.csvFile); err != nil {
+		return nil, err
 	}
-	defer os.Remove(csvFile.Name())
-	defer func() { _ = csvFile.Close() }() // a spool: put from, then removed
-	csvw, err := NewCSVWriter(csvFile)
-	if err != nil {
-		return err
-	}
-	var xlsxw *XLSXWriter
 	if job.Format == lessee.FormatXLSX {
 		opts := XLSXOptions{TempDir: p.tempDir}
 		if userHeader != nil {
-			xlsxw, err = NewXLSXOriginalWriter(opts, userHeader)
+			d.xlsxw, err = NewXLSXOriginalWriter(opts, userHeader)
 		} else {
-			xlsxw, err = NewXLSXWriter(opts)
+			d.xlsxw, err = NewXLSXWriter(opts)
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
-		defer xlsxw.Close()
 	}
-	if err := lines(&Lines{csv: csvw, xlsx: xlsxw, dryRun: job.DryRun}); err != nil {
-		return fmt.Errorf("write receipt: %w", err)
+	d.lines = &Lines{csv: d.csvw, xlsx: d.xlsxw, dryRun: job.DryRun}
+	return d, nil
+}
+
+// Lines is where the draft's receipt lines are written, in row order.
+func (d *Draft) Lines() *Lines { return d.lines }
+
+// Close removes the draft's files; a staged draft has uploaded them.
+func (d *Draft) Close() {
+	if d.xlsxw != nil {
+		_ = d.xlsxw.Close() // only its temporary files are left to release
 	}
-	if err := csvw.Flush(); err != nil {
+	if d.csvFile != nil {
+		_ = d.csvFile.Close() // a spool: put from, then removed
+		_ = os.Remove(d.csvFile.Name())
+	}
+}
+
+// StageDraft uploads the draft's receipts and then job's summary into
+// folder, as Stage does; the draft must hold every line of job, and have
+// been started for it (NewDraft).
+func (p *Publisher) StageDraft(ctx context.Context, d *Draft, job lessee.Job, folder string) error {
+	latest := objectkey.ReceiptsFor(job.Submitter, job.Name, job.DryRun)
+	staged := latest.In(folder)
+	if err := p.objects.Delete(ctx, staged.Summary); err != nil && lessee.ErrorCode(err) != lessee.ENOTFOUND {
+		return fmt.Errorf("delete old summary: %w", err)
+	}
+	if err := d.csvw.Flush(); err != nil {
 		return err
 	}
-	if err := p.putFile(ctx, staged.CSV, csvFile, contentTypeCSV); err != nil {
+	if err := p.putFile(ctx, staged.CSV, d.csvFile, contentTypeCSV); err != nil {
 		return err
 	}
 	summary := NewSummary(job, p.now(), latest.CSV)
 	history := objectkey.HistoryFor(job.Submitter, job.ID, job.Name, job.DryRun)
 	summary.History = &HistoryKeys{Receipt: history.CSV, Summary: history.Summary}
-	if xlsxw != nil {
+	if d.xlsxw != nil {
 		xlsxFile, err := os.CreateTemp(p.tempDir, TempPrefix+"*.xlsx")
 		if err != nil {
 			return fmt.Errorf("create receipt file: %w", err)
 		}
 		defer os.Remove(xlsxFile.Name())
 		defer func() { _ = xlsxFile.Close() }() // a spool: put from, then removed
-		if err := xlsxw.Finish(xlsxFile); err != nil {
+		if err := d.xlsxw.Finish(xlsxFile); err != nil {
 			return err
 		}
 		summary.ReceiptXLSX, summary.History.ReceiptXLSX = latest.XLSX, history.XLSX

@@ -55,7 +55,7 @@ type parsedChunk struct {
 // the current one is applied; chunks are applied one at a time in file
 // order, so per-vehicle order is kept, and at most three chunks are in
 // memory.
-func (h *Handler) applyRows(ctx context.Context, job lessee.Job, src upload, progress progressFunc) (stageTimes, error) {
+func (h *Handler) applyRows(ctx context.Context, job lessee.Job, src upload, progress progressFunc, early *earlyReceipt) (stageTimes, error) {
 	var times stageTimes
 	table, _, err := h.openUpload(ctx, src)
 	if err != nil {
@@ -89,20 +89,26 @@ func (h *Handler) applyRows(ctx context.Context, job lessee.Job, src upload, pro
 	if job.Mode != lessee.ModeChanges {
 		depth = 1
 	}
-	apply := func(ctx context.Context, c parsedChunk, turn lessee.ChunkTurn) (time.Duration, error) {
+	apply := func(ctx context.Context, c parsedChunk, turn lessee.ChunkTurn) (time.Duration, []lessee.Outcome, error) {
 		var decided time.Duration
+		var outcomes []lessee.Outcome
 		err := h.store.ApplyChunkInTurn(ctx, job.ID, c.start, validate.KeysFor(vjob, c.rows), func(st *lessee.State) lessee.Decision {
 			t := time.Now()
 			out := rules.decide(h.cfg.Validate, vjob, st, c.rows)
 			decided = time.Since(t)
+			outcomes = out.Outcomes // as stored: the store blanks a dry run's change ids in place
 			return out
 		}, turn)
-		return decided, err
+		return decided, outcomes, err
 	}
-	committed := func(done int) {
+	committed := func(done int, outcomes []lessee.Outcome) error {
 		if progress != nil {
 			progress(done, job.RowsTotal)
 		}
+		if early != nil {
+			return early.add(ctx, outcomes)
+		}
+		return nil
 	}
 	if err := applyInTurn(ctx, chunks, depth, apply, committed, &times); err != nil {
 		return times, err
@@ -116,22 +122,24 @@ func (h *Handler) applyRows(ctx context.Context, job lessee.Job, src upload, pro
 
 // chunkFlight is a chunk being applied.
 type chunkFlight struct {
-	c       parsedChunk
-	locked  chan struct{} // closed once it holds its row locks, or gave up
-	done    chan struct{} // closed once it has committed or failed
-	err     error
-	decided time.Duration // time spent deciding, within took
-	took    time.Duration
+	c        parsedChunk
+	locked   chan struct{} // closed once it holds its row locks, or gave up
+	done     chan struct{} // closed once it has committed or failed
+	err      error
+	outcomes []lessee.Outcome // as committed
+	decided  time.Duration    // time spent deciding, within took
+	took     time.Duration
 }
 
 // applyInTurn applies chunks in file order with up to depth of them in
 // flight: each is started once the one before holds its row locks, and
 // commits after it (see lessee.ChunkTurn). committed is told the rows done
-// after each chunk, in order. The first chunk to fail stops the rest,
-// which roll back, and its error is returned.
+// and the outcomes after each chunk, in order; its error stops the rest.
+// The first chunk to fail stops the rest, which roll back, and its error
+// is returned.
 func applyInTurn(ctx context.Context, chunks <-chan parsedChunk, depth int,
-	apply func(context.Context, parsedChunk, lessee.ChunkTurn) (time.Duration, error),
-	committed func(done int), times *stageTimes) error {
+	apply func(context.Context, parsedChunk, lessee.ChunkTurn) (time.Duration, []lessee.Outcome, error),
+	committed func(done int, outcomes []lessee.Outcome) error, times *stageTimes) error {
 	depth = max(depth, 1)
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -149,8 +157,7 @@ func applyInTurn(ctx context.Context, chunks <-chan parsedChunk, depth int,
 		}
 		times.validate += f.decided
 		times.apply += f.took - f.decided
-		committed(f.c.start + len(f.c.rows))
-		return nil
+		return committed(f.c.start+len(f.c.rows), f.outcomes)
 	}
 	launch := func(c parsedChunk) {
 		f := &chunkFlight{c: c, locked: make(chan struct{}), done: make(chan struct{})}
@@ -173,7 +180,7 @@ func applyInTurn(ctx context.Context, chunks <-chan parsedChunk, depth int,
 			defer close(f.done)
 			defer turn.Locked()
 			start := time.Now()
-			f.decided, f.err = apply(ctx, c, turn)
+			f.decided, f.outcomes, f.err = apply(ctx, c, turn)
 			f.took = time.Since(start)
 		}()
 		flights = append(flights, f)

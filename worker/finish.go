@@ -30,7 +30,7 @@ func (h *Handler) publisher() *receipt.Publisher {
 // finishes the job and archives the source. src is the spooled upload, from
 // which an XLSX receipt takes the user's rows; without it (when giving up)
 // an XLSX upload gets the standard receipt columns instead of its own.
-func (h *Handler) complete(ctx context.Context, job lessee.Job, src upload) error {
+func (h *Handler) complete(ctx context.Context, job lessee.Job, src upload, early *earlyReceipt) error {
 	stored, err := h.store.Job(ctx, job.ID)
 	if err != nil {
 		return fmt.Errorf("reload job: %w", err)
@@ -41,10 +41,37 @@ func (h *Handler) complete(ctx context.Context, job lessee.Job, src upload) erro
 		return fmt.Errorf("%w: %d of %d rows have results", errPermanent, stored.RowsDone, stored.RowsTotal)
 	}
 	stored.State = lessee.JobCompleted
+	stored.Attempt = job.Attempt
 	start := time.Now()
+	stage := func(folder string) error {
+		return h.stageFromResults(ctx, stored, src, folder)
+	}
+	if early != nil {
+		draft, _, err := early.finish(stored.RowsTotal)
+		if err == nil {
+			stage = func(folder string) error { return h.publisher().StageDraft(ctx, draft, stored, folder) }
+		} else {
+			h.log.Warn("receipt written from the stored results instead", "job_id", job.ID, "err", err)
+		}
+	}
+	stored, won, err := h.stageAndFinishWith(ctx, stored, stage)
+	if err != nil || !won {
+		return err
+	}
+	receiptTime := time.Since(start)
+	h.dropScratch(ctx, stored)
+	h.log.Info("file processed", "job_id", job.ID, "key", job.Key, "submitter", job.Submitter,
+		"applied", stored.Applied, "unchanged", stored.Unchanged, "rejected", stored.Rejected,
+		"receipt_ms", receiptTime.Milliseconds())
+	return h.moveSource(ctx, stored)
+}
+
+// stageFromResults writes the receipt of a completed job from its stored
+// results into folder.
+func (h *Handler) stageFromResults(ctx context.Context, stored lessee.Job, src upload, folder string) error {
 	var userHeader []string
 	lines := func(w *receipt.Lines) error {
-		return h.store.Results(ctx, job.ID, w.Write)
+		return h.store.Results(ctx, stored.ID, w.Write)
 	}
 	// A snapshot's receipt keeps the standard columns: its operation
 	// column shows the derived operation, and its absent-vehicle lines
@@ -56,11 +83,11 @@ func (h *Handler) complete(ctx context.Context, job lessee.Job, src upload) erro
 		if err != nil {
 			return fmt.Errorf("reopen file: %w", err)
 		}
-		defer table.Close()
+		defer func() { _ = table.Close() }() // read only
 		if ot, ok := table.(ingest.OriginalTable); ok {
 			userHeader = info.Header
 			lines = func(w *receipt.Lines) error {
-				return h.store.Results(ctx, job.ID, func(r lessee.Result) error {
+				return h.store.Results(ctx, stored.ID, func(r lessee.Result) error {
 					cells, err := originalCells(ot, r)
 					if err != nil {
 						return err
@@ -70,17 +97,7 @@ func (h *Handler) complete(ctx context.Context, job lessee.Job, src upload) erro
 			}
 		}
 	}
-	stored.Attempt = job.Attempt
-	stored, won, err := h.stageAndFinish(ctx, stored, userHeader, lines)
-	if err != nil || !won {
-		return err
-	}
-	receiptTime := time.Since(start)
-	h.dropScratch(ctx, stored)
-	h.log.Info("file processed", "job_id", job.ID, "key", job.Key, "submitter", job.Submitter,
-		"applied", stored.Applied, "unchanged", stored.Unchanged, "rejected", stored.Rejected,
-		"receipt_ms", receiptTime.Milliseconds())
-	return h.moveSource(ctx, stored)
+	return h.publisher().Stage(ctx, stored, folder, userHeader, lines)
 }
 
 // refuse publishes the receipt of a refused file, finishes the job and moves
@@ -166,9 +183,16 @@ func (h *Handler) refuseWith(ctx context.Context, job lessee.Job, r *lessee.Erro
 // never show its receipt over a newer one's; and a job is finished only
 // once its receipts are published. It returns the job as finished.
 func (h *Handler) stageAndFinish(ctx context.Context, job lessee.Job, userHeader []string, lines func(*receipt.Lines) error) (lessee.Job, bool, error) {
+	return h.stageAndFinishWith(ctx, job, func(folder string) error {
+		return h.publisher().Stage(ctx, job, folder, userHeader, lines)
+	})
+}
+
+// stageAndFinishWith is stageAndFinish with the receipts staged by stage.
+func (h *Handler) stageAndFinishWith(ctx context.Context, job lessee.Job, stage func(folder string) error) (lessee.Job, bool, error) {
 	staging := objectkey.StagingOf(job.ID, job.Attempt)
 	p := h.publisher()
-	if err := p.Stage(ctx, job, staging, userHeader, lines); err != nil {
+	if err := stage(staging); err != nil {
 		return job, false, err
 	}
 	err := h.store.FenceAttempt(ctx, job.ID, job.Attempt, job.Code, job.Message)
@@ -451,7 +475,7 @@ func (h *Handler) giveUp(ctx context.Context, p lessee.Upload, cause error) erro
 	if job.RowsTotal > 0 && job.RowsDone == job.RowsTotal {
 		// Every row has its result; only publishing failed. Publish the
 		// full receipt rather than throw the results away.
-		return h.complete(ctx, job, upload{})
+		return h.complete(ctx, job, upload{}, nil)
 	}
 	if job.RowsDone > 0 {
 		// Rows with results are listed first: those marked applied are in

@@ -303,7 +303,15 @@ func (h *Handler) process(ctx context.Context, u lessee.Upload, progress progres
 	log.Info("processing file", "format", job.Format, "mode", job.Mode, "dry_run", job.DryRun,
 		"rows", job.RowsTotal, "resume_at", job.RowsDone)
 
-	times, err := h.applyRows(ctx, job, src, progress)
+	var early *earlyReceipt
+	if job.RowsDone == 0 && job.Mode == lessee.ModeChanges {
+		// Every line will come from this attempt's chunks: the receipt is
+		// written as they commit.
+		if early = h.startEarlyReceipt(ctx, job, src); early != nil {
+			defer early.close()
+		}
+	}
+	times, err := h.applyRows(ctx, job, src, progress, early)
 	if err != nil {
 		return err
 	}
@@ -314,7 +322,7 @@ func (h *Handler) process(ctx context.Context, u lessee.Upload, progress progres
 	}
 	log.Info("rows applied", "rows", job.RowsTotal-job.RowsDone, "read_ms", times.read.Milliseconds(),
 		"validate_ms", times.validate.Milliseconds(), "apply_ms", times.apply.Milliseconds())
-	return h.complete(ctx, job, src)
+	return h.complete(ctx, job, src, early)
 }
 
 // tooLarge is the refusal of a file over the size limit.
