@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/xuri/excelize/v2"
 
@@ -274,4 +276,41 @@ func TestXLSXFinishStreams(t *testing.T) {
 	if len(rows) != lines+1 || rows[lines][0] != strconv.Itoa(lines+1) || rows[lines][6] != string(lessee.StatusRejected) {
 		t.Fatalf("%d rows; last %q", len(rows), rows[len(rows)-1])
 	}
+}
+
+// BenchmarkXLSXReceipt writes a receipt of 100,000 lines in the original
+// layout and finishes it to a file: the receipt of a large XLSX upload.
+func BenchmarkXLSXReceipt(b *testing.B) {
+	cells := []string{"add", "EL12345", "WVWZZZ1JZXW000001", "12128822249", "Nordmann", "2026-01-01", "", "", "R0000001-applied"}
+	header := []string{"operation", "registration_number", "vin", "lessee_id", "lessee_name", "start_date", "end_date", "on_behalf_of", "reference"}
+	const lines = 100_000
+	for b.Loop() {
+		w, err := NewXLSXOriginalWriter(XLSXOptions{TempDir: b.TempDir()}, header)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i := range lines {
+			r := lessee.Result{Index: i, Line: i + 2, Status: lessee.StatusApplied, ChangeID: "job-" + strconv.Itoa(i)}
+			if i%7 == 0 {
+				r.Status, r.Code, r.Message = lessee.StatusRejected, lessee.CodeLesseeConflict, "the period overlaps the lessee registered from 2027-01-01"
+			}
+			if err := w.WriteOriginal(cells, r); err != nil {
+				b.Fatal(err)
+			}
+		}
+		f, err := os.CreateTemp(b.TempDir(), "receipt-*.xlsx")
+		if err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		if err := w.Finish(f); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(time.Since(start).Milliseconds()), "finish-ms")
+		if st, err := f.Stat(); err == nil {
+			b.ReportMetric(float64(st.Size())/lines, "bytes/line")
+		}
+		_ = f.Close()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*lines), "ns/line")
 }
