@@ -27,7 +27,7 @@ func (s *Store) PeriodsPlan(ctx context.Context) (string, error) {
 			ID, Parent, NotUsed int
 			Detail              string
 		}
-		err = tx.SelectContext(ctx, &rows, "EXPLAIN QUERY PLAN "+periodsQuerySQLite(1), "V", "2024-01-01")
+		err = tx.SelectContext(ctx, &rows, "EXPLAIN QUERY PLAN "+periodsQuerySQLite, `[["V","2024-01-01"]]`)
 		for _, r := range rows {
 			lines = append(lines, r.Detail)
 		}

@@ -90,9 +90,9 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 	case databaseURL == "":
 		return nil, errors.New("open database: empty database url")
 	default:
-		s.dialect = &sqliteDialect{}
 		path := strings.TrimPrefix(databaseURL, "sqlite:")
 		s.db, err = sqlx.Open("sqlite", SQLiteDSN(path))
+		s.dialect = &sqliteDialect{stmts: stmtCache{db: s.db}}
 		if err == nil && (path == ":memory:" || strings.Contains(path, "mode=memory")) {
 			// Every connection to :memory: is a fresh database.
 			s.db.SetMaxOpenConns(1)
@@ -158,7 +158,9 @@ func (s *Store) SetPool(maxOpen, maxIdle int, maxLifetime time.Duration) {
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	return errors.Join(s.dialect.close(), s.db.Close())
+}
 
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error {
