@@ -427,6 +427,11 @@ type stmtCache struct {
 // in returns the statement of key, prepared from text() the first time,
 // for use in tx.
 func (c *stmtCache) in(ctx context.Context, tx *sqlx.Tx, key stmtKey, text func() string) (*sql.Stmt, error) {
+	if c.db.Stats().MaxOpenConnections == 1 {
+		// The transaction holds the only connection (":memory:"): a
+		// statement prepared on the database would wait for it forever.
+		return tx.PrepareContext(ctx, text())
+	}
 	c.mu.Lock()
 	st, ok := c.m[key]
 	if !ok {

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/fleetreg/lessee"
 	"github.com/fleetreg/lessee/storage/sqlstore"
@@ -177,4 +178,29 @@ func TestMigrationHotPath(t *testing.T) {
 			t.Errorf("after up again:\n%+v\nwant\n%+v", got, want)
 		}
 	})
+}
+
+// TestMemoryStoreAppliesChunks: on ":memory:", whose one connection the
+// chunk's transaction holds, the chunk's statements are prepared in it.
+func TestMemoryStoreAppliesChunks(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	s, err := sqlstore.Open(ctx, "sqlite::memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	importRegistry(t, s)
+	job := beginJob(t, s, "mem")
+	rows := []row{{lessee.OpAdd, vin2, person, "2024-05-01"}, {lessee.OpRemove, vin1, "", "2024-05-01"}}
+	if err := s.ApplyChunk(ctx, job.ID, 0, keysFor(rows), decider(job.ID, 0, rows, nil)); err != nil {
+		t.Fatal(err)
+	}
+	if j, _ := s.Job(ctx, job.ID); j.RowsDone != 2 || j.Applied != 2 {
+		t.Errorf("job = %+v", j)
+	}
 }
