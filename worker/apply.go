@@ -52,9 +52,10 @@ type parsedChunk struct {
 
 // applyRows validates and applies the rows after the job's checkpoint, one
 // transaction per chunk. A goroutine reads and parses the next chunk while
-// the current one is applied; chunks are applied one at a time in file
-// order, so per-vehicle order is kept, and at most three chunks are in
-// memory.
+// the current ones are applied; chunks commit one at a time in file order
+// (up to ChunksInFlight of them in flight, see applyInTurn), so
+// per-vehicle order is kept, and at most ChunksInFlight+2 chunks are in
+// memory. Each committed chunk's outcomes go to early, when not nil.
 func (h *Handler) applyRows(ctx context.Context, job lessee.Job, src upload, progress progressFunc, early *earlyReceipt) (stageTimes, error) {
 	var times stageTimes
 	table, _, err := h.openUpload(ctx, src)
