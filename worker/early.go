@@ -6,7 +6,6 @@ import (
 	"slices"
 
 	"github.com/fleetreg/lessee"
-	"github.com/fleetreg/lessee/ingest"
 	"github.com/fleetreg/lessee/receipt"
 )
 
@@ -19,8 +18,7 @@ import (
 // stored results, which hold the same lines.
 type earlyReceipt struct {
 	draft  *receipt.Draft
-	header []string     // the user's header for the XLSX receipt; nil: standard columns
-	table  ingest.Table // the records, stepped in line with the outcomes for their cells; nil for CSV
+	orig   originalRows // the user's cells of each row, for an XLSX upload
 	chunks chan []lessee.Outcome
 	done   chan struct{}
 	err    error // set before done closes
@@ -31,36 +29,25 @@ type earlyReceipt struct {
 // applied of yet. It returns nil, and the receipt is written at the end,
 // when the receipt cannot start (it logs why).
 func (h *Handler) startEarlyReceipt(ctx context.Context, job lessee.Job, src upload) *earlyReceipt {
-	r := &earlyReceipt{chunks: make(chan []lessee.Outcome, 2), done: make(chan struct{})}
-	var ot ingest.OriginalTable
-	if job.Format == lessee.FormatXLSX && src.path != "" && job.Mode != lessee.ModeSnapshot {
-		table, info, err := h.openUpload(ctx, src)
-		if err != nil {
-			h.log.Warn("receipt left for the end: cannot reopen the file", "job_id", job.ID, "err", err)
-			return nil
-		}
-		if t, ok := table.(ingest.OriginalTable); ok {
-			r.table, ot, r.header = table, t, info.Header
-		} else {
-			_ = table.Close() // read only
-		}
-	}
-	draft, err := h.publisher().NewDraft(job, r.header)
+	orig, err := h.openOriginal(ctx, job, src)
 	if err != nil {
-		if r.table != nil {
-			_ = r.table.Close() // read only
-		}
+		h.log.Warn("receipt left for the end: cannot reopen the file", "job_id", job.ID, "err", err)
+		return nil
+	}
+	draft, err := h.publisher().NewDraft(job, orig.header)
+	if err != nil {
+		orig.close()
 		h.log.Warn("receipt left for the end: cannot start it", "job_id", job.ID, "err", err)
 		return nil
 	}
-	r.draft = draft
-	go r.write(ot)
+	r := &earlyReceipt{draft: draft, orig: orig, chunks: make(chan []lessee.Outcome, 2), done: make(chan struct{})}
+	go r.write()
 	return r
 }
 
 // write writes the lines of every chunk sent, in row order, until the
 // chunks end or a line fails; after a failure it takes and drops the rest.
-func (r *earlyReceipt) write(ot ingest.OriginalTable) {
+func (r *earlyReceipt) write() {
 	defer close(r.done)
 	w := r.draft.Lines()
 	for outs := range r.chunks {
@@ -69,15 +56,7 @@ func (r *earlyReceipt) write(ot ingest.OriginalTable) {
 		}
 		slices.SortFunc(outs, func(a, b lessee.Outcome) int { return a.Index - b.Index })
 		for _, o := range outs {
-			if ot == nil {
-				r.err = w.Write(o.Result)
-			} else {
-				var cells []string
-				if cells, r.err = originalCells(ot, o.Result); r.err == nil {
-					r.err = w.WriteOriginal(cells, o.Result)
-				}
-			}
-			if r.err != nil {
+			if r.err = r.orig.write(w, o.Result); r.err != nil {
 				r.err = fmt.Errorf("row %d: %w", o.Line, r.err)
 				break
 			}
@@ -99,16 +78,16 @@ func (r *earlyReceipt) add(ctx context.Context, outcomes []lessee.Outcome) error
 // finish waits for the lines sent so far and returns the draft when it
 // holds exactly rows lines; otherwise why not. The caller closes the
 // receipt either way.
-func (r *earlyReceipt) finish(rows int) (*receipt.Draft, []string, error) {
+func (r *earlyReceipt) finish(rows int) (*receipt.Draft, error) {
 	close(r.chunks)
 	<-r.done
 	if r.err != nil {
-		return nil, nil, r.err
+		return nil, r.err
 	}
 	if r.lines != rows {
-		return nil, nil, fmt.Errorf("%d lines written for %d rows", r.lines, rows)
+		return nil, fmt.Errorf("%d lines written for %d rows", r.lines, rows)
 	}
-	return r.draft, r.header, nil
+	return r.draft, nil
 }
 
 // close releases the draft and the records; safe after finish and on a
@@ -121,7 +100,5 @@ func (r *earlyReceipt) close() {
 		<-r.done
 	}
 	r.draft.Close()
-	if r.table != nil {
-		_ = r.table.Close() // read only
-	}
+	r.orig.close()
 }

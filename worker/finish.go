@@ -47,7 +47,7 @@ func (h *Handler) complete(ctx context.Context, job lessee.Job, src upload, earl
 		return h.stageFromResults(ctx, stored, src, folder)
 	}
 	if early != nil {
-		draft, _, err := early.finish(stored.RowsTotal)
+		draft, err := early.finish(stored.RowsTotal)
 		if err == nil {
 			stage = func(folder string) error { return h.publisher().StageDraft(ctx, draft, stored, folder) }
 		} else {
@@ -69,35 +69,66 @@ func (h *Handler) complete(ctx context.Context, job lessee.Job, src upload, earl
 // stageFromResults writes the receipt of a completed job from its stored
 // results into folder.
 func (h *Handler) stageFromResults(ctx context.Context, stored lessee.Job, src upload, folder string) error {
-	var userHeader []string
-	lines := func(w *receipt.Lines) error {
-		return h.store.Results(ctx, stored.ID, w.Write)
+	// A third pass over an XLSX upload's records, in step with the stored
+	// results: both stream in row order, so neither side is held in memory.
+	orig, err := h.openOriginal(ctx, stored, src)
+	if err != nil {
+		return err
 	}
-	// A snapshot's receipt keeps the standard columns: its operation
-	// column shows the derived operation, and its absent-vehicle lines
-	// have no cells of the user's to repeat.
-	if stored.Format == lessee.FormatXLSX && src.path != "" && stored.Mode != lessee.ModeSnapshot {
-		// A third pass over the records, in step with the stored results:
-		// both stream in row order, so neither side is held in memory.
-		table, info, err := h.openUpload(ctx, src)
-		if err != nil {
-			return fmt.Errorf("reopen file: %w", err)
-		}
-		defer func() { _ = table.Close() }() // read only
-		if ot, ok := table.(ingest.OriginalTable); ok {
-			userHeader = info.Header
-			lines = func(w *receipt.Lines) error {
-				return h.store.Results(ctx, stored.ID, func(r lessee.Result) error {
-					cells, err := originalCells(ot, r)
-					if err != nil {
-						return err
-					}
-					return w.WriteOriginal(cells, r)
-				})
-			}
-		}
+	defer orig.close()
+	return h.publisher().Stage(ctx, stored, folder, orig.header, func(w *receipt.Lines) error {
+		return h.store.Results(ctx, stored.ID, func(r lessee.Result) error { return orig.write(w, r) })
+	})
+}
+
+// originalRows gives an XLSX upload's receipt the user's cells of each row:
+// the records of the upload, stepped in line with the results, and the
+// user's header. Without records (a CSV upload, a snapshot, whose receipt
+// keeps the standard columns to show each row's derived operation and
+// lists vehicles the file left out, or no spooled upload when giving up)
+// it writes the standard line.
+type originalRows struct {
+	table  ingest.Table
+	ot     ingest.OriginalTable
+	header []string
+}
+
+// openOriginal opens the records of src for job's receipt, if it repeats
+// the user's rows.
+func (h *Handler) openOriginal(ctx context.Context, job lessee.Job, src upload) (originalRows, error) {
+	if job.Format != lessee.FormatXLSX || src.path == "" || job.Mode == lessee.ModeSnapshot {
+		return originalRows{}, nil
 	}
-	return h.publisher().Stage(ctx, stored, folder, userHeader, lines)
+	table, info, err := h.openUpload(ctx, src)
+	if err != nil {
+		return originalRows{}, fmt.Errorf("reopen file: %w", err)
+	}
+	ot, ok := table.(ingest.OriginalTable)
+	if !ok {
+		_ = table.Close() // read only
+		return originalRows{}, nil
+	}
+	return originalRows{table: table, ot: ot, header: info.Header}, nil
+}
+
+// write writes the receipt line of r, beside the user's cells of its row
+// when there are records.
+func (o originalRows) write(w *receipt.Lines, r lessee.Result) error {
+	if o.ot == nil {
+		return w.Write(r)
+	}
+	cells, err := originalCells(o.ot, r)
+	if err != nil {
+		return err
+	}
+	return w.WriteOriginal(cells, r)
+}
+
+// close closes the records.
+func (o originalRows) close() {
+	if o.table != nil {
+		_ = o.table.Close() // read only
+	}
 }
 
 // refuse publishes the receipt of a refused file, finishes the job and moves

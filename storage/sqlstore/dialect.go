@@ -360,15 +360,11 @@ func (d *sqliteDialect) loadVehicles(ctx context.Context, w *chunkTx, keys lesse
 // selectJSON runs a prepared query whose one parameter is list as a JSON
 // array and appends its rows to dest.
 func selectJSON[T any](ctx context.Context, d *sqliteDialect, w *chunkTx, dest *[]T, query string, list any) error {
-	b, err := json.Marshal(list)
+	st, arg, err := d.jsonStmt(ctx, w, query, list)
 	if err != nil {
 		return err
 	}
-	st, err := d.stmts.in(ctx, w.tx, stmtKey{query, 0}, func() string { return query })
-	if err != nil {
-		return err
-	}
-	rows, err := st.QueryContext(ctx, string(b))
+	rows, err := st.QueryContext(ctx, arg)
 	if err != nil {
 		return err
 	}
@@ -378,6 +374,17 @@ func selectJSON[T any](ctx context.Context, d *sqliteDialect, w *chunkTx, dest *
 	}
 	*dest = append(*dest, part...)
 	return nil
+}
+
+// jsonStmt returns the prepared statement of query, whose one parameter is
+// a JSON array, and list as that array.
+func (d *sqliteDialect) jsonStmt(ctx context.Context, w *chunkTx, query string, list any) (*sql.Stmt, string, error) {
+	b, err := json.Marshal(list)
+	if err != nil {
+		return nil, "", err
+	}
+	st, err := d.stmts.in(ctx, w.tx, stmtKey{query, 0}, func() string { return query })
+	return st, string(b), err
 }
 
 // closePeriods updates a batch in one prepared statement over a JSON array.
@@ -390,15 +397,11 @@ func (d *sqliteDialect) closePeriods(ctx context.Context, w *chunkTx, batch []le
 			list[i][2] = &end
 		}
 	}
-	b, err := json.Marshal(list)
+	st, arg, err := d.jsonStmt(ctx, w, closePeriodsSQLite, list)
 	if err != nil {
 		return err
 	}
-	st, err := d.stmts.in(ctx, w.tx, stmtKey{closePeriodsSQLite, 0}, func() string { return closePeriodsSQLite })
-	if err != nil {
-		return err
-	}
-	res, err := st.ExecContext(ctx, string(b))
+	res, err := st.ExecContext(ctx, arg)
 	if err != nil {
 		return err
 	}
@@ -420,16 +423,18 @@ type stmtKey struct {
 // transaction reuses them (database/sql prepares each once per connection).
 type stmtCache struct {
 	db *sqlx.DB
-	mu sync.Mutex
-	m  map[stmtKey]*sql.Stmt
+	// perTransaction prepares every statement in its transaction instead:
+	// on a database of one connection (":memory:") the transaction holds
+	// it, and a statement prepared on the database would wait forever.
+	perTransaction bool
+	mu             sync.Mutex
+	m              map[stmtKey]*sql.Stmt
 }
 
 // in returns the statement of key, prepared from text() the first time,
 // for use in tx.
 func (c *stmtCache) in(ctx context.Context, tx *sqlx.Tx, key stmtKey, text func() string) (*sql.Stmt, error) {
-	if c.db.Stats().MaxOpenConnections == 1 {
-		// The transaction holds the only connection (":memory:"): a
-		// statement prepared on the database would wait for it forever.
+	if c.perTransaction {
 		return tx.PrepareContext(ctx, text())
 	}
 	c.mu.Lock()

@@ -92,11 +92,12 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 	default:
 		path := strings.TrimPrefix(databaseURL, "sqlite:")
 		s.db, err = sqlx.Open("sqlite", SQLiteDSN(path))
-		s.dialect = &sqliteDialect{stmts: stmtCache{db: s.db}}
-		if err == nil && (path == ":memory:" || strings.Contains(path, "mode=memory")) {
+		memory := path == ":memory:" || strings.Contains(path, "mode=memory")
+		if err == nil && memory {
 			// Every connection to :memory: is a fresh database.
 			s.db.SetMaxOpenConns(1)
 		}
+		s.dialect = &sqliteDialect{stmts: stmtCache{db: s.db, perTransaction: memory}}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)

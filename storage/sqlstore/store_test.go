@@ -54,6 +54,8 @@ func TestOpen(t *testing.T) {
 	})
 	t.Run("Memory", func(t *testing.T) {
 		t.Parallel()
+		ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
 		s, err := sqlstore.Open(ctx, "sqlite::memory:")
 		if err != nil {
 			t.Fatal(err)
@@ -64,6 +66,17 @@ func TestOpen(t *testing.T) {
 		}
 		if _, err := s.RegistryEmpty(ctx); err != nil {
 			t.Fatal(err)
+		}
+		// A chunk's transaction holds the one connection: its statements
+		// are prepared in it.
+		importRegistry(t, s)
+		job := beginJob(t, s, "mem")
+		rows := []row{{lessee.OpAdd, vin2, person, "2024-05-01"}, {lessee.OpRemove, vin1, "", "2024-05-01"}}
+		if err := s.ApplyChunk(ctx, job.ID, 0, keysFor(rows), decider(job.ID, 0, rows, nil)); err != nil {
+			t.Fatal(err)
+		}
+		if j, _ := s.Job(ctx, job.ID); j.RowsDone != 2 || j.Applied != 2 {
+			t.Errorf("job = %+v", j)
 		}
 	})
 	t.Run("ErrEmpty", func(t *testing.T) {
@@ -178,29 +191,4 @@ func TestMigrationHotPath(t *testing.T) {
 			t.Errorf("after up again:\n%+v\nwant\n%+v", got, want)
 		}
 	})
-}
-
-// TestMemoryStoreAppliesChunks: on ":memory:", whose one connection the
-// chunk's transaction holds, the chunk's statements are prepared in it.
-func TestMemoryStoreAppliesChunks(t *testing.T) {
-	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	s, err := sqlstore.Open(ctx, "sqlite::memory:")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	importRegistry(t, s)
-	job := beginJob(t, s, "mem")
-	rows := []row{{lessee.OpAdd, vin2, person, "2024-05-01"}, {lessee.OpRemove, vin1, "", "2024-05-01"}}
-	if err := s.ApplyChunk(ctx, job.ID, 0, keysFor(rows), decider(job.ID, 0, rows, nil)); err != nil {
-		t.Fatal(err)
-	}
-	if j, _ := s.Job(ctx, job.ID); j.RowsDone != 2 || j.Applied != 2 {
-		t.Errorf("job = %+v", j)
-	}
 }
